@@ -1,0 +1,143 @@
+// Package remote defines the Repository interface that every backend
+// (embedded, axelor, invenio, enaio) implements, the shared node and version
+// types, and the sentinel errors the filesystem maps to errno values.
+package remote
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// ID identifies a folder or document. It is opaque to callers and stable for
+// the life of the object (renames and moves keep it).
+type ID string
+
+// Kind tells folders from documents.
+type Kind int
+
+const (
+	KindFolder Kind = iota + 1
+	KindDocument
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindFolder:
+		return "folder"
+	case KindDocument:
+		return "document"
+	}
+	return "unknown"
+}
+
+// Node is a folder or a document as the repository sees it.
+type Node struct {
+	ID     ID
+	Parent ID
+	Kind   Kind
+	// Name is the name the repository shows. For a document with one file it
+	// is that file's name, so that the filesystem can show the document as
+	// that file.
+	Name string
+	// Token is the optimistic-concurrency token (Axelor version, Invenio
+	// revision_id, enaio timestamp). Every change of the node changes it;
+	// updates that carry a stale token fail with ErrConflict.
+	Token   string
+	ModTime time.Time
+	// Files are a document's files, at least one; empty for folders.
+	Files []File
+}
+
+// IsDir tells whether the filesystem shows the node as a directory: folders
+// and documents with several files.
+func (n Node) IsDir() bool { return n.Kind == KindFolder || len(n.Files) != 1 }
+
+// File returns the document's file with the given name.
+func (n Node) File(name string) (File, bool) {
+	for _, f := range n.Files {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return File{}, false
+}
+
+// File is one file of a document.
+type File struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+	// ContentID changes whenever the file's bytes change and never otherwise;
+	// caches key on it.
+	ContentID string
+	// SHA256 is the hex digest of the content where the repository knows it.
+	SHA256 string
+}
+
+// Version is one entry of a document's history: the document's files as they
+// were after that change. N counts from 1 and grows with each version.
+type Version struct {
+	N     int
+	Time  time.Time
+	Files []File
+}
+
+// Content is what an upload reads. A ReaderAt lets a backend retry, chunk or
+// upload parts in parallel without buffering the whole file in memory.
+type Content struct {
+	io.ReaderAt
+	Size int64
+}
+
+// Capabilities say what a repository supports; the filesystem checks them
+// at run time instead of probing with calls that fail.
+type Capabilities struct {
+	// Versions: the repository keeps a version history (Versions, OpenVersion).
+	Versions bool
+	// MultiFile: documents may hold several files (Append, DeleteFile).
+	MultiFile bool
+	// Ranges: Open honours off/length without transferring the whole file.
+	Ranges bool
+	// ReadOnly: every change fails with ErrReadOnly.
+	ReadOnly bool
+}
+
+// Repository is a document-management repository. Methods are safe for
+// concurrent use. Errors wrap the sentinel errors of this package so that
+// callers can match them with errors.Is.
+type Repository interface {
+	Capabilities() Capabilities
+	// Root returns the top folder.
+	Root(ctx context.Context) (Node, error)
+	// Stat returns one node.
+	Stat(ctx context.Context, id ID) (Node, error)
+	// List returns the children of a folder, in no particular order.
+	List(ctx context.Context, folder ID) ([]Node, error)
+	// Open reads length bytes (all to the end when length < 0) of a
+	// document's file, starting at off. Reading past the end yields EOF.
+	Open(ctx context.Context, doc ID, file string, off, length int64) (io.ReadCloser, error)
+
+	// Mkdir creates a folder.
+	Mkdir(ctx context.Context, parent ID, name string) (Node, error)
+	// Insert creates a document holding one file named name.
+	Insert(ctx context.Context, parent ID, name string, c Content) (Node, error)
+	// Replace sets the content of one file of a document, making a new version.
+	Replace(ctx context.Context, doc ID, token, file string, c Content) (Node, error)
+	// Append adds a file to a document, making a new version.
+	Append(ctx context.Context, doc ID, token, file string, c Content) (Node, error)
+	// DeleteFile removes one file of a document that has several, making a
+	// new version.
+	DeleteFile(ctx context.Context, doc ID, token, file string) (Node, error)
+	// Rename renames and/or moves a folder or document. For a document with
+	// one file, the file takes the new name too.
+	Rename(ctx context.Context, id ID, token string, newParent ID, newName string) (Node, error)
+	// Delete removes a document (with its history) or an empty folder.
+	Delete(ctx context.Context, id ID, token string) error
+
+	// Versions lists a document's history, oldest first; the last entry is
+	// the current state.
+	Versions(ctx context.Context, doc ID) ([]Version, error)
+	// OpenVersion reads a file as it was in version n.
+	OpenVersion(ctx context.Context, doc ID, n int, file string, off, length int64) (io.ReadCloser, error)
+}

@@ -1,0 +1,436 @@
+// Package remotetest is the conformance suite every Repository passes. A
+// backend's test calls Run with a function that returns a repository to test
+// (typically a client talking to the backend's protocol test server). Each
+// subtest works inside a fresh folder of its own, so the suite also runs
+// against a repository that already holds data.
+package remotetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+// Run runs the whole suite against the repository newRepo returns.
+func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, s *suite)
+	}{
+		{"RootAndStat", testRootAndStat},
+		{"MkdirAndList", testMkdirAndList},
+		{"InsertAndRead", testInsertAndRead},
+		{"RangedRead", testRangedRead},
+		{"StrangeNames", testStrangeNames},
+		{"Replace", testReplace},
+		{"StaleTokenConflicts", testStaleToken},
+		{"MultiFile", testMultiFile},
+		{"Versions", testVersions},
+		{"RenameAndMove", testRenameAndMove},
+		{"Delete", testDelete},
+		{"NotFound", testNotFound},
+		{"ConcurrentInserts", testConcurrentInserts},
+		{"ConcurrentReplaceOneWins", testConcurrentReplace},
+		{"ConcurrentReads", testConcurrentReads},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			repo := newRepo(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			t.Cleanup(cancel)
+			root, err := repo.Root(ctx)
+			require.NoError(t, err)
+			dir, err := repo.Mkdir(ctx, root.ID, fmt.Sprintf("remotetest-%s-%d", c.name, time.Now().UnixNano()))
+			require.NoError(t, err)
+			c.fn(t, &suite{repo: repo, ctx: ctx, dir: dir.ID, caps: repo.Capabilities()})
+		})
+	}
+}
+
+type suite struct {
+	repo remote.Repository
+	ctx  context.Context
+	dir  remote.ID
+	caps remote.Capabilities
+}
+
+// Bytes returns n random bytes.
+func Bytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// Content wraps b for an upload.
+func Content(b []byte) remote.Content {
+	return remote.Content{ReaderAt: bytes.NewReader(b), Size: int64(len(b))}
+}
+
+func (s *suite) insert(t *testing.T, parent remote.ID, name string, b []byte) remote.Node {
+	t.Helper()
+	n, err := s.repo.Insert(s.ctx, parent, name, Content(b))
+	require.NoError(t, err)
+	require.Equal(t, remote.KindDocument, n.Kind)
+	require.Equal(t, name, n.Name)
+	require.Len(t, n.Files, 1)
+	require.Equal(t, int64(len(b)), n.Files[0].Size)
+	require.NotEmpty(t, n.Token)
+	return n
+}
+
+func (s *suite) read(t *testing.T, doc remote.ID, file string, off, length int64) []byte {
+	t.Helper()
+	rc, err := s.repo.Open(s.ctx, doc, file, off, length)
+	require.NoError(t, err)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	return b
+}
+
+func (s *suite) names(t *testing.T, folder remote.ID) []string {
+	t.Helper()
+	kids, err := s.repo.List(s.ctx, folder)
+	require.NoError(t, err)
+	var names []string
+	for _, k := range kids {
+		require.Equal(t, folder, k.Parent, "child %q has the wrong parent", k.Name)
+		names = append(names, k.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func testRootAndStat(t *testing.T, s *suite) {
+	root, err := s.repo.Root(s.ctx)
+	require.NoError(t, err)
+	require.Equal(t, remote.KindFolder, root.Kind)
+	require.True(t, root.IsDir())
+	n, err := s.repo.Stat(s.ctx, s.dir)
+	require.NoError(t, err)
+	require.Equal(t, remote.KindFolder, n.Kind)
+	require.Equal(t, root.ID, n.Parent)
+	require.Empty(t, n.Files)
+}
+
+func testMkdirAndList(t *testing.T, s *suite) {
+	require.Empty(t, s.names(t, s.dir))
+	a, err := s.repo.Mkdir(s.ctx, s.dir, "a")
+	require.NoError(t, err)
+	require.Equal(t, remote.KindFolder, a.Kind)
+	_, err = s.repo.Mkdir(s.ctx, a.ID, "nested")
+	require.NoError(t, err)
+	s.insert(t, s.dir, "doc.txt", []byte("hello"))
+	require.Equal(t, []string{"a", "doc.txt"}, s.names(t, s.dir))
+	require.Equal(t, []string{"nested"}, s.names(t, a.ID))
+
+	doc := s.insert(t, a.ID, "inner.bin", nil)
+	_, err = s.repo.List(s.ctx, doc.ID)
+	require.ErrorIs(t, err, remote.ErrNotFolder)
+	_, err = s.repo.Mkdir(s.ctx, doc.ID, "x")
+	require.Error(t, err, "mkdir inside a document")
+}
+
+func testInsertAndRead(t *testing.T, s *suite) {
+	for _, size := range []int{0, 1, 4096, 1<<20 + 17, 3 << 20} {
+		b := Bytes(size)
+		name := fmt.Sprintf("f%d.bin", size)
+		n := s.insert(t, s.dir, name, b)
+		require.Equal(t, s.dir, n.Parent)
+		require.NotEmpty(t, n.Files[0].ContentID)
+		require.Equal(t, b, s.read(t, n.ID, name, 0, -1), "size %d", size)
+		st, err := s.repo.Stat(s.ctx, n.ID)
+		require.NoError(t, err)
+		require.Equal(t, n.Token, st.Token)
+		require.Equal(t, n.Files[0].ContentID, st.Files[0].ContentID)
+	}
+	_, err := s.repo.Insert(s.ctx, s.dir, "", Content([]byte("x")))
+	require.ErrorIs(t, err, remote.ErrInvalidName)
+}
+
+func testRangedRead(t *testing.T, s *suite) {
+	b := Bytes(2<<20 + 5)
+	n := s.insert(t, s.dir, "r.bin", b)
+	for _, c := range []struct{ off, length int64 }{
+		{0, 1}, {0, 4096}, {1 << 20, 4096}, {int64(len(b)) - 10, 10},
+		{int64(len(b)) - 10, 100}, {12345, -1}, {int64(len(b)), 10},
+	} {
+		end := int64(len(b))
+		if c.length >= 0 && c.off+c.length < end {
+			end = c.off + c.length
+		}
+		require.Equal(t, b[c.off:end], s.read(t, n.ID, "r.bin", c.off, c.length), "off %d len %d", c.off, c.length)
+	}
+}
+
+func testStrangeNames(t *testing.T, s *suite) {
+	names := []string{"with space.txt", "Ünïcödé – ß.odt", "slash/in name", "..", ".", "100% sure", "日本語.pdf", " lead", "emoji 📄.txt"}
+	for _, name := range names {
+		s.insert(t, s.dir, name, []byte(name))
+	}
+	kids, err := s.repo.List(s.ctx, s.dir)
+	require.NoError(t, err)
+	got := map[string]remote.Node{}
+	for _, k := range kids {
+		got[k.Name] = k
+	}
+	for _, name := range names {
+		require.Contains(t, got, name)
+		require.Equal(t, []byte(name), s.read(t, got[name].ID, name, 0, -1))
+	}
+}
+
+func testReplace(t *testing.T, s *suite) {
+	n := s.insert(t, s.dir, "r.txt", []byte("one"))
+	n2, err := s.repo.Replace(s.ctx, n.ID, n.Token, "r.txt", Content([]byte("second")))
+	require.NoError(t, err)
+	require.Equal(t, n.ID, n2.ID, "a replace keeps the document")
+	require.NotEqual(t, n.Token, n2.Token)
+	require.NotEqual(t, n.Files[0].ContentID, n2.Files[0].ContentID)
+	require.Equal(t, int64(6), n2.Files[0].Size)
+	require.Equal(t, []byte("second"), s.read(t, n.ID, "r.txt", 0, -1))
+	_, err = s.repo.Replace(s.ctx, n.ID, n2.Token, "nope.txt", Content([]byte("x")))
+	require.ErrorIs(t, err, remote.ErrNotFound)
+}
+
+func testStaleToken(t *testing.T, s *suite) {
+	n := s.insert(t, s.dir, "c.txt", []byte("base"))
+	_, err := s.repo.Replace(s.ctx, n.ID, n.Token, "c.txt", Content([]byte("theirs")))
+	require.NoError(t, err)
+	_, err = s.repo.Replace(s.ctx, n.ID, n.Token, "c.txt", Content([]byte("mine")))
+	require.ErrorIs(t, err, remote.ErrConflict)
+	require.Equal(t, []byte("theirs"), s.read(t, n.ID, "c.txt", 0, -1), "a conflict changes nothing")
+	_, err = s.repo.Rename(s.ctx, n.ID, n.Token, s.dir, "d.txt")
+	require.ErrorIs(t, err, remote.ErrConflict)
+	require.ErrorIs(t, s.repo.Delete(s.ctx, n.ID, n.Token), remote.ErrConflict)
+}
+
+func testMultiFile(t *testing.T, s *suite) {
+	n := s.insert(t, s.dir, "main.txt", []byte("main"))
+	if !s.caps.MultiFile {
+		_, err := s.repo.Append(s.ctx, n.ID, n.Token, "extra.txt", Content([]byte("x")))
+		require.ErrorIs(t, err, remote.ErrUnsupported)
+		return
+	}
+	n2, err := s.repo.Append(s.ctx, n.ID, n.Token, "extra.txt", Content([]byte("extra")))
+	require.NoError(t, err)
+	require.Len(t, n2.Files, 2)
+	require.True(t, n2.IsDir())
+	require.Equal(t, []byte("extra"), s.read(t, n.ID, "extra.txt", 0, -1))
+	require.Equal(t, []byte("main"), s.read(t, n.ID, "main.txt", 0, -1))
+
+	_, err = s.repo.Append(s.ctx, n.ID, n2.Token, "extra.txt", Content([]byte("dup")))
+	require.ErrorIs(t, err, remote.ErrExist)
+
+	n3, err := s.repo.Replace(s.ctx, n.ID, n2.Token, "extra.txt", Content([]byte("EXTRA")))
+	require.NoError(t, err)
+	require.Equal(t, []byte("EXTRA"), s.read(t, n.ID, "extra.txt", 0, -1))
+	require.Equal(t, []byte("main"), s.read(t, n.ID, "main.txt", 0, -1), "replace touches one file")
+	f3, _ := n3.File("main.txt")
+	f2, _ := n2.File("main.txt")
+	require.Equal(t, f2.ContentID, f3.ContentID)
+
+	n4, err := s.repo.DeleteFile(s.ctx, n.ID, n3.Token, "main.txt")
+	require.NoError(t, err)
+	require.Len(t, n4.Files, 1)
+	_, err = s.repo.Open(s.ctx, n.ID, "main.txt", 0, -1)
+	require.ErrorIs(t, err, remote.ErrNotFound)
+	_, err = s.repo.DeleteFile(s.ctx, n.ID, n4.Token, "extra.txt")
+	require.Error(t, err, "the last file cannot be removed")
+}
+
+func testVersions(t *testing.T, s *suite) {
+	n := s.insert(t, s.dir, "v.txt", []byte("v1"))
+	if !s.caps.Versions {
+		return
+	}
+	tok := n.Token
+	for _, body := range []string{"v2", "version three"} {
+		n2, err := s.repo.Replace(s.ctx, n.ID, tok, "v.txt", Content([]byte(body)))
+		require.NoError(t, err)
+		tok = n2.Token
+	}
+	// A rename is not a new version of the content.
+	n3, err := s.repo.Rename(s.ctx, n.ID, tok, s.dir, "w.txt")
+	require.NoError(t, err)
+	vs, err := s.repo.Versions(s.ctx, n.ID)
+	require.NoError(t, err)
+	require.Len(t, vs, 3)
+	for i, want := range []string{"v1", "v2", "version three"} {
+		require.Greater(t, vs[i].N, 0)
+		if i > 0 {
+			require.Greater(t, vs[i].N, vs[i-1].N)
+			require.False(t, vs[i].Time.Before(vs[i-1].Time))
+		}
+		require.Len(t, vs[i].Files, 1)
+		rc, err := s.repo.OpenVersion(s.ctx, n.ID, vs[i].N, vs[i].Files[0].Name, 0, -1)
+		require.NoError(t, err)
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		require.NoError(t, err)
+		require.Equal(t, want, string(b))
+		require.Equal(t, int64(len(want)), vs[i].Files[0].Size)
+	}
+	require.Equal(t, n3.Files[0].ContentID, vs[2].Files[0].ContentID)
+	_, err = s.repo.OpenVersion(s.ctx, n.ID, vs[2].N+100, "v.txt", 0, -1)
+	require.ErrorIs(t, err, remote.ErrNotFound)
+}
+
+func testRenameAndMove(t *testing.T, s *suite) {
+	sub, err := s.repo.Mkdir(s.ctx, s.dir, "sub")
+	require.NoError(t, err)
+	n := s.insert(t, s.dir, "a.txt", []byte("abc"))
+	r, err := s.repo.Rename(s.ctx, n.ID, n.Token, s.dir, "b.txt")
+	require.NoError(t, err)
+	require.Equal(t, n.ID, r.ID)
+	require.Equal(t, "b.txt", r.Name)
+	require.Equal(t, "b.txt", r.Files[0].Name, "the single file follows the document's name")
+	require.Equal(t, []byte("abc"), s.read(t, n.ID, "b.txt", 0, -1))
+
+	m, err := s.repo.Rename(s.ctx, n.ID, r.Token, sub.ID, "c.txt")
+	require.NoError(t, err)
+	require.Equal(t, sub.ID, m.Parent)
+	require.Equal(t, []string{"sub"}, s.names(t, s.dir))
+	require.Equal(t, []string{"c.txt"}, s.names(t, sub.ID))
+
+	// Folders move with their contents.
+	other, err := s.repo.Mkdir(s.ctx, s.dir, "other")
+	require.NoError(t, err)
+	_, err = s.repo.Rename(s.ctx, sub.ID, sub.Token, other.ID, "moved")
+	require.NoError(t, err)
+	require.Equal(t, []string{"moved"}, s.names(t, other.ID))
+	require.Equal(t, []string{"c.txt"}, s.names(t, sub.ID))
+
+	// …but not below themselves.
+	st, err := s.repo.Stat(s.ctx, other.ID)
+	require.NoError(t, err)
+	_, err = s.repo.Rename(s.ctx, other.ID, st.Token, sub.ID, "loop")
+	require.Error(t, err)
+}
+
+func testDelete(t *testing.T, s *suite) {
+	sub, err := s.repo.Mkdir(s.ctx, s.dir, "sub")
+	require.NoError(t, err)
+	n := s.insert(t, sub.ID, "x.txt", []byte("x"))
+	require.ErrorIs(t, s.repo.Delete(s.ctx, sub.ID, sub.Token), remote.ErrNotEmpty)
+	require.NoError(t, s.repo.Delete(s.ctx, n.ID, n.Token))
+	_, err = s.repo.Stat(s.ctx, n.ID)
+	require.ErrorIs(t, err, remote.ErrNotFound)
+	_, err = s.repo.Open(s.ctx, n.ID, "x.txt", 0, -1)
+	require.ErrorIs(t, err, remote.ErrNotFound)
+	st, err := s.repo.Stat(s.ctx, sub.ID)
+	require.NoError(t, err)
+	require.NoError(t, s.repo.Delete(s.ctx, sub.ID, st.Token))
+	require.Empty(t, s.names(t, s.dir))
+}
+
+func testNotFound(t *testing.T, s *suite) {
+	missing := remote.ID("999999999")
+	_, err := s.repo.Stat(s.ctx, missing)
+	require.ErrorIs(t, err, remote.ErrNotFound)
+	_, err = s.repo.List(s.ctx, missing)
+	require.ErrorIs(t, err, remote.ErrNotFound)
+	_, err = s.repo.Open(s.ctx, missing, "x", 0, -1)
+	require.ErrorIs(t, err, remote.ErrNotFound)
+	_, err = s.repo.Insert(s.ctx, missing, "x", Content(nil))
+	require.ErrorIs(t, err, remote.ErrNotFound)
+	n := s.insert(t, s.dir, "present.txt", []byte("p"))
+	_, err = s.repo.Open(s.ctx, n.ID, "absent.txt", 0, -1)
+	require.ErrorIs(t, err, remote.ErrNotFound)
+}
+
+func testConcurrentInserts(t *testing.T, s *suite) {
+	const writers, each = 8, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				name := fmt.Sprintf("w%d-%d.txt", w, i)
+				if _, err := s.repo.Insert(s.ctx, s.dir, name, Content([]byte(name))); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	kids, err := s.repo.List(s.ctx, s.dir)
+	require.NoError(t, err)
+	require.Len(t, kids, writers*each)
+	for _, k := range kids {
+		require.Equal(t, []byte(k.Name), s.read(t, k.ID, k.Name, 0, -1))
+	}
+}
+
+func testConcurrentReplace(t *testing.T, s *suite) {
+	n := s.insert(t, s.dir, "race.txt", []byte("base"))
+	const writers = 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var wins, conflicts int
+	var winner string
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf("writer %d", w)
+			_, err := s.repo.Replace(s.ctx, n.ID, n.Token, "race.txt", Content([]byte(body)))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+				winner = body
+			case errors.Is(err, remote.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("writer %d: %v", w, err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, 1, wins, "exactly one update based on one token wins")
+	require.Equal(t, writers-1, conflicts)
+	require.Equal(t, []byte(winner), s.read(t, n.ID, "race.txt", 0, -1))
+}
+
+func testConcurrentReads(t *testing.T, s *suite) {
+	b := Bytes(1 << 20)
+	n := s.insert(t, s.dir, "shared.bin", b)
+	var wg sync.WaitGroup
+	for r := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			off := int64(r * 100000)
+			rc, err := s.repo.Open(s.ctx, n.ID, "shared.bin", off, 50000)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer rc.Close()
+			got, err := io.ReadAll(rc)
+			if err != nil || !bytes.Equal(got, b[off:off+50000]) {
+				t.Errorf("reader %d: wrong bytes (err %v)", r, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
