@@ -1,0 +1,126 @@
+// Package cache holds dmsfs's local state: the block cache that serves
+// reads, and the durable write-back spool with its journal.
+package cache
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// BlockSize is the unit of caching and of range requests.
+const BlockSize = 1 << 20
+
+// FetchFunc reads n bytes at off of one file from the repository.
+type FetchFunc func(ctx context.Context, off, n int64) ([]byte, error)
+
+// Blocks is a bounded in-memory cache of file blocks, keyed by a content
+// key (which names the document, file and content version, so a changed file
+// never hits old blocks) and the block's index. Concurrent misses of one
+// block are fetched once.
+type Blocks struct {
+	c       *ristretto.Cache[string, []byte]
+	flights singleflight.Group
+	// ahead bounds the read-ahead fetches under way.
+	ahead chan struct{}
+}
+
+// NewBlocks makes a cache holding at most maxBytes.
+func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
+	if maxBytes < BlockSize {
+		maxBytes = BlockSize
+	}
+	c, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+		NumCounters:        max(10*maxBytes/BlockSize, 1000),
+		MaxCost:            maxBytes,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("block cache: %w", err)
+	}
+	return &Blocks{c: c, ahead: make(chan struct{}, max(parallel, 1))}, nil
+}
+
+// Close frees the cache.
+func (b *Blocks) Close() { b.c.Close() }
+
+// Used is the number of bytes held.
+func (b *Blocks) Used() int64 { return b.c.MaxCost() - b.c.RemainingCost() }
+
+// Capacity is the most the cache holds.
+func (b *Blocks) Capacity() int64 { return b.c.MaxCost() }
+
+func blockKey(key string, idx int64) string { return key + "#" + strconv.FormatInt(idx, 10) }
+
+// block returns block idx of a file of the given size, fetching it on a miss.
+func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch FetchFunc) ([]byte, error) {
+	k := blockKey(key, idx)
+	if data, ok := b.c.Get(k); ok {
+		return data, nil
+	}
+	v, err, _ := b.flights.Do(k, func() (any, error) {
+		if data, ok := b.c.Get(k); ok {
+			return data, nil
+		}
+		off := idx * BlockSize
+		want := min(int64(BlockSize), size-off)
+		data, err := fetch(ctx, off, want)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) != want {
+			// A short or long body is never cached or returned as data.
+			return nil, fmt.Errorf("read of %d bytes at %d returned %d: %w", want, off, len(data), ErrShortRead)
+		}
+		b.c.Set(k, data, int64(len(data)))
+		return data, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]byte), nil
+}
+
+// ErrShortRead is a repository read that returned fewer or more bytes than
+// asked for.
+var ErrShortRead = fmt.Errorf("wrong length from the repository")
+
+// ReadAt fills dest with the file's bytes at off and returns how many it
+// filled (fewer only at the end of the file).
+func (b *Blocks) ReadAt(ctx context.Context, key string, size int64, dest []byte, off int64, fetch FetchFunc) (int, error) {
+	n := 0
+	for n < len(dest) && off+int64(n) < size {
+		pos := off + int64(n)
+		idx := pos / BlockSize
+		data, err := b.block(ctx, key, size, idx, fetch)
+		if err != nil {
+			return n, err
+		}
+		n += copy(dest[n:], data[pos-idx*BlockSize:])
+	}
+	return n, nil
+}
+
+// Prefetch fetches blocks covering [off, off+n) in the background, at most
+// as many at once as the cache was made with; blocks that cannot start now
+// are skipped (the reader will ask again).
+func (b *Blocks) Prefetch(key string, size, off, n int64, fetch FetchFunc) {
+	for idx := off / BlockSize; idx*BlockSize < min(off+n, size); idx++ {
+		if _, ok := b.c.Get(blockKey(key, idx)); ok {
+			continue
+		}
+		select {
+		case b.ahead <- struct{}{}:
+		default:
+			return
+		}
+		go func() {
+			defer func() { <-b.ahead }()
+			b.block(context.Background(), key, size, idx, fetch)
+		}()
+	}
+}

@@ -1,0 +1,241 @@
+package cache
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+// The spool keeps written data on local disk until the repository has
+// confirmed it. Its layout in the cache directory:
+//
+//	spool/data/<key>   content of files with local changes
+//	spool/temp/<key>   editor temp and lock files (local only, wiped at start)
+//	state.db           bbolt: the upload journal and the local attributes
+//
+// A journal record is written (and bbolt fsyncs it) only after its data file
+// was fsync'd, so a record always describes durable data. Records are
+// removed only after the upload was confirmed.
+
+var (
+	bucketJournal = []byte("journal")
+	bucketAttrs   = []byte("attrs")
+)
+
+// Op is what an upload does on the repository.
+type Op string
+
+const (
+	OpInsert  Op = "insert"  // a new document in Parent named Name
+	OpReplace Op = "replace" // new content for file File of document Doc
+	OpAppend  Op = "append"  // a new file File in document Doc
+)
+
+// Record is one pending upload.
+type Record struct {
+	Key    string    `json:"key"`
+	Op     Op        `json:"op"`
+	Parent remote.ID `json:"parent,omitempty"`
+	Doc    remote.ID `json:"doc,omitempty"`
+	// Name is the new document's name (insert) or the file's name in Doc.
+	Name string `json:"name"`
+	// Token is the concurrency token the change was based on, and Base the
+	// content ID of the file it was based on (empty for new files): a
+	// replay whose file still has content Base is no conflict.
+	Token string `json:"token,omitempty"`
+	Base  string `json:"base,omitempty"`
+	Size  int64  `json:"size"`
+	// Path is where the file was in the mount, for messages.
+	Path   string    `json:"path"`
+	Queued time.Time `json:"queued"`
+	// Mtime and Mode are the local attributes to keep after the upload.
+	Mtime time.Time `json:"mtime"`
+	Mode  uint32    `json:"mode"`
+}
+
+// Attr are attributes kept locally because repositories do not store them.
+// For files they hold only while the content is ContentID.
+type Attr struct {
+	ContentID string    `json:"content,omitempty"`
+	Mode      uint32    `json:"mode,omitempty"`
+	UID       uint32    `json:"uid"`
+	GID       uint32    `json:"gid"`
+	HasOwner  bool      `json:"owner,omitempty"`
+	Mtime     time.Time `json:"mtime"`
+}
+
+// Spool is the durable local store. It is safe for concurrent use.
+type Spool struct {
+	dir string
+	db  *bolt.DB
+}
+
+// OpenSpool opens the spool in the cache directory dir.
+func OpenSpool(dir string) (*Spool, error) {
+	for _, d := range []string{"spool/data", "spool/temp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("cache directory: %w", err)
+		}
+	}
+	db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("cache directory %s is in use by another dmsfs mount; give each mount its own --cache-dir", dir)
+		}
+		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketJournal, bucketAttrs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
+	}
+	s := &Spool{dir: dir, db: db}
+	// Temp files live as long as the mount; data files without a record
+	// were never promised to anybody.
+	os.RemoveAll(filepath.Join(dir, "spool/temp"))
+	os.MkdirAll(filepath.Join(dir, "spool/temp"), 0o700)
+	known := map[string]bool{}
+	recs, err := s.Pending()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	for _, r := range recs {
+		known[r.Key] = true
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "spool/data"))
+	for _, e := range entries {
+		if !known[e.Name()] {
+			os.Remove(filepath.Join(dir, "spool/data", e.Name()))
+		}
+	}
+	return s, nil
+}
+
+// Close closes the journal.
+func (s *Spool) Close() error { return s.db.Close() }
+
+// Dir is the cache directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// Create makes a new empty data file; temp files go where a restart wipes
+// them.
+func (s *Spool) Create(temp bool) (key string, f *os.File, err error) {
+	b := make([]byte, 12)
+	rand.Read(b)
+	key = hex.EncodeToString(b)
+	f, err = os.OpenFile(s.path(key, temp), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", nil, fmt.Errorf("spool: %w", err)
+	}
+	return key, f, nil
+}
+
+func (s *Spool) path(key string, temp bool) string {
+	if temp {
+		return filepath.Join(s.dir, "spool/temp", key)
+	}
+	return filepath.Join(s.dir, "spool/data", key)
+}
+
+// Path is where the data of a journaled key lives.
+func (s *Spool) Path(key string) string { return s.path(key, false) }
+
+// Adopt moves a temp file into the durable area (when a temp file is renamed
+// to a real name) and returns its new open file.
+func (s *Spool) Adopt(key string, f *os.File) (*os.File, error) {
+	if err := os.Rename(s.path(key, true), s.path(key, false)); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return f, nil // the descriptor follows the rename
+}
+
+// Commit makes f durable and records the upload. Calling it again for the
+// same key replaces the record.
+func (s *Spool) Commit(f *os.File, rec Record) error {
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("spool: sync %s: %w", rec.Path, err)
+	}
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	err = s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketJournal).Put([]byte(rec.Key), v) })
+	if err != nil {
+		return fmt.Errorf("spool: journal %s: %w", rec.Path, err)
+	}
+	return nil
+}
+
+// Forget drops the record of key (after a confirmed upload, or when the
+// file was deleted); the data file stays until Remove.
+func (s *Spool) Forget(key string) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJournal).Delete([]byte(key)) })
+}
+
+// Remove deletes the data file and any record of key.
+func (s *Spool) Remove(key string, temp bool) {
+	if !temp {
+		s.Forget(key)
+	}
+	os.Remove(s.path(key, temp))
+}
+
+// Pending lists the journal.
+func (s *Spool) Pending() ([]Record, error) {
+	var out []Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("spool: journal record %s is corrupt: %w", k, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// SetAttr stores local attributes under key.
+func (s *Spool) SetAttr(key string, a Attr) error {
+	v, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketAttrs).Put([]byte(key), v) })
+}
+
+// GetAttr returns the attributes stored under key.
+func (s *Spool) GetAttr(key string) (Attr, bool) {
+	var a Attr
+	var ok bool
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketAttrs).Get([]byte(key)); v != nil {
+			ok = json.Unmarshal(v, &a) == nil
+		}
+		return nil
+	})
+	return a, ok
+}
+
+// DeleteAttr forgets the attributes under key.
+func (s *Spool) DeleteAttr(key string) {
+	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAttrs).Delete([]byte(key)) })
+}
