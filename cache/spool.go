@@ -157,13 +157,13 @@ func (s *Spool) path(key string, temp bool) string {
 // Path is where the data of a journaled key lives.
 func (s *Spool) Path(key string) string { return s.path(key, false) }
 
-// Adopt moves a temp file into the durable area (when a temp file is renamed
-// to a real name) and returns its new open file.
-func (s *Spool) Adopt(key string, f *os.File) (*os.File, error) {
+// Adopt moves a temp file into the durable area, when a temp file is renamed
+// to a real name. Open descriptors follow the rename.
+func (s *Spool) Adopt(key string) error {
 	if err := os.Rename(s.path(key, true), s.path(key, false)); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
-	return f, nil // the descriptor follows the rename
+	return nil
 }
 
 // Commit makes f durable and records the upload. Calling it again for the

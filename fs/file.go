@@ -1,0 +1,424 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/dmsfs/dmsfs/cache"
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+// localAttr are attributes kept locally (repositories do not store them).
+// Zero values mean "not set here".
+type localAttr struct {
+	mode     uint32
+	uid, gid uint32
+	owner    bool
+	mtime    time.Time
+}
+
+// File is a regular file: a single-file document, one file of a multi-file
+// document, a new file not yet uploaded, or a local-only temp file.
+type File struct {
+	gofs.Inode
+	fsys *FS
+
+	mu sync.Mutex
+	// dir and name are where the file is shown; dir.id is the folder a new
+	// file is inserted into.
+	dir  *Dir
+	name string
+	// doc is the document; nil for a single file not on the server yet.
+	// For a file of a multi-file document it is the directory's docRef.
+	doc   *docRef
+	multi bool
+	// exists: the document holds a file rf.Name (for single files: doc != nil).
+	exists bool
+	rf     remote.File
+	// temp files stay local. A document moved aside to a temp name (vim's
+	// "x" → "x~") is a temp file that still shows the document: its name
+	// in shadowDir stays hidden, so that a new "x" replaces the document
+	// instead of creating another, and deleting the temp file deletes it.
+	temp       bool
+	shadowDir  *Dir
+	shadowName string
+	// base is the content ID local changes started from.
+	base string
+	// local is the spool copy; while set it is the file's content.
+	local     *os.File
+	key       string
+	localTemp bool // key lives in the temp area (not journaled)
+	size      int64
+	// dirty: local differs from the repository and must be uploaded.
+	dirty bool
+	attr  localAttr
+	// opens and writers count open handles; gen counts content changes
+	// that did not come through this inode's writes, keptGen the gen the
+	// kernel page cache holds.
+	opens, writers int
+	gen, keptGen   uint64
+	// gone: unlinked or replaced by a rename; never uploaded again.
+	gone bool
+}
+
+func newFile(fsys *FS, dir *Dir, name string) *File {
+	return &File{fsys: fsys, dir: dir, name: name, keptGen: ^uint64(0)}
+}
+
+// newRemoteFile shows file rf of document doc.
+func newRemoteFile(fsys *FS, dir *Dir, name string, doc *docRef, rf remote.File, multi bool) *File {
+	f := newFile(fsys, dir, name)
+	f.doc, f.rf, f.multi, f.exists = doc, rf, multi, true
+	if a, ok := fsys.spool.GetAttr(fsys.attrKey(doc.id, rf.Name)); ok && a.ContentID == rf.ContentID {
+		f.attr = localAttr{mode: a.Mode, uid: a.UID, gid: a.GID, owner: a.HasOwner, mtime: a.Mtime}
+	}
+	return f
+}
+
+// path is the file's path in the mount, for messages.
+func (f *File) path() string {
+	if f.dir == nil {
+		return f.name
+	}
+	return path.Join(f.dir.path(), f.name)
+}
+
+// onServer tells whether the repository holds this file (mu held).
+func (f *File) onServer() bool { return f.doc != nil && f.exists && !f.temp }
+
+// shows tells whether the file shows file fileName of document id (mu held).
+func (f *File) shows(id remote.ID, fileName string, multi bool) bool {
+	return f.doc != nil && f.doc.id == id && f.exists && f.multi == multi && (!multi || f.rf.Name == fileName)
+}
+
+// refresh takes the server's newer view of the file (mu held). Local
+// changes keep their base; a clean copy follows the server.
+func (f *File) refresh(rf remote.File, token string) {
+	if f.doc != nil {
+		f.doc.setToken(token)
+	}
+	if f.dirty || f.temp {
+		return
+	}
+	if rf.ContentID != f.rf.ContentID {
+		f.gen++
+		f.closeLocal()
+		f.attr = localAttr{}
+		if a, ok := f.fsys.spool.GetAttr(f.fsys.attrKey(f.doc.id, rf.Name)); ok && a.ContentID == rf.ContentID {
+			f.attr = localAttr{mode: a.Mode, uid: a.UID, gid: a.GID, owner: a.HasOwner, mtime: a.Mtime}
+		}
+	}
+	f.rf = rf
+}
+
+func (f *File) fillAttr(out *fuse.Attr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fillAttrLocked(out)
+}
+
+func (f *File) fillAttrLocked(out *fuse.Attr) {
+	size, mtime := f.rf.Size, f.rf.ModTime
+	if f.local != nil {
+		size = f.size
+	}
+	if !f.attr.mtime.IsZero() {
+		mtime = f.attr.mtime
+	}
+	mode := uint32(0o644)
+	if f.attr.mode != 0 {
+		mode = f.attr.mode & 0o7777
+	}
+	out.Mode = syscall.S_IFREG | mode
+	out.Size = uint64(size)
+	out.Blocks = (out.Size + 511) / 512
+	out.Blksize = cache.BlockSize
+	out.Nlink = 1
+	out.SetTimes(nil, &mtime, &mtime)
+	out.Uid, out.Gid = f.fsys.opts.UID, f.fsys.opts.GID
+	if f.attr.owner {
+		out.Uid, out.Gid = f.attr.uid, f.attr.gid
+	}
+}
+
+// contentKey names the remote content in the block cache (mu held).
+func (f *File) contentKey() string {
+	return string(f.doc.id) + "/" + f.rf.Name + "@" + f.rf.ContentID
+}
+
+func (f *File) fetcher() cache.FetchFunc {
+	repo, id, name := f.fsys.repo, f.doc.id, f.rf.Name
+	return func(ctx context.Context, off, n int64) ([]byte, error) {
+		rc, err := repo.Open(ctx, id, name, off, n)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		buf := make([]byte, n)
+		got, err := io.ReadFull(rc, buf)
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return buf[:got], nil
+		}
+		return buf, err
+	}
+}
+
+// ensureLocal gives the file a spool copy to change (mu held). Unless
+// truncate is set the copy starts as the current content.
+func (f *File) ensureLocal(ctx context.Context, truncate bool) error {
+	if f.local != nil {
+		return nil
+	}
+	key, fh, err := f.fsys.spool.Create(f.temp)
+	if err != nil {
+		return err
+	}
+	size := int64(0)
+	if !truncate && f.doc != nil && f.exists {
+		rc, err := f.fsys.repo.Open(ctx, f.doc.id, f.rf.Name, 0, -1)
+		if err == nil {
+			size, err = io.Copy(fh, rc)
+			rc.Close()
+			if err == nil && size != f.rf.Size {
+				err = fmt.Errorf("downloaded %d bytes, expected %d: %w", size, f.rf.Size, cache.ErrShortRead)
+			}
+		}
+		if err != nil {
+			fh.Close()
+			f.fsys.spool.Remove(key, f.temp)
+			return fmt.Errorf("fetch current content: %w", err)
+		}
+	}
+	f.local, f.key, f.localTemp, f.size = fh, key, f.temp, size
+	f.base = f.rf.ContentID
+	return nil
+}
+
+// closeLocal drops the spool copy (mu held); only for a clean copy or one
+// whose changes are abandoned.
+func (f *File) closeLocal() {
+	if f.local == nil {
+		return
+	}
+	f.local.Close()
+	f.fsys.spool.Remove(f.key, f.localTemp)
+	f.local, f.key = nil, ""
+}
+
+// maybeDropLocal frees the spool copy once it is clean and unused (mu held).
+func (f *File) maybeDropLocal() {
+	if f.local != nil && f.opens == 0 && (f.gone || (!f.dirty && !f.temp && f.exists)) {
+		f.closeLocal()
+	}
+}
+
+func (f *File) setMtimeNow() { f.attr.mtime = f.fsys.now() }
+
+// record describes the pending upload of the file (mu held).
+func (f *File) record() cache.Record {
+	rec := cache.Record{Key: f.key, Size: f.size, Path: f.path(), Queued: f.fsys.now(),
+		Mtime: f.attr.mtime, Mode: f.attr.mode, Name: Unescape(f.name), Base: f.base}
+	switch {
+	case f.doc == nil:
+		rec.Op, rec.Parent = cache.OpInsert, f.dir.id
+	case f.exists:
+		rec.Op, rec.Doc, rec.Name = cache.OpReplace, f.doc.id, f.rf.Name
+		if !f.multi {
+			rec.Parent = f.dir.id // where to keep it if the document was deleted
+		}
+	default:
+		rec.Op, rec.Doc = cache.OpAppend, f.doc.id
+	}
+	if f.doc != nil {
+		rec.Token = f.doc.getToken()
+	}
+	return rec
+}
+
+// commit makes local changes durable in the spool with a journal record
+// (mu held).
+func (f *File) commit() error {
+	if !f.dirty || f.temp || f.gone || f.local == nil {
+		return nil
+	}
+	if f.localTemp { // a temp file renamed to a real name
+		if err := f.fsys.spool.Adopt(f.key); err != nil {
+			return err
+		}
+		f.localTemp = false
+	}
+	return f.fsys.spool.Commit(f.local, f.record())
+}
+
+// save commits and then uploads now or, with write-back, later (mu held).
+func (f *File) save(ctx context.Context) error {
+	if err := f.commit(); err != nil {
+		return err
+	}
+	if !f.dirty || f.temp || f.gone {
+		return nil
+	}
+	if f.fsys.opts.WriteBack > 0 {
+		f.fsys.up.schedule(f, f.fsys.opts.WriteBack)
+		return nil
+	}
+	if err := f.upload(ctx); err != nil {
+		f.fsys.up.schedule(f, retryDelay(1))
+		return err
+	}
+	return nil
+}
+
+// upload sends the local content to the repository (mu held) and takes the
+// server's new state. A conflicting change on the server makes the local
+// content a conflict copy, and the file shows the server's content again.
+func (f *File) upload(ctx context.Context) error {
+	if !f.dirty || f.temp || f.gone || f.local == nil {
+		return nil
+	}
+	if err := f.commit(); err != nil { // the record must match what is sent
+		return err
+	}
+	rec := f.record()
+	res, err := f.fsys.up.send(ctx, rec, f.local, false)
+	if err != nil {
+		return err
+	}
+	if res.conflict != "" {
+		f.gen++
+		f.dirty = false
+		f.closeLocal()
+		f.dir.stale.Store(true)
+	}
+	if res.node.ID == "" { // the document is gone (conflict copy made elsewhere)
+		f.gone = true
+		return nil
+	}
+	if f.doc == nil {
+		f.doc = newDocRef(res.node)
+	}
+	f.doc.setToken(res.node.Token)
+	if rf, ok := fileOf(res.node, res.file); ok {
+		f.rf, f.exists = rf, true
+	}
+	f.base = f.rf.ContentID
+	if res.conflict == "" {
+		f.dirty = false
+		f.fsys.spool.Forget(f.key)
+		f.saveAttr()
+	}
+	f.maybeDropLocal()
+	return nil
+}
+
+// fileOf finds the uploaded file in the node the repository returned.
+func fileOf(n remote.Node, name string) (remote.File, bool) {
+	if rf, ok := n.File(name); ok {
+		return rf, true
+	}
+	if len(n.Files) == 1 {
+		return n.Files[0], true
+	}
+	return remote.File{}, false
+}
+
+// saveAttr keeps the local attributes for the current server content.
+func (f *File) saveAttr() {
+	if !f.onServer() || f.dirty {
+		return
+	}
+	a := f.attr
+	if a.mode == 0 && a.mtime.IsZero() && !a.owner {
+		f.fsys.spool.DeleteAttr(f.fsys.attrKey(f.doc.id, f.rf.Name))
+		return
+	}
+	f.fsys.spool.SetAttr(f.fsys.attrKey(f.doc.id, f.rf.Name), cache.Attr{ContentID: f.rf.ContentID,
+		Mode: a.mode, UID: a.uid, GID: a.gid, HasOwner: a.owner, Mtime: a.mtime})
+}
+
+// forget abandons the file after an unlink (mu held): its pending upload
+// is dropped; open handles keep reading and writing the local copy.
+func (f *File) forget() {
+	f.gone = true
+	f.dirty = false
+	f.fsys.up.cancel(f)
+	if f.local != nil {
+		f.fsys.spool.Remove(f.key, f.localTemp) // the open descriptor stays usable
+		f.key = ""
+	}
+	if f.opens == 0 && f.local != nil {
+		f.local.Close()
+		f.local = nil
+	}
+}
+
+// deleteRemote removes the file from the repository (mu held).
+func (f *File) deleteRemote(ctx context.Context) error {
+	if f.doc == nil || !f.exists {
+		return nil
+	}
+	if f.multi {
+		n, err := retryConflict(ctx, f.fsys.repo, f.doc, func(tok string) (remote.Node, error) {
+			return f.fsys.repo.DeleteFile(ctx, f.doc.id, tok, f.rf.Name)
+		})
+		if errors.Is(err, remote.ErrUnsupported) {
+			// The last file: the document goes with it.
+			_, err = retryConflict(ctx, f.fsys.repo, f.doc, func(tok string) (remote.Node, error) {
+				return remote.Node{}, f.fsys.repo.Delete(ctx, f.doc.id, tok)
+			})
+		}
+		if err == nil && n.Token != "" {
+			f.doc.setToken(n.Token)
+		}
+		return ignoreNotFound(err)
+	}
+	_, err := retryConflict(ctx, f.fsys.repo, f.doc, func(tok string) (remote.Node, error) {
+		return remote.Node{}, f.fsys.repo.Delete(ctx, f.doc.id, tok)
+	})
+	f.fsys.spool.DeleteAttr(f.fsys.attrKey(f.doc.id, f.rf.Name))
+	return ignoreNotFound(err)
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, remote.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// retryConflict runs op with the document's token and, if the token was
+// stale, once more with a fresh one. It suits operations whose outcome does
+// not depend on the content the caller saw: delete, rename, metadata.
+func retryConflict(ctx context.Context, repo remote.Repository, doc *docRef, op func(token string) (remote.Node, error)) (remote.Node, error) {
+	n, err := op(doc.getToken())
+	if !errors.Is(err, remote.ErrConflict) {
+		return n, err
+	}
+	cur, serr := repo.Stat(ctx, doc.id)
+	if serr != nil {
+		return n, err
+	}
+	doc.setToken(cur.Token)
+	return op(cur.Token)
+}
+
+// materialize turns a shadow into a plain local temp file with its own
+// copy (mu held), before the document it showed gets new content.
+func (f *File) materialize(ctx context.Context) error {
+	if err := f.ensureLocal(ctx, false); err != nil {
+		return err
+	}
+	f.doc, f.exists, f.shadowDir, f.shadowName = nil, false, nil, ""
+	f.dirty = false
+	return nil
+}

@@ -1,0 +1,262 @@
+// Package fstest runs dmsfs's filesystem behaviour tests on a real FUSE
+// mount over any Repository, with real cp, rsync, diff and ls. Each backend
+// runs it (see Run); without FUSE the tests skip, or fail when CI=true.
+package fstest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmsfs/dmsfs/cache"
+	dfs "github.com/dmsfs/dmsfs/fs"
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+// Env is a mounted filesystem under test.
+type Env struct {
+	T        *testing.T
+	Repo     remote.Repository
+	Mnt      string
+	CacheDir string
+	Opts     dfs.Options
+	FS       *dfs.FS
+
+	log   syncBuffer
+	spool *cache.Spool
+	srv   *fuse.Server
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.Write(p)
+}
+
+// RequireFUSE skips the test where FUSE cannot be used, and fails it
+// instead when CI=true.
+func RequireFUSE(t *testing.T) {
+	t.Helper()
+	why := ""
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		why = "no /dev/fuse"
+	} else if os.Geteuid() != 0 {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			why = "not root and no fusermount3"
+		}
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("FUSE is needed and missing on CI: %s", why)
+	}
+	t.Skipf("FUSE unavailable: %s", why)
+}
+
+// Mount mounts repo with opts on a fresh mount point and cache directory.
+func Mount(t *testing.T, repo remote.Repository, opts dfs.Options) *Env {
+	t.Helper()
+	RequireFUSE(t)
+	e := &Env{T: t, Repo: repo, Mnt: t.TempDir(), CacheDir: t.TempDir(), Opts: opts}
+	e.mount()
+	t.Cleanup(func() {
+		e.Unmount()
+		if t.Failed() {
+			t.Logf("dmsfs log:\n%s", e.LogText())
+		}
+	})
+	return e
+}
+
+func (e *Env) mount() {
+	t := e.T
+	t.Helper()
+	var err error
+	e.spool, err = cache.OpenSpool(e.CacheDir)
+	require.NoError(t, err)
+	opts := e.Opts
+	opts.Logger = slog.New(slog.NewTextHandler(&e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.FS, err = dfs.New(context.Background(), e.Repo, e.spool, opts)
+	require.NoError(t, err)
+	e.srv, err = e.FS.Mount(e.Mnt, false)
+	if err != nil && os.Getenv("CI") != "true" {
+		t.Skipf("cannot mount: %v", err)
+	}
+	require.NoError(t, err)
+	require.NoError(t, e.srv.WaitMount())
+}
+
+// LogText is what dmsfs logged so far.
+func (e *Env) LogText() string {
+	e.log.mu.Lock()
+	defer e.log.mu.Unlock()
+	return e.log.String()
+}
+
+// Unmount uploads what is pending and unmounts; calling it twice is fine.
+func (e *Env) Unmount() {
+	if e.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(e.T, e.FS.Sync(ctx, nil))
+	e.unmountNoSync()
+}
+
+func (e *Env) unmountNoSync() {
+	for i := 0; ; i++ {
+		err := e.srv.Unmount()
+		if err == nil {
+			break
+		}
+		if i == 50 {
+			e.T.Fatalf("unmount %s: %v", e.Mnt, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.FS.Close()
+	e.spool.Close()
+	e.srv = nil
+}
+
+// Remount unmounts and mounts again with the same cache directory, or with
+// a new one if freshCache is set.
+func (e *Env) Remount(freshCache bool) {
+	e.Unmount()
+	if freshCache {
+		e.CacheDir = e.T.TempDir()
+	}
+	e.mount()
+}
+
+// Path is a path inside the mount.
+func (e *Env) Path(rel string) string { return filepath.Join(e.Mnt, rel) }
+
+// Run runs a command and returns its combined output, failing on error.
+func (e *Env) Run(name string, args ...string) string {
+	e.T.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	require.NoError(e.T, err, "%s %s: %s", name, strings.Join(args, " "), out)
+	return string(out)
+}
+
+// Node finds a node through the Repository API (not the mount) by its
+// repository path of names separated by "/".
+func (e *Env) Node(path string) (remote.Node, error) {
+	ctx := context.Background()
+	n, err := e.Repo.Root(ctx)
+	if err != nil || path == "" {
+		return n, err
+	}
+	for _, name := range strings.Split(path, "/") {
+		kids, err := e.Repo.List(ctx, n.ID)
+		if err != nil {
+			return remote.Node{}, err
+		}
+		found := false
+		for _, k := range kids {
+			if k.Name == name {
+				n, found = k, true
+				break
+			}
+		}
+		if !found {
+			return remote.Node{}, fmt.Errorf("%s: %w", path, remote.ErrNotFound)
+		}
+	}
+	return n, nil
+}
+
+// MustNode is Node failing the test on error.
+func (e *Env) MustNode(path string) remote.Node {
+	e.T.Helper()
+	n, err := e.Node(path)
+	require.NoError(e.T, err)
+	return n
+}
+
+// Content reads a document's only file through the Repository API.
+func (e *Env) Content(n remote.Node, file string) []byte {
+	e.T.Helper()
+	if file == "" {
+		require.Len(e.T, n.Files, 1)
+		file = n.Files[0].Name
+	}
+	rc, err := e.Repo.Open(context.Background(), n.ID, file, 0, -1)
+	require.NoError(e.T, err)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	require.NoError(e.T, err)
+	return b
+}
+
+// VersionCount is how many versions a document has.
+func (e *Env) VersionCount(n remote.Node) int {
+	e.T.Helper()
+	vs, err := e.Repo.Versions(context.Background(), n.ID)
+	require.NoError(e.T, err)
+	return len(vs)
+}
+
+// Tree lists every document of a folder below root through the Repository
+// API, as path → node.
+func (e *Env) Tree(root remote.Node) map[string]remote.Node {
+	e.T.Helper()
+	out := map[string]remote.Node{}
+	var walk func(n remote.Node, prefix string)
+	walk = func(n remote.Node, prefix string) {
+		kids, err := e.Repo.List(context.Background(), n.ID)
+		require.NoError(e.T, err)
+		for _, k := range kids {
+			p := prefix + k.Name
+			if k.Kind == remote.KindFolder {
+				walk(k, p+"/")
+			} else {
+				out[p] = k
+			}
+		}
+	}
+	walk(root, "")
+	return out
+}
+
+// WriteFile writes a file with a pseudo-random content of size bytes.
+func WriteFile(t *testing.T, path string, size int, seed uint64) []byte {
+	t.Helper()
+	b := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	for i := 0; i+8 <= len(b); i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	return b
+}
+
+// IsErrno tells whether err is the errno want.
+func IsErrno(err error, want error) bool { return errors.Is(err, want) }
