@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmsfs/dmsfs/fs/fstest"
+	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/embedded"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dmsfs-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "dmsfs")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli is one test's environment for the dmsfs binary.
+type cli struct {
+	t        *testing.T
+	data     string
+	cacheDir string
+	mnt      string
+	env      []string
+}
+
+func newCLI(t *testing.T) *cli {
+	fstest.RequireFUSE(t)
+	tmp := t.TempDir()
+	c := &cli{t: t, data: filepath.Join(tmp, "repo"), cacheDir: filepath.Join(tmp, "cache"), mnt: filepath.Join(tmp, "mnt")}
+	require.NoError(t, os.MkdirAll(c.mnt, 0o755))
+	c.env = append(os.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(tmp, "run"))
+	t.Cleanup(func() {
+		exec.Command("umount", "-l", c.mnt).Run()
+	})
+	return c
+}
+
+func (c *cli) cmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = c.env
+	return cmd
+}
+
+// run runs dmsfs and returns stdout, stderr and the exit code.
+func (c *cli) run(args ...string) (string, string, int) {
+	cmd := c.cmd(args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(c.t, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// start runs a foreground mount and waits until it answers.
+func (c *cli) start(extra ...string) (*exec.Cmd, *bytes.Buffer) {
+	args := append([]string{"mount", "--data", c.data, "--cache-dir", c.cacheDir}, extra...)
+	cmd := c.cmd(append(args, c.mnt)...)
+	log := &bytes.Buffer{}
+	cmd.Stderr = log
+	require.NoError(c.t, cmd.Start())
+	require.Eventually(c.t, func() bool {
+		_, _, code := c.run("status", c.mnt)
+		return code == 0
+	}, 20*time.Second, 50*time.Millisecond, "mount did not come up: %s", log)
+	return cmd, log
+}
+
+// repo opens the embedded repository (only while no mount holds it).
+func (c *cli) repo() *embedded.Repo {
+	r, err := embedded.Open(c.data, embedded.Options{})
+	require.NoError(c.t, err)
+	c.t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func findDoc(t *testing.T, r remote.Repository, name string) (remote.Node, bool) {
+	ctx := context.Background()
+	root, err := r.Root(ctx)
+	require.NoError(t, err)
+	kids, err := r.List(ctx, root.ID)
+	require.NoError(t, err)
+	for _, k := range kids {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return remote.Node{}, false
+}
+
+func readDoc(t *testing.T, r remote.Repository, n remote.Node) []byte {
+	rc, err := r.Open(context.Background(), n.ID, n.Files[0].Name, 0, -1)
+	require.NoError(t, err)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	return b
+}
+
+func TestBadArgumentsGiveOneClearLine(t *testing.T) {
+	c := &cli{t: t, env: os.Environ()}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"mount", "/nonexistent/mnt"}, 1, "does not exist"},
+		{[]string{"mount", "--bogus", "/tmp"}, 2, "unknown flag: --bogus"},
+		{[]string{"mount"}, 2, "mount takes [REMOTE] MOUNTPOINT"},
+		{[]string{"mount", "ftp://x", "/tmp"}, 2, "unknown remote"},
+		{[]string{"mount", "--cache-size", "lots", "/tmp"}, 2, "not a size"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"status", "/tmp"}, 1, "no dmsfs mount answers"},
+		{[]string{"unmount", "/tmp"}, 1, "is not mounted"},
+	} {
+		_, stderr, code := c.run(tc.args...)
+		require.Equal(t, tc.code, code, "%v: %s", tc.args, stderr)
+		require.Contains(t, stderr, tc.msg, tc.args)
+		require.NotContains(t, stderr, "goroutine", "no stack trace")
+		require.LessOrEqual(t, strings.Count(strings.TrimSpace(stderr), "\n"), 20)
+	}
+}
+
+// Acceptance 5: a closed file survives SIGKILL before its upload.
+func TestWriteBackSurvivesSIGKILL(t *testing.T) {
+	c := newCLI(t)
+	cmd, _ := c.start("--write-back", "30s")
+	body := fstest.WriteFile(t, filepath.Join(c.mnt, "precious.bin"), 5<<20+3, 7)
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait()
+
+	_, err := os.Stat(c.mnt)
+	require.ErrorIs(t, err, syscall.ENOTCONN, "the mount is dead")
+	_, stderr, code := c.run("mount", "--data", c.data, "--cache-dir", c.cacheDir, c.mnt)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "dead dmsfs mount")
+	out, stderr, code := c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.Contains(t, out, "pending uploads stay in the cache directory")
+
+	r := c.repo()
+	_, found := findDoc(t, r, "precious.bin")
+	require.False(t, found, "it was not uploaded before the kill")
+	r.Close()
+
+	cmd, log := c.start()
+	got, err := os.ReadFile(filepath.Join(c.mnt, "precious.bin"))
+	require.NoError(t, err)
+	require.Equal(t, body, got)
+	out, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.Contains(t, out, "unmounted")
+	require.NoError(t, cmd.Wait())
+	require.Contains(t, log.String(), "uploaded from the spool")
+
+	r = c.repo()
+	n, found := findDoc(t, r, "precious.bin")
+	require.True(t, found)
+	require.Equal(t, body, readDoc(t, r, n))
+}
+
+func TestSIGTERMUploadsThenUnmounts(t *testing.T) {
+	c := newCLI(t)
+	cmd, log := c.start("--write-back", "1h")
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "a.txt"), []byte("pending"), 0o644))
+	out, _, code := c.run("status", c.mnt)
+	require.Zero(t, code)
+	require.Contains(t, out, "1 upload(s) pending")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait())
+	require.Contains(t, log.String(), "uploading pending files")
+	r := c.repo()
+	n, found := findDoc(t, r, "a.txt")
+	require.True(t, found, log.String())
+	require.Equal(t, "pending", string(readDoc(t, r, n)))
+}
+
+func TestDaemonAndUnmountWithProgress(t *testing.T) {
+	c := newCLI(t)
+	out, stderr, code := c.run("mount", "--daemon", "--write-back", "1h", "--data", c.data, "--cache-dir", c.cacheDir, c.mnt)
+	require.Zero(t, code, stderr)
+	require.Contains(t, out, "mounted at "+c.mnt)
+	for _, name := range []string{"one.txt", "two.txt", "three.txt"} {
+		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, name), []byte(name), 0o644))
+	}
+	out, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.Contains(t, out, "3 upload(s) pending")
+	require.Contains(t, out, "all uploads done")
+	require.Contains(t, out, "unmounted")
+	require.Eventually(t, func() bool {
+		r, err := embedded.Open(c.data, embedded.Options{})
+		if err != nil {
+			return false
+		}
+		defer r.Close()
+		_, found := findDoc(t, r, "three.txt")
+		return found
+	}, 10*time.Second, 100*time.Millisecond)
+}

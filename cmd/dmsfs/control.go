@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	dfs "github.com/dmsfs/dmsfs/fs"
+)
+
+// A running mount answers on a unix socket named after its mount point:
+// GET /status returns fs.Status as JSON; POST /unmount uploads what is
+// pending, streaming one progress line per change, and then unmounts.
+
+func runtimeDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "dmsfs")
+	}
+	return filepath.Join(os.TempDir(), "dmsfs-"+strconv.Itoa(os.Getuid()))
+}
+
+func socketPath(mountpoint string) string {
+	sum := sha256.Sum256([]byte(mountpoint))
+	return filepath.Join(runtimeDir(), hex.EncodeToString(sum[:8])+".sock")
+}
+
+// controlServer serves the socket of one mount.
+type controlServer struct {
+	fsys    *dfs.FS
+	unmount func(ctx context.Context, progress func(dfs.Queue)) error
+	ln      net.Listener
+	srv     *http.Server
+}
+
+func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context, func(dfs.Queue)) error) (*controlServer, error) {
+	path := socketPath(mountpoint)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	os.Remove(path) // left by a killed mount
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	c := &controlServer{fsys: fsys, unmount: unmount, ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(fsys.Status())
+	})
+	mux.HandleFunc("POST /unmount", c.handleUnmount)
+	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go c.srv.Serve(ln)
+	return c, nil
+}
+
+func (c *controlServer) handleUnmount(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	flusher, _ := w.(http.Flusher)
+	err := c.unmount(r.Context(), func(q dfs.Queue) {
+		fmt.Fprintln(w, progressLine(q))
+		if flusher != nil {
+			flusher.Flush()
+		}
+	})
+	if err != nil {
+		fmt.Fprintln(w, "error:", err)
+		return
+	}
+	fmt.Fprintln(w, "unmounted")
+}
+
+func (c *controlServer) close() {
+	c.srv.Close()
+	os.Remove(c.ln.Addr().String())
+}
+
+func progressLine(q dfs.Queue) string {
+	if q.Files == 0 {
+		return "all uploads done"
+	}
+	line := fmt.Sprintf("%d upload(s) pending, %s", q.Files, humanBytes(q.Bytes))
+	if q.Failing > 0 {
+		line += fmt.Sprintf(", %d failing (retrying)", q.Failing)
+	}
+	return line
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// controlClient talks to the socket of the mount at mountpoint.
+func controlClient(mountpoint string) *http.Client {
+	path := socketPath(mountpoint)
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
+}
+
+// streamLines copies a streamed answer line by line.
+func streamLines(r io.Reader, w io.Writer) (last string, err error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		last = sc.Text()
+		fmt.Fprintln(w, last)
+	}
+	return last, sc.Err()
+}

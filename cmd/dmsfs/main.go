@@ -1,0 +1,109 @@
+// Command dmsfs mounts a document-management repository as a directory.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+const usage = `dmsfs mounts a document-management repository as a directory.
+
+Usage:
+  dmsfs mount [flags] [REMOTE] MOUNTPOINT   mount (no REMOTE: the embedded repository)
+  dmsfs unmount MOUNTPOINT                  upload what is pending, with progress, then unmount
+  dmsfs status [--json] MOUNTPOINT          upload queue, cache use, last errors
+  dmsfs version
+
+REMOTE is embedded:DIR for now; the axelor+http(s)://, invenio+http(s):// and
+enaio:// backends follow. Run 'dmsfs mount --help' for the mount flags.
+`
+
+// errUsage marks errors caused by the command line (exit status 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "mount":
+		err = cmdMount(args[1:], stdout, stderr)
+	case "unmount", "umount":
+		err = cmdUnmount(args[1:], stdout, stderr)
+	case "status":
+		err = cmdStatus(args[1:], stdout)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "dmsfs", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = fmt.Errorf("%w: unknown command %q (try 'dmsfs help')", errUsage, args[0])
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, pflag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "dmsfs:", strings.TrimPrefix(err.Error(), "usage: "))
+		return 2
+	default:
+		fmt.Fprintln(stderr, "dmsfs:", err)
+		return 1
+	}
+}
+
+const version = "0.1.0"
+
+// byteSize is a pflag value for sizes like 256M or 2G.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSize) Type() string   { return "size" }
+
+func (b *byteSize) Set(s string) error {
+	v, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(v)
+	return nil
+}
+
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I")
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("not a size: %q (use e.g. 512M or 2G)", s)
+	}
+	return v * mult, nil
+}

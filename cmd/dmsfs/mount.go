@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/spf13/pflag"
+
+	"github.com/dmsfs/dmsfs/cache"
+	dfs "github.com/dmsfs/dmsfs/fs"
+	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/embedded"
+)
+
+// daemonEnv marks the background child of `mount --daemon`.
+const daemonEnv = "DMSFS_DAEMON_CHILD"
+
+type mountFlags struct {
+	cacheDir     string
+	cacheSize    byteSize
+	dirCacheTime time.Duration
+	writeBack    time.Duration
+	readOnly     bool
+	showVersions bool
+	allowOther   bool
+	data         string
+	verbose      bool
+	daemon       bool
+	logFile      string
+	tempPatterns []string
+}
+
+func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
+	f := &mountFlags{cacheSize: 256 << 20}
+	fl := pflag.NewFlagSet("mount", pflag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "where the spool, journal and local attributes live (default $XDG_CACHE_HOME/dmsfs/<remote>)")
+	fl.Var(&f.cacheSize, "cache-size", "memory for the read block cache, e.g. 512M or 2G")
+	fl.DurationVar(&f.dirCacheTime, "dir-cache-time", 30*time.Second, "how long directory listings and attributes are trusted")
+	fl.DurationVar(&f.writeBack, "write-back", 0, "upload this long after close instead of during it (0: close waits for the server)")
+	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
+	fl.BoolVar(&f.showVersions, "show-versions", false, "list .versions in directory listings (it is always reachable by name)")
+	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users access the mount (with default_permissions; needs user_allow_other in /etc/fuse.conf unless root)")
+	fl.StringVar(&f.data, "data", "", "directory of the embedded repository (default $XDG_DATA_HOME/dmsfs/repo)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every remote operation")
+	fl.BoolVar(&f.daemon, "daemon", false, "run in the background once mounted")
+	fl.StringVar(&f.logFile, "log-file", "", "write the log here (default: stderr; with --daemon, <cache-dir>/dmsfs.log)")
+	fl.StringArrayVar(&f.tempPatterns, "temp-pattern", nil, "also keep files matching this glob local (repeatable); the defaults cover office apps, editors and rsync")
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data)\n\nFlags:\n%s", fl.FlagUsages())
+	}
+	return fl, f
+}
+
+func cmdMount(args []string, stdout, stderr io.Writer) error {
+	fl, f := mountFlagSet(stderr)
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	var spec, mnt string
+	switch fl.NArg() {
+	case 1:
+		mnt = fl.Arg(0)
+	case 2:
+		spec, mnt = fl.Arg(0), fl.Arg(1)
+	default:
+		return fmt.Errorf("%w: mount takes [REMOTE] MOUNTPOINT (see 'dmsfs mount --help')", errUsage)
+	}
+	mnt, err := filepath.Abs(mnt)
+	if err != nil {
+		return err
+	}
+	if err := checkMountpoint(mnt); err != nil {
+		return err
+	}
+	label, openRepo, err := parseRemote(spec, f)
+	if err != nil {
+		return err
+	}
+	if f.cacheDir == "" {
+		sum := sha256.Sum256([]byte(label))
+		f.cacheDir = filepath.Join(xdgDir("XDG_CACHE_HOME", ".cache"), "dmsfs", hex.EncodeToString(sum[:6]))
+	}
+	if f.daemon && os.Getenv(daemonEnv) == "" {
+		return startDaemon(args, f, mnt, stdout)
+	}
+
+	logOut := stderr
+	if f.logFile == "" && f.daemon {
+		f.logFile = filepath.Join(f.cacheDir, "dmsfs.log")
+	}
+	if f.logFile != "" {
+		if err := os.MkdirAll(filepath.Dir(f.logFile), 0o700); err != nil {
+			return err
+		}
+		lf, err := os.OpenFile(f.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("log file: %w", err)
+		}
+		defer lf.Close()
+		logOut = lf
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+
+	err = serveMount(mnt, label, openRepo, f, log)
+	if ready := readyPipe(); ready != nil { // tell the waiting parent
+		if err != nil {
+			fmt.Fprintln(ready, err)
+		}
+		ready.Close()
+	}
+	return err
+}
+
+// serveMount mounts and serves until unmounted.
+func serveMount(mnt, label string, openRepo func() (remote.Repository, func(), error), f *mountFlags, log *slog.Logger) error {
+	repo, closeRepo, err := openRepo()
+	if err != nil {
+		return err
+	}
+	defer closeRepo()
+	spool, err := cache.OpenSpool(f.cacheDir)
+	if err != nil {
+		return err
+	}
+	defer spool.Close()
+	patterns := append(append([]string(nil), dfs.DefaultTempPatterns...), f.tempPatterns...)
+	ctx := context.Background()
+	fsys, err := dfs.New(ctx, repo, spool, dfs.Options{
+		DirCacheTime: f.dirCacheTime, WriteBack: f.writeBack, ReadOnly: f.readOnly,
+		ShowVersions: f.showVersions, TempPatterns: patterns, CacheSize: int64(f.cacheSize),
+		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer fsys.Close()
+	srv, err := fsys.Mount(mnt, f.allowOther)
+	if err != nil {
+		return fmt.Errorf("cannot mount %s: %w (is fuse3 installed and /dev/fuse usable?)", mnt, err)
+	}
+	if err := srv.WaitMount(); err != nil {
+		return fmt.Errorf("mount %s: %w", mnt, err)
+	}
+
+	var once sync.Once
+	var unmountErr error
+	unmount := func(ctx context.Context, progress func(dfs.Queue)) error {
+		once.Do(func() {
+			if err := fsys.Sync(ctx, progress); err != nil {
+				log.Warn("unmounting with uploads left in the spool; they upload at the next mount", "err", err, "cache_dir", f.cacheDir)
+			}
+			unmountErr = unmountServer(srv, mnt)
+		})
+		return unmountErr
+	}
+	ctl, err := startControl(mnt, fsys, unmount)
+	if err != nil {
+		srv.Unmount()
+		return err
+	}
+	defer ctl.close()
+	if ready := readyPipe(); ready != nil {
+		fmt.Fprintln(ready, "ready")
+	}
+	log.Info("mounted", "remote", label, "mountpoint", mnt, "cache_dir", f.cacheDir, "write_back", f.writeBack.String())
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		log.Info("signal received: uploading pending files, then unmounting (signal again to leave them in the spool)",
+			"pending", fsys.Status().Queue.Files)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-sigs
+			log.Warn("second signal: pending uploads stay in the spool and upload at the next mount",
+				"pending", fsys.Status().Queue.Files, "cache_dir", f.cacheDir)
+			cancel()
+		}()
+		err := unmount(ctx, func(q dfs.Queue) { log.Info(progressLine(q)) })
+		if err != nil {
+			log.Error("unmount failed", "err", err)
+		}
+	}()
+	srv.Wait()
+	if q := fsys.Status().Queue; q.Files > 0 {
+		log.Warn("unmounted with uploads pending; they stay in the spool and upload at the next mount",
+			"pending", q.Files, "cache_dir", f.cacheDir)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ctl.srv.Shutdown(sctx) // let an unmount request finish its answer
+	log.Info("unmounted", "mountpoint", mnt)
+	return nil
+}
+
+// unmountServer unmounts, retrying while the mount point is busy.
+func unmountServer(srv *fuse.Server, mnt string) error {
+	var err error
+	for range 30 {
+		if err = srv.Unmount(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("cannot unmount %s: %w (is a process still using it? see 'fuser -m %s')", mnt, err, mnt)
+}
+
+func checkMountpoint(mnt string) error {
+	st, err := os.Stat(mnt)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return fmt.Errorf("%s is a dead dmsfs mount (its process was killed); run 'dmsfs unmount %s' first", mnt, mnt)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mount point %s does not exist (create it with 'mkdir -p %s')", mnt, mnt)
+	case err != nil:
+		return fmt.Errorf("mount point: %w", err)
+	case !st.IsDir():
+		return fmt.Errorf("mount point %s is not a directory", mnt)
+	}
+	if resp, err := controlClient(mnt).Get("http://dmsfs/status"); err == nil {
+		resp.Body.Close()
+		return fmt.Errorf("%s is already a dmsfs mount", mnt)
+	}
+	return nil
+}
+
+// parseRemote turns REMOTE into a label (for the cache directory) and an
+// opener.
+func parseRemote(spec string, f *mountFlags) (string, func() (remote.Repository, func(), error), error) {
+	dir := ""
+	switch {
+	case spec == "":
+		dir = f.data
+		if dir == "" {
+			dir = filepath.Join(xdgDir("XDG_DATA_HOME", ".local/share"), "dmsfs", "repo")
+		}
+	case strings.HasPrefix(spec, "embedded:"):
+		dir = strings.TrimPrefix(spec, "embedded:")
+		if dir == "" {
+			return "", nil, fmt.Errorf("%w: embedded:DIR needs a directory", errUsage)
+		}
+		if f.data != "" {
+			return "", nil, fmt.Errorf("%w: give the embedded repository's directory either as embedded:DIR or with --data, not both", errUsage)
+		}
+	default:
+		for _, p := range []string{"axelor+http://", "axelor+https://", "invenio+http://", "invenio+https://", "enaio://", "enaios://"} {
+			if strings.HasPrefix(spec, p) {
+				return "", nil, fmt.Errorf("the %s backend is not part of dmsfs %s yet; only the embedded repository can be mounted",
+					strings.TrimSuffix(strings.Split(p, ":")[0], "+http"), version)
+			}
+		}
+		return "", nil, fmt.Errorf("%w: unknown remote %q (expected embedded:DIR, axelor+http(s)://…, invenio+http(s)://… or enaio://…)", errUsage, spec)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	readOnly := f.readOnly
+	return "embedded:" + dir, func() (remote.Repository, func(), error) {
+		r, err := embedded.Open(dir, embedded.Options{ReadOnly: readOnly})
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, func() { r.Close() }, nil
+	}, nil
+}
+
+func xdgDir(env, fallback string) string {
+	if d := os.Getenv(env); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return filepath.Join(home, fallback)
+}
+
+// readyPipe is the pipe to a waiting `mount --daemon` parent, if any.
+func readyPipe() *os.File {
+	if os.Getenv(daemonEnv) == "" {
+		return nil
+	}
+	return os.NewFile(3, "ready")
+}
+
+// startDaemon runs the mount in a background process and returns once it is
+// mounted (or failed).
+func startDaemon(args []string, f *mountFlags, mnt string, stdout io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, append([]string{"mount"}, args...)...)
+	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start background mount: %w", err)
+	}
+	w.Close()
+	msg, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	r.Close()
+	line := strings.TrimSpace(string(msg))
+	if line != "ready" {
+		cmd.Wait()
+		if line == "" {
+			line = "the background process exited; see " + filepath.Join(f.cacheDir, "dmsfs.log")
+		}
+		return errors.New(line)
+	}
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
+	logFile := f.logFile
+	if logFile == "" {
+		logFile = filepath.Join(f.cacheDir, "dmsfs.log")
+	}
+	fmt.Fprintf(stdout, "mounted at %s (pid %d, log %s); 'dmsfs unmount %s' to stop\n", mnt, pid, logFile, mnt)
+	return nil
+}

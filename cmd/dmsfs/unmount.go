@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	dfs "github.com/dmsfs/dmsfs/fs"
+)
+
+func cmdUnmount(args []string, stdout, stderr io.Writer) error {
+	fl := pflag.NewFlagSet("unmount", pflag.ContinueOnError)
+	fl.SetOutput(stderr)
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fl.NArg() != 1 {
+		return fmt.Errorf("%w: unmount takes MOUNTPOINT", errUsage)
+	}
+	mnt, err := filepath.Abs(fl.Arg(0))
+	if err != nil {
+		return err
+	}
+	resp, err := controlClient(mnt).Post("http://dmsfs/unmount", "text/plain", nil)
+	if err == nil {
+		defer resp.Body.Close()
+		last, err := streamLines(resp.Body, stdout)
+		if err != nil {
+			return fmt.Errorf("unmount %s: %w", mnt, err)
+		}
+		if strings.HasPrefix(last, "error:") {
+			return errors.New(strings.TrimSpace(strings.TrimPrefix(last, "error:")))
+		}
+		return nil
+	}
+	// No dmsfs process answers: the mount is dead (killed) or not dmsfs's.
+	if _, serr := os.Stat(mnt); !errors.Is(serr, syscall.ENOTCONN) && !isMountpoint(mnt) {
+		return fmt.Errorf("%s is not mounted", mnt)
+	}
+	if err := syscall.Unmount(mnt, syscall.MNT_DETACH); err != nil {
+		if out, ferr := exec.Command("fusermount3", "-u", "-z", mnt).CombinedOutput(); ferr != nil {
+			return fmt.Errorf("unmount %s: %v (%s)", mnt, err, strings.TrimSpace(string(out)))
+		}
+	}
+	fmt.Fprintf(stdout, "unmounted %s; its dmsfs process was gone: pending uploads stay in the cache directory and upload at the next mount\n", mnt)
+	return nil
+}
+
+// isMountpoint tells whether path is listed in /proc/self/mountinfo.
+func isMountpoint(path string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
+			return true
+		}
+	}
+	return false
+}
+
+func cmdStatus(args []string, stdout io.Writer) error {
+	fl := pflag.NewFlagSet("status", pflag.ContinueOnError)
+	asJSON := fl.Bool("json", false, "print the status as JSON")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fl.NArg() != 1 {
+		return fmt.Errorf("%w: status takes MOUNTPOINT", errUsage)
+	}
+	mnt, err := filepath.Abs(fl.Arg(0))
+	if err != nil {
+		return err
+	}
+	resp, err := controlClient(mnt).Get("http://dmsfs/status")
+	if err != nil {
+		return fmt.Errorf("no dmsfs mount answers at %s", mnt)
+	}
+	defer resp.Body.Close()
+	var st dfs.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return fmt.Errorf("status of %s: %w", mnt, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Fprintf(stdout, "mount point:  %s\n", mnt)
+	fmt.Fprintf(stdout, "uploads:      %s\n", progressLine(st.Queue))
+	for _, it := range st.Queue.Items {
+		line := fmt.Sprintf("  %s (%s)", it.Path, humanBytes(it.Size))
+		if it.Tries > 0 {
+			line += fmt.Sprintf(", %d failed tries, last: %s", it.Tries, it.LastError)
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	fmt.Fprintf(stdout, "write-back:   %s\n", st.WriteBack)
+	fmt.Fprintf(stdout, "block cache:  %s of %s\n", humanBytes(st.CacheUsed), humanBytes(st.CacheSize))
+	fmt.Fprintf(stdout, "cache dir:    %s\n", st.CacheDir)
+	if len(st.LastErrors) == 0 {
+		fmt.Fprintln(stdout, "last errors:  none")
+	} else {
+		fmt.Fprintln(stdout, "last errors:")
+		for _, e := range st.LastErrors {
+			fmt.Fprintf(stdout, "  %s %s %s: %s\n", e.Time.Format("15:04:05"), e.Op, e.Path, e.Message)
+		}
+	}
+	return nil
+}
