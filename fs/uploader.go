@@ -400,7 +400,6 @@ func (u *uploader) saveOrphan(ctx context.Context, rec cache.Record, c remote.Co
 	return sendResult{node: n, file: rec.Name}, nil
 }
 
-
 // alreadyInserted finds a document an interrupted insert already created.
 func (u *uploader) alreadyInserted(ctx context.Context, rec cache.Record, data io.ReaderAt) (remote.Node, bool) {
 	kids, err := u.fsys.repo.List(ctx, rec.Parent)
