@@ -191,6 +191,9 @@ func (s *Spool) Forget(key string) error {
 
 // Remove deletes the data file and any record of key.
 func (s *Spool) Remove(key string, temp bool) {
+	if key == "" {
+		return
+	}
 	if !temp {
 		s.Forget(key)
 	}

@@ -211,7 +211,9 @@ func (f *File) closeLocal() {
 		return
 	}
 	f.local.Close()
-	f.fsys.spool.Remove(f.key, f.localTemp)
+	if f.key != "" { // "" after forget: already removed
+		f.fsys.spool.Remove(f.key, f.localTemp)
+	}
 	f.local, f.key = nil, ""
 }
 

@@ -204,6 +204,7 @@ func (f *FS) Status() Status {
 func (f *FS) fail(op, path string, err error) syscall.Errno {
 	errno := remote.Errno(err)
 	if errno == syscall.ENOENT || errno == syscall.EEXIST || errno == syscall.ENOTEMPTY {
+		f.log.Debug("operation answered", "op", op, "path", path, "err", err)
 		return errno // ordinary answers, not failures
 	}
 	f.log.Error("operation failed", "op", op, "path", path, "err", err)

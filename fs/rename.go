@@ -281,17 +281,12 @@ func (d *Dir) moveFile(ctx context.Context, src *File, name string, dst *Dir, ne
 
 func remoteFileNamed(name string) remote.File { return remote.File{Name: name} }
 
-// saveMoved uploads a file that a rename gave new content or a new place,
-// or, while a writer still has it open, makes it durable for the upload at
-// its close. A failed upload stays queued: the rename already happened.
+// saveMoved uploads a file that a rename gave new content or a new place.
+// It does so even while a write handle is open: the kernel releases
+// handles asynchronously, so the writer has usually closed already. A failed
+// upload stays queued: the rename already happened.
 func (d *Dir) saveMoved(ctx context.Context, src *File) syscall.Errno {
 	if !src.dirty {
-		return 0
-	}
-	if src.writers > 0 {
-		if err := src.commit(); err != nil {
-			return d.fsys.fail("rename", src.path(), err)
-		}
 		return 0
 	}
 	if err := src.save(ctx); err != nil {

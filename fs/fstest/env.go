@@ -81,10 +81,10 @@ func Mount(t *testing.T, repo remote.Repository, opts dfs.Options) *Env {
 	e := &Env{T: t, Repo: repo, Mnt: t.TempDir(), CacheDir: t.TempDir(), Opts: opts}
 	e.mount()
 	t.Cleanup(func() {
-		e.Unmount()
 		if t.Failed() {
 			t.Logf("dmsfs log:\n%s", e.LogText())
 		}
+		e.Unmount()
 	})
 	return e
 }
