@@ -186,7 +186,7 @@ func (s *Spool) Commit(f *os.File, rec Record) error {
 // Forget drops the record of key (after a confirmed upload, or when the
 // file was deleted); the data file stays until Remove.
 func (s *Spool) Forget(key string) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJournal).Delete([]byte(key)) })
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketJournal).Delete([]byte(key)) })
 }
 
 // Remove deletes the data file and any record of key.

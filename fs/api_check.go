@@ -20,11 +20,12 @@ var (
 	_ gofs.NodeSetattrer = (*File)(nil)
 	_ gofs.NodeOpener    = (*File)(nil)
 
-	_ gofs.FileReader   = (*handle)(nil)
-	_ gofs.FileWriter   = (*handle)(nil)
-	_ gofs.FileFlusher  = (*handle)(nil)
-	_ gofs.FileFsyncer  = (*handle)(nil)
-	_ gofs.FileReleaser = (*handle)(nil)
+	_ gofs.FileReader    = (*handle)(nil)
+	_ gofs.FileWriter    = (*handle)(nil)
+	_ gofs.FileFlusher   = (*handle)(nil)
+	_ gofs.FileFsyncer   = (*handle)(nil)
+	_ gofs.FileReleaser  = (*handle)(nil)
+	_ gofs.FileAllocater = (*handle)(nil)
 
 	_ gofs.NodeGetattrer = (*versionsNode)(nil)
 	_ gofs.NodeSetattrer = (*versionsNode)(nil)

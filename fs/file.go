@@ -107,8 +107,8 @@ func (f *File) refresh(rf remote.File, token string) {
 	if f.doc != nil {
 		f.doc.setToken(token)
 	}
-	if f.dirty || f.temp {
-		return
+	if f.dirty || f.temp || (f.opens > 0 && f.local != nil) {
+		return // local changes, or open handles reading the local copy, keep their view
 	}
 	if rf.ContentID != f.rf.ContentID {
 		f.gen++
@@ -144,6 +144,9 @@ func (f *File) fillAttrLocked(out *fuse.Attr) {
 	out.Blocks = (out.Size + 511) / 512
 	out.Blksize = cache.BlockSize
 	out.Nlink = 1
+	if f.gone {
+		out.Nlink = 0 // unlinked but still open
+	}
 	out.SetTimes(nil, &mtime, &mtime)
 	out.Uid, out.Gid = f.fsys.opts.UID, f.fsys.opts.GID
 	if f.attr.owner {

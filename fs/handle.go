@@ -218,3 +218,22 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	f.maybeDropLocal()
 	return 0
 }
+
+// Allocate reserves space in the spool copy (posix_fallocate).
+func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
+	f := h.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.ensureLocal(ctx, false); err != nil {
+		return f.fsys.fail("fallocate", f.path(), err)
+	}
+	if err := syscall.Fallocate(int(f.local.Fd()), mode, int64(off), int64(size)); err != nil {
+		return gofs.ToErrno(err)
+	}
+	if end := int64(off + size); mode&0x01 == 0 && end > f.size { // not FALLOC_FL_KEEP_SIZE
+		f.size = end
+		f.dirty = true
+		f.setMtimeNow()
+	}
+	return 0
+}
