@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -38,6 +40,8 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"StrangeServerNames", testStrangeServerNames},
 		{"ConflictCopy", testConflictCopy},
 		{"WriteBackSurvivesCrash", testWriteBackSurvivesCrash},
+		{"ListingCacheExpires", testListingCacheExpires},
+		{"ReadOnlyMount", testReadOnlyMount},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newRepo) })
@@ -546,4 +550,62 @@ func testWriteBackSurvivesCrash(t *testing.T, newRepo func(t *testing.T) remote.
 	got, err := os.ReadFile(e.Path("later.bin"))
 	require.NoError(t, err)
 	require.Equal(t, body, got)
+}
+
+// clock is a settable clock for TTL tests.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func testListingCacheExpires(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	clk := &clock{now: time.Now()}
+	e := Mount(t, newRepo(t), dfs.Options{DirCacheTime: time.Hour, Now: clk.Now})
+	require.NoError(t, os.WriteFile(e.Path("mine.txt"), []byte("m"), 0o644))
+	require.Equal(t, "mine.txt\n", e.Run("ls", e.Mnt))
+
+	root := e.MustNode("")
+	_, err := e.Repo.Insert(context.Background(), root.ID, "theirs.txt", remotetest.Content([]byte("t")))
+	require.NoError(t, err)
+	require.Equal(t, "mine.txt\n", e.Run("ls", e.Mnt), "the listing is trusted for --dir-cache-time")
+	clk.Advance(59 * time.Minute)
+	require.Equal(t, "mine.txt\n", e.Run("ls", e.Mnt))
+	clk.Advance(2 * time.Minute)
+	require.Equal(t, "mine.txt\ntheirs.txt\n", e.Run("ls", e.Mnt), "and asked again after it")
+
+	// The mount's own changes show at once, whatever the cache time.
+	require.NoError(t, os.Mkdir(e.Path("new"), 0o755))
+	require.NoError(t, os.Rename(e.Path("theirs.txt"), e.Path("new/theirs.txt")))
+	require.Equal(t, "mine.txt\nnew\n", e.Run("ls", e.Mnt))
+	require.Equal(t, "theirs.txt\n", e.Run("ls", e.Path("new")))
+}
+
+func testReadOnlyMount(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	repo := newRepo(t)
+	root, err := repo.Root(context.Background())
+	require.NoError(t, err)
+	_, err = repo.Insert(context.Background(), root.ID, "r.txt", remotetest.Content([]byte("read me")))
+	require.NoError(t, err)
+	e := Mount(t, repo, dfs.Options{ReadOnly: true})
+	got, err := os.ReadFile(e.Path("r.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "read me", string(got))
+	require.ErrorIs(t, os.WriteFile(e.Path("r.txt"), []byte("x"), 0o644), syscall.EROFS)
+	require.ErrorIs(t, os.WriteFile(e.Path("new.txt"), []byte("x"), 0o644), syscall.EROFS)
+	require.ErrorIs(t, os.Mkdir(e.Path("d"), 0o755), syscall.EROFS)
+	require.ErrorIs(t, os.Remove(e.Path("r.txt")), syscall.EROFS)
+	require.ErrorIs(t, os.Rename(e.Path("r.txt"), e.Path("s.txt")), syscall.EROFS)
+	require.Equal(t, 1, e.VersionCount(e.MustNode("r.txt")))
 }

@@ -1,0 +1,147 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func source(data []byte, calls *atomic.Int64) FetchFunc {
+	return func(ctx context.Context, off, n int64) ([]byte, error) {
+		calls.Add(1)
+		time.Sleep(time.Millisecond)
+		end := min(off+n, int64(len(data)))
+		return append([]byte(nil), data[off:end]...), nil
+	}
+}
+
+func TestBlocksReadAcrossBlocks(t *testing.T) {
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	defer b.Close()
+	data := bytes.Repeat([]byte("abcdefghij"), 350000) // 3.5 MB: 4 blocks
+	var calls atomic.Int64
+	for _, c := range []struct{ off, n int }{{0, 10}, {BlockSize - 5, 10}, {3 * BlockSize, 500000}, {len(data) - 3, 100}, {len(data), 10}} {
+		dest := make([]byte, c.n)
+		got, err := b.ReadAt(context.Background(), "k", int64(len(data)), dest, int64(c.off), source(data, &calls))
+		require.NoError(t, err)
+		want := data[min(c.off, len(data)):min(c.off+c.n, len(data))]
+		require.Equal(t, want, dest[:got])
+	}
+}
+
+func TestBlocksConcurrentMissesFetchOnce(t *testing.T) {
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	defer b.Close()
+	data := bytes.Repeat([]byte{7}, BlockSize)
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dest := make([]byte, 4096)
+			_, err := b.ReadAt(context.Background(), "same", int64(len(data)), dest, 0, source(data, &calls))
+			require.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int64(1), calls.Load(), "singleflight")
+}
+
+func TestBlocksRejectShortReads(t *testing.T) {
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	defer b.Close()
+	short := func(ctx context.Context, off, n int64) ([]byte, error) { return make([]byte, n-1), nil }
+	_, err = b.ReadAt(context.Background(), "k", 100, make([]byte, 100), 0, short)
+	require.ErrorIs(t, err, ErrShortRead)
+	failing := func(ctx context.Context, off, n int64) ([]byte, error) { return nil, errors.New("boom") }
+	_, err = b.ReadAt(context.Background(), "k2", 100, make([]byte, 100), 0, failing)
+	require.ErrorContains(t, err, "boom")
+}
+
+func TestBlocksBounded(t *testing.T) {
+	b, err := NewBlocks(4*BlockSize, 4)
+	require.NoError(t, err)
+	defer b.Close()
+	data := make([]byte, 32*BlockSize)
+	var calls atomic.Int64
+	dest := make([]byte, BlockSize)
+	for off := 0; off < len(data); off += BlockSize {
+		_, err := b.ReadAt(context.Background(), "big", int64(len(data)), dest, int64(off), source(data, &calls))
+		require.NoError(t, err)
+	}
+	b.c.Wait()
+	require.LessOrEqual(t, b.Used(), int64(4*BlockSize))
+}
+
+func TestSpoolJournal(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir)
+	require.NoError(t, err)
+	key, f, err := s.Create(false)
+	require.NoError(t, err)
+	_, err = f.WriteString("durable")
+	require.NoError(t, err)
+	require.NoError(t, s.Commit(f, Record{Key: key, Op: OpInsert, Parent: "1", Name: "a.txt", Size: 7}))
+	tkey, tf, err := s.Create(true)
+	require.NoError(t, err)
+	tf.Close()
+	orphanKey, of, err := s.Create(false) // never committed
+	require.NoError(t, err)
+	of.Close()
+	f.Close()
+
+	_, err = OpenSpool(dir)
+	require.ErrorContains(t, err, "in use by another dmsfs mount")
+	require.NoError(t, s.Close())
+
+	s, err = OpenSpool(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	recs, err := s.Pending()
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, "a.txt", recs[0].Name)
+	b, err := os.ReadFile(s.Path(key))
+	require.NoError(t, err)
+	require.Equal(t, "durable", string(b))
+	_, err = os.Stat(filepath.Join(dir, "spool/temp", tkey))
+	require.ErrorIs(t, err, os.ErrNotExist, "temp files do not outlive the mount")
+	_, err = os.Stat(s.Path(orphanKey))
+	require.ErrorIs(t, err, os.ErrNotExist, "data without a record was never promised")
+
+	s.Remove(key, false)
+	recs, err = s.Pending()
+	require.NoError(t, err)
+	require.Empty(t, recs)
+	s.Remove("", false) // must not touch the spool directories
+	_, err = os.Stat(filepath.Join(dir, "spool/data"))
+	require.NoError(t, err)
+}
+
+func TestSpoolAttrs(t *testing.T) {
+	s, err := OpenSpool(t.TempDir())
+	require.NoError(t, err)
+	defer s.Close()
+	_, ok := s.GetAttr("f/1/a")
+	require.False(t, ok)
+	a := Attr{ContentID: "c1", Mode: 0o600, Mtime: time.Unix(1700000000, 5).UTC()}
+	require.NoError(t, s.SetAttr("f/1/a", a))
+	got, ok := s.GetAttr("f/1/a")
+	require.True(t, ok)
+	require.Equal(t, a, got)
+	s.DeleteAttr("f/1/a")
+	_, ok = s.GetAttr("f/1/a")
+	require.False(t, ok)
+}
