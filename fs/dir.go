@@ -435,25 +435,35 @@ func (d *Dir) takeShadow(ctx context.Context, sh *File) (identity, error) {
 	return id, nil
 }
 
-func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
+// existingChild finds the child an unlink or rmdir removes (mu held).
+func (d *Dir) existingChild(ctx context.Context, op, name string) (*gofs.Inode, syscall.Errno) {
 	if d.fsys.opts.ReadOnly {
-		return syscall.EROFS
+		return nil, syscall.EROFS
 	}
+	ch, err := d.child(ctx, name)
+	if err != nil {
+		return nil, d.fsys.fail(op, d.path()+"/"+name, err)
+	}
+	if ch == nil {
+		return nil, syscall.ENOENT
+	}
+	return ch, 0
+}
+
+func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 	ctx, cancel := ctxTimeout(ctx)
 	defer cancel()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ch, err := d.child(ctx, name)
-	if err != nil {
-		return d.fsys.fail("unlink", d.path()+"/"+name, err)
-	}
-	if ch == nil {
-		return syscall.ENOENT
+	ch, errno := d.existingChild(ctx, "unlink", name)
+	if errno != 0 {
+		return errno
 	}
 	f, ok := ch.Operations().(*File)
 	if !ok {
 		return syscall.EISDIR
 	}
+	var err error
 	f.mu.Lock()
 	shadowName := f.shadowName
 	if f.shadowDir != nil || f.onServer() {
@@ -480,19 +490,13 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
-	if d.fsys.opts.ReadOnly {
-		return syscall.EROFS
-	}
 	ctx, cancel := ctxTimeout(ctx)
 	defer cancel()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ch, err := d.child(ctx, name)
-	if err != nil {
-		return d.fsys.fail("rmdir", d.path()+"/"+name, err)
-	}
-	if ch == nil {
-		return syscall.ENOENT
+	ch, errno := d.existingChild(ctx, "rmdir", name)
+	if errno != 0 {
+		return errno
 	}
 	sub, ok := ch.Operations().(*Dir)
 	if !ok {

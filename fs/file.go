@@ -161,8 +161,15 @@ func (f *File) contentKey() string {
 
 func (f *File) fetcher() cache.FetchFunc {
 	repo, id, name := f.fsys.repo, f.doc.id, f.rf.Name
+	return fetchWith(func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		return repo.Open(ctx, id, name, off, n)
+	})
+}
+
+// fetchWith makes a block fetcher from a ranged open.
+func fetchWith(open func(ctx context.Context, off, n int64) (io.ReadCloser, error)) cache.FetchFunc {
 	return func(ctx context.Context, off, n int64) ([]byte, error) {
-		rc, err := repo.Open(ctx, id, name, off, n)
+		rc, err := open(ctx, off, n)
 		if err != nil {
 			return nil, err
 		}

@@ -84,10 +84,15 @@ func (f *File) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 		if errno := f.truncate(ctx, int64(size)); errno != 0 {
 			return errno
 		}
-		if f.writers == 0 { // truncate(2) by path: nothing else will save it
+		// truncate(2) by path, with no descriptor open for writing: no
+		// close will save it. (An open with O_TRUNC comes here without a
+		// handle too, but then a writer is open.)
+		if fh == nil && f.writers == 0 {
 			if err := f.save(ctx); err != nil {
 				return f.fsys.fail("truncate", f.path(), err)
 			}
+		} else if err := f.commit(); err != nil {
+			return f.fsys.fail("truncate", f.path(), err)
 		}
 	}
 	setLocalAttr(&f.attr, in, f.fsys)
@@ -155,7 +160,7 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	return uint32(n), 0
 }
 
-// Flush runs on every close(2). The last writer's close saves the file:
+// Flush runs on every close(2) of a descriptor. It saves changed content:
 // durable in the spool first, then uploaded (or queued, with write-back).
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if !h.write {
@@ -169,13 +174,10 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if !f.dirty || f.gone || f.temp {
 		return 0
 	}
-	var err error
-	if f.writers > 1 {
-		err = f.commit()
-	} else {
-		err = f.save(ctx)
-	}
-	if err != nil {
+	// Every close of changed content saves it, even while another handle
+	// is open: the kernel releases handles asynchronously, so an open
+	// count cannot tell the last close.
+	if err := f.save(ctx); err != nil {
 		return f.fsys.fail("close", f.path(), err)
 	}
 	return 0

@@ -177,19 +177,9 @@ func (v *versionsNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte
 	}
 	e := v.entry
 	key := fmt.Sprintf("%s/%s@v%d@%s", v.doc, e.File.Name, e.Version, e.File.ContentID)
-	fetch := func(ctx context.Context, off, n int64) ([]byte, error) {
-		rc, err := v.fsys.repo.OpenVersion(ctx, v.doc, e.Version, e.File.Name, off, n)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		buf := make([]byte, n)
-		got, err := io.ReadFull(rc, buf)
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			return buf[:got], nil
-		}
-		return buf, err
-	}
+	fetch := fetchWith(func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		return v.fsys.repo.OpenVersion(ctx, v.doc, e.Version, e.File.Name, off, n)
+	})
 	n, err := v.fsys.blocks.ReadAt(context.WithoutCancel(ctx), key, e.File.Size, dest, off, fetch)
 	if err != nil {
 		return nil, v.fsys.fail("read", string(v.doc)+"/"+e.Name, err)
