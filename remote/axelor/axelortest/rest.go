@@ -1,0 +1,624 @@
+package axelortest
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+type searchRequest struct {
+	Offset int      `json:"offset"`
+	Limit  int      `json:"limit"`
+	SortBy []string `json:"sortBy"`
+	Fields []string `json:"fields"`
+	Data   struct {
+		Domain        string         `json:"_domain"`
+		DomainContext map[string]any `json:"_domainContext"`
+		Archived      bool           `json:"_archived"`
+	} `json:"data"`
+}
+
+var (
+	reParam    = regexp.MustCompile(`^self\.(id|parent\.id|relatedId|relatedModel|fileName) = :(\w+)$`)
+	reLiteral  = regexp.MustCompile(`^self\.(relatedModel|fileName) = '([^']*)'$`)
+	reIsNull   = regexp.MustCompile(`^self\.(parent|metaFile|relatedModel) IS NULL$`)
+	reNotDir   = regexp.MustCompile(`^COALESCE\(self\.isDirectory, FALSE\) = FALSE$`)
+	reDirBool  = regexp.MustCompile(`^self\.isDirectory = (true|false)$`)
+	reSplitAnd = regexp.MustCompile(`(?i)\s+AND\s+`)
+)
+
+// compileDomain turns the JPQL fragments this server understands into a
+// row filter.
+func compileDomain(domain string, ctx map[string]any) (func(*dmsFile) bool, bool) {
+	var tests []func(*dmsFile) bool
+	if strings.TrimSpace(domain) == "" {
+		return func(*dmsFile) bool { return true }, true
+	}
+	for _, clause := range reSplitAnd.Split(strings.TrimSpace(domain), -1) {
+		clause = strings.TrimSpace(clause)
+		switch {
+		case reParam.MatchString(clause):
+			m := reParam.FindStringSubmatch(clause)
+			v, present := ctx[m[2]]
+			if !present {
+				return nil, false
+			}
+			field := m[1]
+			tests = append(tests, func(f *dmsFile) bool { return fieldEquals(f, field, v) })
+		case reLiteral.MatchString(clause):
+			m := reLiteral.FindStringSubmatch(clause)
+			field, v := m[1], m[2]
+			tests = append(tests, func(f *dmsFile) bool { return fieldEquals(f, field, v) })
+		case reIsNull.MatchString(clause):
+			field := reIsNull.FindStringSubmatch(clause)[1]
+			tests = append(tests, func(f *dmsFile) bool {
+				switch field {
+				case "parent":
+					return f.Parent == 0
+				case "metaFile":
+					return f.MetaFile == 0
+				}
+				return f.RelatedModel == ""
+			})
+		case reNotDir.MatchString(clause):
+			tests = append(tests, func(f *dmsFile) bool { return !f.IsDirectory })
+		case reDirBool.MatchString(clause):
+			want := reDirBool.FindStringSubmatch(clause)[1] == "true"
+			tests = append(tests, func(f *dmsFile) bool { return f.IsDirectory == want })
+		default:
+			return nil, false
+		}
+	}
+	return func(f *dmsFile) bool {
+		for _, t := range tests {
+			if !t(f) {
+				return false
+			}
+		}
+		return true
+	}, true
+}
+
+func fieldEquals(f *dmsFile, field string, v any) bool {
+	switch field {
+	case "id":
+		return f.ID == toInt(v)
+	case "parent.id":
+		return f.Parent == toInt(v)
+	case "relatedId":
+		return f.RelatedID == toInt(v)
+	case "relatedModel":
+		s, _ := v.(string)
+		return f.RelatedModel == s
+	case "fileName":
+		s, _ := v.(string)
+		return f.FileName == s
+	}
+	return false
+}
+
+func toInt(v any) int64 {
+	switch n := v.(type) {
+	case float64:
+		return int64(n)
+	case string:
+		i, _ := strconv.ParseInt(n, 10, 64)
+		return i
+	case json.Number:
+		i, _ := n.Int64()
+		return i
+	}
+	return 0
+}
+
+func (s *Server) search(w http.ResponseWriter, r *http.Request) {
+	var req searchRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		failure(w, -1, "Error", "Invalid request: "+err.Error(), nil)
+		return
+	}
+	match, valid := compileDomain(req.Data.Domain, req.Data.DomainContext)
+	if !valid {
+		failure(w, -1, "Error", "Invalid domain: "+req.Data.Domain, nil)
+		return
+	}
+	populate := true
+	if p, ok := req.Data.DomainContext["_populate"].(bool); ok {
+		populate = p
+	}
+	var rows []map[string]any
+	var total int
+	s.st.db.View(func(tx *bolt.Tx) error {
+		var hits []*dmsFile
+		for _, f := range allFiles(tx) {
+			if (!f.Archived || req.Data.Archived) && match(f) {
+				hits = append(hits, f)
+			}
+		}
+		sortRows(hits, req.SortBy)
+		total = len(hits)
+		if req.Offset > 0 {
+			hits = hits[min(req.Offset, len(hits)):]
+		}
+		if req.Limit > 0 && len(hits) > req.Limit {
+			hits = hits[:req.Limit]
+		}
+		for _, f := range hits {
+			rows = append(rows, render(tx, f, req.Fields, populate))
+		}
+		return nil
+	})
+	if rows == nil {
+		rows = []map[string]any{}
+	}
+	if req.Limit <= 0 {
+		total = len(rows)
+	}
+	ok(w, rows, total)
+}
+
+func sortRows(rows []*dmsFile, by []string) {
+	if len(by) == 0 {
+		by = []string{"fileName", "id"}
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		for _, k := range by {
+			desc := strings.HasPrefix(k, "-")
+			k = strings.TrimPrefix(k, "-")
+			var c int
+			switch k {
+			case "id":
+				c = cmpInt(rows[i].ID, rows[j].ID)
+			case "fileName":
+				c = strings.Compare(rows[i].FileName, rows[j].FileName)
+			}
+			if c != 0 {
+				return (c < 0) != desc
+			}
+		}
+		return false
+	})
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// render serialises a row as search does: id and version always, the
+// requested fields (dotted ones as flat keys), and the populate extras.
+func render(tx *bolt.Tx, f *dmsFile, fields []string, populate bool) map[string]any {
+	row := map[string]any{"id": f.ID, "version": f.Version}
+	meta, hasMeta := getRow[metaFile](tx, bucketMeta, f.MetaFile)
+	ref := func(id int64) any {
+		if id == 0 {
+			return nil
+		}
+		p, ok := getRow[dmsFile](tx, bucketFiles, id)
+		if !ok {
+			return nil
+		}
+		return map[string]any{"id": p.ID, "$version": p.Version, "fileName": p.FileName}
+	}
+	metaField := func(name string) any {
+		if !hasMeta {
+			return nil
+		}
+		switch name {
+		case "id":
+			return meta.ID
+		case "version":
+			return meta.Version
+		case "fileSize":
+			return meta.FileSize
+		case "fileType":
+			return meta.FileType
+		case "fileName":
+			return meta.FileName
+		case "createdOn":
+			return javaTime(meta.CreatedOn)
+		case "updatedOn":
+			return javaTime(meta.UpdatedOn)
+		}
+		return nil
+	}
+	for _, name := range fields {
+		switch name {
+		case "fileName":
+			row[name] = f.FileName
+		case "isDirectory":
+			row[name] = f.IsDirectory
+		case "parent":
+			row[name] = ref(f.Parent)
+		case "parent.id":
+			if f.Parent == 0 {
+				row[name] = nil
+			} else {
+				row[name] = f.Parent
+			}
+		case "metaFile":
+			if hasMeta {
+				row[name] = map[string]any{"id": meta.ID, "$version": meta.Version, "fileName": meta.FileName}
+			} else {
+				row[name] = nil
+			}
+		case "relatedModel":
+			if f.RelatedModel == "" {
+				row[name] = nil
+			} else {
+				row[name] = f.RelatedModel
+			}
+		case "relatedId":
+			row[name] = f.RelatedID
+		case "createdOn":
+			row[name] = javaTime(f.CreatedOn)
+		case "updatedOn":
+			row[name] = javaTime(f.UpdatedOn)
+		case "contentType", "content":
+			row[name] = nil
+		default:
+			if sub, ok := strings.CutPrefix(name, "metaFile."); ok {
+				row[name] = metaField(sub)
+			} // unknown fields are dropped silently
+		}
+	}
+	if populate {
+		upd := f.UpdatedOn
+		if upd.IsZero() {
+			upd = f.CreatedOn
+		}
+		row["updatedOn"] = javaTime(upd)
+		row["canWrite"], row["canShare"], row["offline"] = true, true, false
+		row["typeIcon"] = "fa fa-file"
+		if hasMeta {
+			row["fileType"] = meta.FileType
+		}
+	}
+	return row
+}
+
+// saveData is the record part of a save request.
+type saveData map[string]any
+
+func refID(v any) (id int64, present, null bool) {
+	if v == nil {
+		return 0, true, true
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return 0, true, true
+	}
+	return toInt(m["id"]), true, false
+}
+
+func (s *Server) save(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Data    saveData   `json:"data"`
+		Records []saveData `json:"records"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		failure(w, -1, "Error", "Invalid request: "+err.Error(), nil)
+		return
+	}
+	recs := body.Records
+	if body.Data != nil {
+		recs = append(recs, body.Data)
+	}
+	s.write.Lock()
+	defer s.write.Unlock()
+	var out []map[string]any
+	var fail *apiError
+	err := s.st.db.Update(func(tx *bolt.Tx) error {
+		for _, d := range recs {
+			var f *dmsFile
+			if id := toInt(d["id"]); id != 0 {
+				f, fail = s.applyUpdate(tx, id, d)
+			} else {
+				f, fail = s.create(tx, d)
+			}
+			if fail != nil {
+				return errRollback
+			}
+			out = append(out, render(tx, f, []string{"fileName", "isDirectory", "parent", "metaFile", "relatedModel", "relatedId", "createdOn"}, true))
+		}
+		return nil
+	})
+	if fail != nil {
+		fail.write(w)
+		return
+	}
+	if err != nil {
+		failure(w, -1, "SQL error", err.Error(), nil)
+		return
+	}
+	ok(w, out, -1)
+}
+
+var errRollback = errorf("rollback")
+
+// create inserts a DMSFile; a failure is returned as the answer to write.
+func (s *Server) create(tx *bolt.Tx, d saveData) (*dmsFile, *apiError) {
+	name, _ := d["fileName"].(string)
+	if name == "" {
+		return nil, &apiError{status: -4, title: "Validation error", message: "fileName is required"}
+	}
+	now := s.opts.Now()
+	f := &dmsFile{FileName: name, CreatedOn: now}
+	f.IsDirectory, _ = d["isDirectory"].(bool)
+	if pid, present, null := refID(d["parent"]); present && !null {
+		p, ok := getRow[dmsFile](tx, bucketFiles, pid)
+		if !ok || !p.IsDirectory {
+			return nil, &apiError{status: -1, title: "Access error", message: "You can't create document here."}
+		}
+		f.Parent = pid
+	}
+	if mid, present, null := refID(d["metaFile"]); present && !null {
+		if _, ok := getRow[metaFile](tx, bucketMeta, mid); !ok {
+			return nil, &apiError{status: -1, title: "Reference error", message: "No such MetaFile."}
+		}
+		f.MetaFile = mid
+	}
+	if rm, _ := d["relatedModel"].(string); rm != "" {
+		f.RelatedModel, f.RelatedID = rm, toInt(d["relatedId"])
+		if f.Parent == 0 && f.RelatedID != 0 {
+			home, err := s.home(tx, rm, f.RelatedID)
+			if err != nil {
+				return nil, &apiError{status: -1, title: "Error", message: err.Error()}
+			}
+			f.Parent = home
+		}
+	}
+	id, err := nextID(tx, bucketFiles)
+	if err != nil {
+		return nil, &apiError{status: -1, title: "SQL error", message: err.Error()}
+	}
+	f.ID = id
+	if err := putRow(tx, bucketFiles, id, f); err != nil {
+		return nil, &apiError{status: -1, title: "SQL error", message: err.Error()}
+	}
+	return f, nil
+}
+
+// home finds or creates the attachment home folder of record id of model:
+// a root folder for the model holding one folder per record.
+func (s *Server) home(tx *bolt.Tx, model string, id int64) (int64, error) {
+	var root, home int64
+	for _, f := range allFiles(tx) {
+		if f.IsDirectory && f.RelatedModel == model && f.Parent == 0 && f.RelatedID == 0 {
+			root = f.ID
+		}
+	}
+	now := s.opts.Now()
+	mk := func(name string, parent, related int64) (int64, error) {
+		nid, err := nextID(tx, bucketFiles)
+		if err != nil {
+			return 0, err
+		}
+		return nid, putRow(tx, bucketFiles, nid, &dmsFile{ID: nid, FileName: name, IsDirectory: true,
+			Parent: parent, RelatedModel: model, RelatedID: related, CreatedOn: now})
+	}
+	var err error
+	if root == 0 {
+		if root, err = mk("Dms files", 0, 0); err != nil {
+			return 0, err
+		}
+	}
+	for _, f := range allFiles(tx) {
+		if f.IsDirectory && f.Parent == root && f.RelatedID == id {
+			home = f.ID
+		}
+	}
+	if home == 0 {
+		name := strconv.FormatInt(id, 10)
+		if rec, ok := getRow[dmsFile](tx, bucketFiles, id); ok {
+			name = rec.FileName
+		}
+		return mk(name, root, id)
+	}
+	return home, nil
+}
+
+// apiError is a failure answered as Axelor's HTTP 200 envelope.
+type apiError struct {
+	status         int
+	title, message string
+	entityID       int64
+}
+
+func (e *apiError) write(w http.ResponseWriter) {
+	var extra map[string]any
+	if e.entityID != 0 {
+		extra = map[string]any{"entityId": e.entityID, "entityName": dmsModel}
+	}
+	failure(w, e.status, e.title, e.message, extra)
+}
+
+func staleErr(id int64) *apiError {
+	return &apiError{status: -1, title: "Concurrent updates error",
+		message: "Record was updated or deleted by another transaction.", entityID: id}
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	var body struct {
+		Data saveData `json:"data"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Data == nil {
+		failure(w, -1, "Error", "Invalid request", nil)
+		return
+	}
+	s.write.Lock()
+	defer s.write.Unlock()
+	var out map[string]any
+	var fail *apiError
+	s.st.db.Update(func(tx *bolt.Tx) error {
+		var f *dmsFile
+		if f, fail = s.applyUpdate(tx, id, body.Data); fail != nil {
+			return errRollback
+		}
+		out = render(tx, f, []string{"fileName", "isDirectory", "parent", "metaFile", "relatedModel", "relatedId", "createdOn"}, true)
+		return nil
+	})
+	if fail != nil {
+		fail.write(w)
+		return
+	}
+	ok(w, []map[string]any{out}, -1)
+}
+
+// applyUpdate changes row id as the generic save does: without "version"
+// nothing is applied; a stale version is a concurrent-update failure.
+func (s *Server) applyUpdate(tx *bolt.Tx, id int64, d saveData) (*dmsFile, *apiError) {
+	f, found := getRow[dmsFile](tx, bucketFiles, id)
+	if !found {
+		return nil, staleErr(id)
+	}
+	v, hasVersion := d["version"]
+	if !hasVersion {
+		return f, nil // silently unchanged
+	}
+	if int(toInt(v)) != f.Version {
+		return nil, staleErr(id)
+	}
+	changed := false
+	if name, ok := d["fileName"].(string); ok && name != f.FileName {
+		if name == "" {
+			return nil, &apiError{status: -4, title: "Validation error", message: "fileName is required"}
+		}
+		f.FileName, changed = name, true
+	}
+	if pv, present := d["parent"]; present {
+		pid, _, null := refID(pv)
+		if null {
+			pid = 0
+		}
+		if pid != f.Parent {
+			for p := pid; p != 0; {
+				pf, ok := getRow[dmsFile](tx, bucketFiles, p)
+				if !ok || !pf.IsDirectory || pf.ID == f.ID {
+					return nil, &apiError{status: -1, title: "Access error", message: "You can't move document here."}
+				}
+				p = pf.Parent
+			}
+			f.Parent, changed = pid, true
+		}
+	}
+	if mv, present := d["metaFile"]; present {
+		mid, _, null := refID(mv)
+		if null {
+			mid = 0
+		}
+		if mid != 0 {
+			if _, ok := getRow[metaFile](tx, bucketMeta, mid); !ok {
+				return nil, &apiError{status: -1, title: "Reference error", message: "No such MetaFile."}
+			}
+		}
+		if mid != f.MetaFile {
+			f.MetaFile, changed = mid, true
+		}
+	}
+	if changed {
+		f.Version++
+		f.UpdatedOn = s.opts.Now()
+		if err := putRow(tx, bucketFiles, f.ID, f); err != nil {
+			return nil, &apiError{status: -1, title: "SQL error", message: err.Error()}
+		}
+	}
+	return f, nil
+}
+
+func (s *Server) removeAll(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Records []saveData `json:"records"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		failure(w, -1, "Error", "Invalid request", nil)
+		return
+	}
+	s.write.Lock()
+	defer s.write.Unlock()
+	var out []map[string]any
+	var stale int64
+	var blobs []string
+	err := s.st.db.Update(func(tx *bolt.Tx) error {
+		for _, d := range body.Records {
+			id := toInt(d["id"])
+			f, found := getRow[dmsFile](tx, bucketFiles, id)
+			if !found || int(toInt(d["version"])) != f.Version {
+				stale = id
+				return errRollback
+			}
+			out = append(out, map[string]any{"id": f.ID, "version": f.Version})
+		}
+		for _, d := range body.Records {
+			var err error
+			if blobs, err = s.deleteTree(tx, toInt(d["id"]), blobs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if stale != 0 {
+		staleErr(stale).write(w)
+		return
+	}
+	if err != nil {
+		failure(w, -1, "SQL error", err.Error(), nil)
+		return
+	}
+	for _, b := range blobs {
+		os.Remove(b)
+	}
+	ok(w, out, -1)
+}
+
+// deleteTree deletes a node with its subtree and its attachment home, and
+// MetaFiles that no remaining node references. It returns the blob paths to
+// remove once the transaction committed.
+func (s *Server) deleteTree(tx *bolt.Tx, id int64, blobs []string) ([]string, error) {
+	f, found := getRow[dmsFile](tx, bucketFiles, id)
+	if !found {
+		return blobs, nil
+	}
+	var err error
+	for _, c := range allFiles(tx) {
+		isChild := c.Parent == id
+		isHome := c.RelatedModel == dmsModel && c.RelatedID == id && c.IsDirectory
+		if isChild || isHome {
+			if blobs, err = s.deleteTree(tx, c.ID, blobs); err != nil {
+				return blobs, err
+			}
+		}
+	}
+	if err := tx.Bucket(bucketFiles).Delete(key(id)); err != nil {
+		return blobs, err
+	}
+	if f.MetaFile != 0 {
+		shared := false
+		for _, o := range allFiles(tx) {
+			shared = shared || o.MetaFile == f.MetaFile
+		}
+		if m, ok := getRow[metaFile](tx, bucketMeta, f.MetaFile); ok && !shared {
+			blobs = append(blobs, s.st.blobPath(m))
+			if err := tx.Bucket(bucketMeta).Delete(key(m.ID)); err != nil {
+				return blobs, err
+			}
+		}
+	}
+	return blobs, nil
+}

@@ -1,0 +1,600 @@
+package axelor
+
+import (
+	"bytes"
+	crand "crypto/rand"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+// listFields are the fields a listing asks for (dotted ones come back as
+// flat keys). metaFile itself is left out on purpose (spec §4.1).
+var listFields = []string{"fileName", "isDirectory", "relatedModel", "relatedId", "createdOn", "updatedOn", "parent.id",
+	"metaFile.id", "metaFile.version", "metaFile.fileSize", "metaFile.createdOn", "metaFile.updatedOn"}
+
+// search runs a DMSFile search over all pages.
+func (c *Client) search(ctx context.Context, domain string, params map[string]any, sortBy []string) ([]map[string]any, error) {
+	dctx := map[string]any{"_populate": false}
+	for k, v := range params {
+		dctx[k] = v
+	}
+	var all []map[string]any
+	for offset := 0; ; {
+		req := map[string]any{"offset": offset, "limit": pageSize, "sortBy": sortBy, "fields": listFields,
+			"data": map[string]any{"_domain": domain, "_domainContext": dctx}}
+		rows, total, err := c.call(ctx, http.MethodPost, restPath+"/search", req, true)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+		offset += len(rows)
+		if len(rows) == 0 || offset >= total {
+			return all, nil
+		}
+	}
+}
+
+func numID(id remote.ID) (int64, error) {
+	n, err := strconv.ParseInt(string(id), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("axelor: node %q: %w", id, remote.ErrNotFound)
+	}
+	return n, nil
+}
+
+func str(v any) string {
+	switch s := v.(type) {
+	case string:
+		return s
+	case json.Number:
+		return s.String()
+	}
+	return ""
+}
+
+func num(v any) int64 {
+	n, _ := strconv.ParseInt(str(v), 10, 64)
+	return n
+}
+
+// parseTime reads Axelor's ISO times, whose seconds and fraction are left
+// out when zero.
+func parseTime(v any) time.Time {
+	s := str(v)
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05.999999999", "2006-01-02T15:04"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// node converts a search row.
+func (c *Client) node(row map[string]any) (remote.Node, error) {
+	id := num(row["id"])
+	name := str(row["fileName"])
+	if id <= 0 || name == "" {
+		return remote.Node{}, fmt.Errorf("axelor: a row lacks id or fileName: %w", remote.ErrProtocol)
+	}
+	n := remote.Node{ID: remote.ID(strconv.FormatInt(id, 10)), Name: name, Token: str(row["version"]), Parent: RootID}
+	if p := num(row["parent.id"]); p > 0 {
+		n.Parent = remote.ID(strconv.FormatInt(p, 10))
+	}
+	n.ModTime = parseTime(row["updatedOn"])
+	if n.ModTime.IsZero() {
+		n.ModTime = parseTime(row["createdOn"])
+	}
+	if dir, _ := row["isDirectory"].(bool); dir {
+		n.Kind = remote.KindFolder
+		return n, nil
+	}
+	n.Kind = remote.KindDocument
+	f := remote.File{Name: name, ContentID: "empty"}
+	if mid := num(row["metaFile.id"]); mid > 0 {
+		f.Size = num(row["metaFile.fileSize"])
+		f.ContentID = "m" + strconv.FormatInt(mid, 10) + "." + str(row["metaFile.version"])
+		f.ModTime = parseTime(row["metaFile.updatedOn"])
+		if f.ModTime.IsZero() {
+			f.ModTime = parseTime(row["metaFile.createdOn"])
+		}
+	}
+	if f.ModTime.IsZero() {
+		f.ModTime = n.ModTime
+	}
+	n.Files = []remote.File{f}
+	c.remember(n.ID, f)
+	return n, nil
+}
+
+// isVersionStore tells the nodes that hold versions (spec §7.2), which the
+// mount does not show.
+func isVersionStore(row map[string]any) bool { return str(row["relatedModel"]) == dmsModel }
+
+func (c *Client) Root(ctx context.Context) (remote.Node, error) {
+	return remote.Node{ID: RootID, Kind: remote.KindFolder, Token: "0"}, nil
+}
+
+func (c *Client) Stat(ctx context.Context, id remote.ID) (remote.Node, error) {
+	if id == RootID {
+		return c.Root(ctx)
+	}
+	n, _, err := c.stat(ctx, id)
+	return n, err
+}
+
+// stat returns a node and its current MetaFile id.
+func (c *Client) stat(ctx context.Context, id remote.ID) (remote.Node, int64, error) {
+	nid, err := numID(id)
+	if err != nil {
+		return remote.Node{}, 0, err
+	}
+	rows, err := c.search(ctx, "self.id = :id", map[string]any{"id": nid}, nil)
+	if err != nil {
+		return remote.Node{}, 0, err
+	}
+	if len(rows) == 0 {
+		return remote.Node{}, 0, fmt.Errorf("axelor: node %s: %w", id, remote.ErrNotFound)
+	}
+	n, err := c.node(rows[0])
+	return n, num(rows[0]["metaFile.id"]), err
+}
+
+func (c *Client) List(ctx context.Context, folder remote.ID) ([]remote.Node, error) {
+	domain, params := "self.parent IS NULL", map[string]any(nil)
+	if folder != RootID {
+		n, err := c.Stat(ctx, folder)
+		if err != nil {
+			return nil, err
+		}
+		if n.Kind != remote.KindFolder {
+			return nil, fmt.Errorf("axelor: list %s: %w", folder, remote.ErrNotFolder)
+		}
+		nid, _ := numID(folder)
+		domain, params = "self.parent.id = :pid", map[string]any{"pid": nid}
+	}
+	rows, err := c.search(ctx, domain, params, []string{"id"})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]remote.Node, 0, len(rows))
+	for _, row := range rows {
+		if isVersionStore(row) {
+			continue
+		}
+		n, err := c.node(row)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func (c *Client) Open(ctx context.Context, doc remote.ID, file string, off, length int64) (io.ReadCloser, error) {
+	info, known := c.known(doc)
+	if !known || info.name != file {
+		n, err := c.Stat(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		if n.Kind != remote.KindDocument {
+			return nil, fmt.Errorf("axelor: %s: %w", doc, remote.ErrIsFolder)
+		}
+		info = fileInfo{n.Files[0].Name, n.Files[0].Size}
+	}
+	if info.name != file {
+		return nil, fmt.Errorf("axelor: document %s has no file %q: %w", doc, file, remote.ErrNotFound)
+	}
+	return c.download(ctx, doc, info.size, off, length)
+}
+
+// download reads [off, off+length) of a document's bytes. A 206 is used as
+// is; a 200 (no Range support) is skipped forward; a 416 is the end.
+func (c *Client) download(ctx context.Context, id remote.ID, size, off, length int64) (io.ReadCloser, error) {
+	if off >= size || length == 0 {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	end := size - 1 // the server computes Content-Length from the end asked for: clamp it
+	if length > 0 {
+		end = min(off+length-1, size-1)
+	}
+	hdr := http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", off, end)}}
+	resp, err := c.send(ctx, http.MethodGet, "/ws/dms/download/"+string(id), "", nil, hdr, true)
+	if err != nil {
+		return nil, err
+	}
+	want := end - off + 1
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		return struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, want), resp.Body}, nil
+	case http.StatusOK:
+		if _, err := io.CopyN(io.Discard, resp.Body, off); err != nil {
+			resp.Body.Close()
+			return nil, fmt.Errorf("axelor: download %s: %w: %v", id, remote.ErrUnavailable, err)
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, want), resp.Body}, nil
+	case http.StatusRequestedRangeNotSatisfiable:
+		resp.Body.Close()
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	return nil, fmt.Errorf("axelor: download %s: HTTP %d %s: %w", id, resp.StatusCode, snippet(b), httpErr(resp.StatusCode))
+}
+
+func parentRef(parent remote.ID) (any, error) {
+	if parent == RootID {
+		return nil, nil
+	}
+	pid, err := numID(parent)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"id": pid}, nil
+}
+
+// create saves a new DMSFile.
+func (c *Client) create(ctx context.Context, data map[string]any) (remote.Node, error) {
+	rows, _, err := c.call(ctx, http.MethodPut, restPath, map[string]any{"data": data}, false)
+	if err != nil {
+		return remote.Node{}, err
+	}
+	if len(rows) != 1 {
+		return remote.Node{}, fmt.Errorf("axelor: create answered %d records: %w", len(rows), remote.ErrProtocol)
+	}
+	return c.Stat(ctx, remote.ID(str(rows[0]["id"])))
+}
+
+func (c *Client) Mkdir(ctx context.Context, parent remote.ID, name string) (remote.Node, error) {
+	if name == "" {
+		return remote.Node{}, fmt.Errorf("axelor: empty name: %w", remote.ErrInvalidName)
+	}
+	if err := c.checkFolder(ctx, parent); err != nil {
+		return remote.Node{}, err
+	}
+	data := map[string]any{"fileName": name, "isDirectory": true}
+	if ref, err := parentRef(parent); err != nil {
+		return remote.Node{}, err
+	} else if ref != nil {
+		data["parent"] = ref
+	}
+	return c.create(ctx, data)
+}
+
+// checkFolder makes sure a node is an existing folder before something is
+// created in it (the server answers such mistakes only with a translated
+// message).
+func (c *Client) checkFolder(ctx context.Context, id remote.ID) error {
+	if id == RootID {
+		return nil
+	}
+	n, err := c.Stat(ctx, id)
+	if err != nil {
+		return err
+	}
+	if n.Kind != remote.KindFolder {
+		return fmt.Errorf("axelor: %s: %w", id, remote.ErrNotFolder)
+	}
+	return nil
+}
+
+func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, content remote.Content) (remote.Node, error) {
+	if name == "" {
+		return remote.Node{}, fmt.Errorf("axelor: empty name: %w", remote.ErrInvalidName)
+	}
+	if err := c.checkFolder(ctx, parent); err != nil {
+		return remote.Node{}, err
+	}
+	mid, err := c.Upload(ctx, name, content)
+	if err != nil {
+		return remote.Node{}, err
+	}
+	data := map[string]any{"fileName": name, "isDirectory": false, "metaFile": map[string]any{"id": mid}}
+	if ref, _ := parentRef(parent); ref != nil {
+		data["parent"] = ref
+	}
+	n, err := c.create(ctx, data)
+	if err != nil {
+		c.discard(ctx, mid)
+	}
+	return n, err
+}
+
+func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string, content remote.Content) (remote.Node, error) {
+	cur, oldMeta, err := c.stat(ctx, doc)
+	if err != nil {
+		return remote.Node{}, err
+	}
+	if cur.Kind != remote.KindDocument {
+		return remote.Node{}, fmt.Errorf("axelor: %s: %w", doc, remote.ErrIsFolder)
+	}
+	if file != cur.Files[0].Name {
+		return remote.Node{}, fmt.Errorf("axelor: document %s has no file %q: %w", doc, file, remote.ErrNotFound)
+	}
+	if cur.Token != token {
+		return remote.Node{}, fmt.Errorf("axelor: %q has version %s, the change was based on %s: %w", cur.Name, cur.Token, token, remote.ErrConflict)
+	}
+	mid, err := c.Upload(ctx, file, content)
+	if err != nil {
+		return remote.Node{}, err
+	}
+	n, err := c.update(ctx, doc, token, map[string]any{"metaFile": map[string]any{"id": mid}})
+	if err != nil {
+		c.discard(ctx, mid)
+		return remote.Node{}, err
+	}
+	if oldMeta > 0 {
+		// Keep the superseded content as a version (spec §7.2).
+		nid, _ := numID(doc)
+		_, verr := c.create(ctx, map[string]any{"fileName": cur.Name + " @ " + time.Now().UTC().Format(time.RFC3339),
+			"isDirectory": false, "metaFile": map[string]any{"id": oldMeta}, "relatedModel": dmsModel, "relatedId": nid})
+		if verr != nil {
+			c.log.Warn("axelor: the previous content could not be kept as a version", "document", cur.Name, "err", verr)
+		}
+	}
+	return n, nil
+}
+
+// update changes a DMSFile; the version is always sent (without it the
+// server silently applies nothing).
+func (c *Client) update(ctx context.Context, id remote.ID, token string, data map[string]any) (remote.Node, error) {
+	v, err := strconv.Atoi(token)
+	if err != nil {
+		return remote.Node{}, fmt.Errorf("axelor: %s: no valid version %q to update with: %w", id, token, remote.ErrConflict)
+	}
+	data["version"] = v
+	rows, _, err := c.call(ctx, http.MethodPost, restPath+"/"+string(id), map[string]any{"data": data}, false)
+	if err != nil {
+		return remote.Node{}, err
+	}
+	if len(rows) != 1 || str(rows[0]["version"]) == token {
+		return remote.Node{}, fmt.Errorf("axelor: update of %s was not applied: %w", id, remote.ErrProtocol)
+	}
+	return c.Stat(ctx, id)
+}
+
+func (c *Client) Append(ctx context.Context, doc remote.ID, token, file string, content remote.Content) (remote.Node, error) {
+	return remote.Node{}, fmt.Errorf("axelor documents hold one file: %w", remote.ErrUnsupported)
+}
+
+func (c *Client) DeleteFile(ctx context.Context, doc remote.ID, token, file string) (remote.Node, error) {
+	return remote.Node{}, fmt.Errorf("axelor documents hold one file: %w", remote.ErrUnsupported)
+}
+
+func (c *Client) Rename(ctx context.Context, id remote.ID, token string, newParent remote.ID, newName string) (remote.Node, error) {
+	if newName == "" {
+		return remote.Node{}, fmt.Errorf("axelor: empty name: %w", remote.ErrInvalidName)
+	}
+	if id == RootID {
+		return remote.Node{}, fmt.Errorf("axelor: rename the root: %w", remote.ErrPermission)
+	}
+	if err := c.checkFolder(ctx, newParent); err != nil {
+		return remote.Node{}, err
+	}
+	ref, err := parentRef(newParent)
+	if err != nil {
+		return remote.Node{}, err
+	}
+	cur, err := c.Stat(ctx, id)
+	if err != nil {
+		return remote.Node{}, err
+	}
+	if cur.Name == newName && cur.Parent == newParent {
+		if cur.Token != token {
+			return remote.Node{}, fmt.Errorf("axelor: %q: %w", cur.Name, remote.ErrConflict)
+		}
+		return cur, nil
+	}
+	return c.update(ctx, id, token, map[string]any{"fileName": newName, "parent": ref})
+}
+
+func (c *Client) Delete(ctx context.Context, id remote.ID, token string) error {
+	if id == RootID {
+		return fmt.Errorf("axelor: delete the root: %w", remote.ErrPermission)
+	}
+	nid, err := numID(id)
+	if err != nil {
+		return err
+	}
+	n, err := c.Stat(ctx, id)
+	if err != nil {
+		return err
+	}
+	if n.Kind == remote.KindFolder {
+		// The server deletes a whole subtree; rmdir must not.
+		kids, err := c.List(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(kids) > 0 {
+			return fmt.Errorf("axelor: folder %q: %w", n.Name, remote.ErrNotEmpty)
+		}
+	}
+	v, err := strconv.Atoi(token)
+	if err != nil {
+		return fmt.Errorf("axelor: %s: version %q: %w", id, token, remote.ErrConflict)
+	}
+	_, _, err = c.call(ctx, http.MethodPost, restPath+"/removeAll", map[string]any{"records": []any{map[string]any{"id": nid, "version": v}}}, false)
+	return err
+}
+
+// discard removes an uploaded MetaFile nobody uses, through a throw-away
+// DMSFile (spec §4.10); failures only leave garbage behind.
+func (c *Client) discard(ctx context.Context, mid int64) {
+	rows, _, err := c.call(ctx, http.MethodPut, restPath, map[string]any{"data": map[string]any{
+		"fileName": ".dmsfs-discard", "isDirectory": false, "metaFile": map[string]any{"id": mid},
+		"relatedModel": dmsModel, "relatedId": 0}}, false)
+	if err != nil || len(rows) != 1 {
+		return
+	}
+	c.call(ctx, http.MethodPost, restPath+"/removeAll", map[string]any{"records": []any{
+		map[string]any{"id": num(rows[0]["id"]), "version": num(rows[0]["version"])}}}, false)
+}
+
+// versionRows lists the version records of a document, oldest first.
+func (c *Client) versionRows(ctx context.Context, doc remote.ID) ([]map[string]any, error) {
+	nid, err := numID(doc)
+	if err != nil {
+		return nil, err
+	}
+	return c.search(ctx, "self.relatedModel = '"+dmsModel+"' AND self.relatedId = :x AND COALESCE(self.isDirectory, FALSE) = FALSE",
+		map[string]any{"x": nid}, []string{"id"})
+}
+
+func (c *Client) Versions(ctx context.Context, doc remote.ID) ([]remote.Version, error) {
+	cur, err := c.Stat(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Kind != remote.KindDocument {
+		return nil, fmt.Errorf("axelor: %s: %w", doc, remote.ErrIsFolder)
+	}
+	rows, err := c.versionRows(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	var out []remote.Version
+	for i, row := range rows {
+		n, err := c.node(row)
+		if err != nil {
+			return nil, err
+		}
+		f := n.Files[0]
+		f.Name = cur.Files[0].Name // the record's name carries a time stamp; the file is the document's
+		out = append(out, remote.Version{N: i + 1, Time: f.ModTime, Files: []remote.File{f}})
+	}
+	out = append(out, remote.Version{N: len(rows) + 1, Time: cur.Files[0].ModTime, Files: cur.Files})
+	return out, nil
+}
+
+func (c *Client) OpenVersion(ctx context.Context, doc remote.ID, n int, file string, off, length int64) (io.ReadCloser, error) {
+	rows, err := c.versionRows(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case n == len(rows)+1:
+		return c.Open(ctx, doc, file, off, length)
+	case n < 1 || n > len(rows):
+		return nil, fmt.Errorf("axelor: document %s has no version %d: %w", doc, n, remote.ErrNotFound)
+	}
+	v, err := c.node(rows[n-1])
+	if err != nil {
+		return nil, err
+	}
+	return c.download(ctx, v.ID, v.Files[0].Size, off, length)
+}
+
+// Upload sends content in chunks to /ws/files/upload and returns the new
+// MetaFile's id. A failed upload is aborted and started again once with a
+// new id (the protocol cannot resume).
+func (c *Client) Upload(ctx context.Context, name string, content remote.Content) (int64, error) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var mid int64
+		if mid, err = c.uploadOnce(ctx, name, content); err == nil {
+			return mid, nil
+		}
+		if ctx.Err() != nil || errors.Is(err, remote.ErrInvalidName) || errors.Is(err, remote.ErrPermission) {
+			break
+		}
+		c.log.Warn("axelor: upload failed, starting again", "file", name, "attempt", attempt+1, "err", err)
+		c.sleep(ctx, attempt, "")
+	}
+	return 0, err
+}
+
+func (c *Client) uploadOnce(ctx context.Context, name string, content remote.Content) (int64, error) {
+	id := newUUID()
+	abort := func() {
+		if resp, err := c.send(context.WithoutCancel(ctx), http.MethodDelete, "/ws/files/upload/"+id, "", nil, nil, false); err == nil {
+			resp.Body.Close()
+		}
+	}
+	buf := make([]byte, min(int64(c.chunk), max(content.Size, 1)))
+	for off := int64(0); ; {
+		n := min(int64(len(buf)), content.Size-off)
+		if _, err := content.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+			abort()
+			return 0, fmt.Errorf("axelor: read %q for upload: %w", name, err)
+		}
+		hdr := http.Header{
+			"X-File-Id":     {id},
+			"X-File-Name":   {url.QueryEscape(name)},
+			"X-File-Size":   {strconv.FormatInt(content.Size, 10)},
+			"X-File-Offset": {strconv.FormatInt(off, 10)},
+		}
+		resp, err := c.send(ctx, http.MethodPost, "/ws/files/upload", "application/octet-stream", buf[:n], hdr, false)
+		if err != nil {
+			abort()
+			return 0, err
+		}
+		raw, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if rerr != nil || resp.StatusCode != http.StatusOK {
+			abort()
+			if rerr != nil {
+				return 0, fmt.Errorf("axelor: upload %q: %w: %v", name, remote.ErrUnavailable, rerr)
+			}
+			return 0, fmt.Errorf("axelor: upload %q at %d: HTTP %d: %s: %w", name, off, resp.StatusCode, uploadMessage(raw), httpErr(resp.StatusCode))
+		}
+		off += n
+		if off >= content.Size {
+			var meta struct {
+				ID       json.Number `json:"id"`
+				FileSize int64       `json:"fileSize"`
+			}
+			if err := json.Unmarshal(raw, &meta); err != nil || meta.ID == "" {
+				return 0, fmt.Errorf("axelor: upload %q: the last chunk's answer has no MetaFile: %w", name, remote.ErrProtocol)
+			}
+			if meta.FileSize != content.Size {
+				return 0, fmt.Errorf("axelor: upload %q: the server stored %d of %d bytes: %w", name, meta.FileSize, content.Size, remote.ErrUnavailable)
+			}
+			mid, _ := meta.ID.Int64()
+			return mid, nil
+		}
+	}
+}
+
+// uploadMessage reads {"error":{"message":…}} or the older {"error":"…"}.
+func uploadMessage(raw []byte) string {
+	var v struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(raw, &v) == nil && len(v.Error) > 0 {
+		var m struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(v.Error, &m) == nil && m.Message != "" {
+			return m.Message
+		}
+		var s string
+		if json.Unmarshal(v.Error, &s) == nil {
+			return s
+		}
+	}
+	return snippet(raw)
+}
+
+func newUUID() string {
+	var b [16]byte
+	crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
