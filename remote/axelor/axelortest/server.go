@@ -56,7 +56,7 @@ type session struct {
 // fault makes matching requests fail.
 type fault struct {
 	method, pathPrefix string
-	remaining          int
+	skip, remaining    int
 	// status is the HTTP status to answer; 200 means a JSON envelope with
 	// status -1 and message.
 	status  int
@@ -97,6 +97,13 @@ func (s *Server) Fail(method, pathPrefix string, n, status int, message string) 
 	s.mu.Unlock()
 }
 
+// FailAfter lets skip matching requests pass and then fails one, as Fail.
+func (s *Server) FailAfter(method, pathPrefix string, skip, status int, message string) {
+	s.mu.Lock()
+	s.faults = append(s.faults, &fault{method: method, pathPrefix: pathPrefix, skip: skip, remaining: 1, status: status, message: message})
+	s.mu.Unlock()
+}
+
 // Requests is how many requests matched "METHOD /path/prefix".
 func (s *Server) Requests(methodAndPrefix string) int {
 	s.reqMu.Lock()
@@ -115,6 +122,10 @@ func (s *Server) takeFault(r *http.Request) *fault {
 	defer s.mu.Unlock()
 	for _, f := range s.faults {
 		if f.remaining > 0 && (f.method == "" || f.method == r.Method) && strings.HasPrefix(r.URL.Path, f.pathPrefix) {
+			if f.skip > 0 {
+				f.skip--
+				continue
+			}
 			f.remaining--
 			return f
 		}

@@ -1,0 +1,163 @@
+package axelor_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	dfs "github.com/dmsfs/dmsfs/fs"
+	"github.com/dmsfs/dmsfs/fs/fstest"
+	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/axelor"
+	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
+	"github.com/dmsfs/dmsfs/remote/remotetest"
+)
+
+// Acceptance 3: a small read in the middle of a large document transfers
+// little more than the block it needs.
+func TestRangedReadTransfersLittle(t *testing.T) {
+	srv, url := newServer(t, axelortest.Options{})
+	c := newClient(t, url)
+	root, _ := c.Root(context.Background())
+	body := remotetest.Bytes(64 << 20)
+	doc, err := c.Insert(context.Background(), root.ID, "big.bin", remotetest.Content(body))
+	require.NoError(t, err)
+
+	e := fstest.Mount(t, c, dfs.Options{})
+	f, err := os.Open(e.Path("big.bin"))
+	require.NoError(t, err)
+	defer f.Close()
+	before := srv.BytesServed.Load()
+	buf := make([]byte, 4096)
+	_, err = f.ReadAt(buf, 32<<20)
+	require.NoError(t, err)
+	require.Equal(t, body[32<<20:32<<20+4096], buf)
+	served := srv.BytesServed.Load() - before
+	t.Logf("4 KiB at 32 MiB of 64 MiB: %d bytes served", served)
+	require.Less(t, served, int64(2<<20))
+	_ = doc
+}
+
+// The server answering 200 with the whole body (a proxy stripped Range)
+// still gives the right bytes.
+func TestDownloadWithoutRangeSupport(t *testing.T) {
+	_, url := newServer(t, axelortest.Options{NoRange: true})
+	c := newClient(t, url)
+	root, _ := c.Root(context.Background())
+	body := remotetest.Bytes(3<<20 + 5)
+	doc, err := c.Insert(context.Background(), root.ID, "x.bin", remotetest.Content(body))
+	require.NoError(t, err)
+	rc, err := c.Open(context.Background(), doc.ID, "x.bin", 1<<20+7, 1000)
+	require.NoError(t, err)
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	require.Equal(t, body[1<<20+7:1<<20+1007], got)
+}
+
+// Acceptance 4: a 50 MiB file goes up in chunks of at most 1,000,000 bytes,
+// and an upload interrupted by a server failure is restarted.
+func TestChunkedUploadRestartsAfterFailure(t *testing.T) {
+	srv, url := newServer(t, axelortest.Options{})
+	c := newClient(t, url)
+	e := fstest.Mount(t, c, dfs.Options{})
+	src := filepath.Join(t.TempDir(), "fifty.bin")
+	body := fstest.WriteFile(t, src, 50<<20, 9)
+
+	// The 20th chunk fails with a server error.
+	srv.FailAfter("POST", "/ws/files/upload", 19, http.StatusInternalServerError, "disk hiccup")
+	e.Run("cp", src, e.Path("fifty.bin"))
+	require.LessOrEqual(t, srv.MaxChunk.Load(), int64(1_000_000))
+	require.Greater(t, srv.Requests("POST /ws/files/upload"), 53, "the upload was restarted")
+	require.GreaterOrEqual(t, srv.Requests("DELETE /ws/files/upload"), 1, "the failed upload was aborted")
+	n := e.MustNode("fifty.bin")
+	require.True(t, bytes.Equal(body, e.Content(n, "")), "byte-exact")
+}
+
+// Acceptance 5: an expired session during cp -r is renewed unnoticed.
+func TestSessionExpiryDuringCopy(t *testing.T) {
+	srv, url := newServer(t, axelortest.Options{})
+	c := newClient(t, url)
+	e := fstest.Mount(t, c, dfs.Options{})
+	src := t.TempDir()
+	for i := range 40 {
+		fstest.WriteFile(t, filepath.Join(src, "d", string(rune('a'+i%26))+strings.Repeat("x", i)+".txt"), 1000+i, uint64(i))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 5 {
+			srv.ExpireSessions()
+		}
+	}()
+	e.Run("cp", "-r", src+"/.", e.Path("tree"))
+	srv.ExpireSessions()
+	<-done
+	e.Run("diff", "-r", src, e.Path("tree"))
+	require.Greater(t, srv.Requests("POST /callback"), 1, "logged in again")
+}
+
+// Acceptance 5: a status -1 answer reaches the app as EIO, and its message
+// reaches the log.
+func TestStatusMinusOneIsEIOWithMessage(t *testing.T) {
+	srv, url := newServer(t, axelortest.Options{})
+	c := newClient(t, url)
+	e := fstest.Mount(t, c, dfs.Options{})
+	srv.Fail("PUT", "/ws/rest/com.axelor.dms.db.DMSFile", 1, http.StatusOK, "Das Dokument ist gesperrt")
+	err := os.Mkdir(e.Path("locked"), 0o755)
+	require.ErrorIs(t, err, syscall.EIO)
+	require.Contains(t, e.LogText(), "Das Dokument ist gesperrt")
+	require.NoError(t, os.Mkdir(e.Path("locked"), 0o755), "the next try works")
+}
+
+func TestLoginErrors(t *testing.T) {
+	_, url := newServer(t, axelortest.Options{MFAUsers: map[string]bool{testUser: true}})
+	_, err := axelor.New(context.Background(), axelor.Config{BaseURL: url, User: testUser, Password: testPassword})
+	require.ErrorContains(t, err, "needs an interactive step (/mfa")
+	_, err = axelor.New(context.Background(), axelor.Config{BaseURL: url, User: testUser, Password: "bad-secret-xyz"})
+	require.ErrorIs(t, err, remote.ErrPermission)
+	require.NotContains(t, err.Error(), "bad-secret-xyz", "no password in messages")
+	_, err = axelor.New(context.Background(), axelor.Config{BaseURL: "ftp://x", User: "u"})
+	require.ErrorContains(t, err, "not http(s)")
+}
+
+func TestAPIKey(t *testing.T) {
+	_, url := newServer(t, axelortest.Options{APIKeys: map[string]string{"test-key-123": testUser}})
+	c, err := axelor.New(context.Background(), axelor.Config{BaseURL: url, APIKey: "test-key-123"})
+	require.NoError(t, err)
+	root, _ := c.Root(context.Background())
+	_, err = c.Mkdir(context.Background(), root.ID, "with key")
+	require.NoError(t, err)
+	bad, err := axelor.New(context.Background(), axelor.Config{BaseURL: url, APIKey: "nope"})
+	require.NoError(t, err)
+	_, err = bad.List(context.Background(), root.ID)
+	require.ErrorIs(t, err, remote.ErrPermission)
+}
+
+// Axelor has no content history: .versions comes from the version records
+// the client keeps, and they go when the document goes.
+func TestVersionRecordsFollowTheDocument(t *testing.T) {
+	_, url := newServer(t, axelortest.Options{})
+	c := newClient(t, url)
+	ctx := context.Background()
+	root, _ := c.Root(ctx)
+	n, err := c.Insert(ctx, root.ID, "v.txt", remotetest.Content([]byte("one")))
+	require.NoError(t, err)
+	n, err = c.Replace(ctx, n.ID, n.Token, "v.txt", remotetest.Content([]byte("two")))
+	require.NoError(t, err)
+	kids, err := c.List(ctx, root.ID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1, "the version store is not listed")
+	require.NoError(t, c.Delete(ctx, n.ID, n.Token))
+	kids, err = c.List(ctx, root.ID)
+	require.NoError(t, err)
+	require.Empty(t, kids)
+}
