@@ -228,3 +228,73 @@ func TestDaemonAndUnmountWithProgress(t *testing.T) {
 		return found
 	}, 10*time.Second, 100*time.Millisecond)
 }
+
+// serveAxelor runs `dmsfs serve --protocol axelor` and returns its URL and
+// data directory.
+func (c *cli) serveAxelor() (string, string) {
+	data := filepath.Join(c.t.TempDir(), "axelor")
+	cmd := c.cmd("serve", "--protocol", "axelor", "--data", data, "--addr", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	require.NoError(c.t, err)
+	require.NoError(c.t, cmd.Start())
+	c.t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	buf := make([]byte, 4096)
+	var text string
+	require.Eventually(c.t, func() bool {
+		n, _ := out.Read(buf)
+		text += string(buf[:n])
+		return strings.Contains(text, "URL: ")
+	}, 10*time.Second, 10*time.Millisecond)
+	url := strings.TrimSpace(strings.SplitN(strings.SplitN(text, "URL: ", 2)[1], "\n", 2)[0])
+	require.Contains(c.t, text, "--password-file "+filepath.Join(data, "password"))
+	return url, data
+}
+
+// The filesystem over `dmsfs serve --protocol axelor`: copy, diff, and a
+// write-back upload that survives SIGKILL.
+func TestServeAxelorMountAndSurviveKill(t *testing.T) {
+	c := newCLI(t)
+	url, data := c.serveAxelor()
+	creds := []string{"--user", "dmsfs", "--password-file", filepath.Join(data, "password"), "--cache-dir", c.cacheDir}
+	start := func(extra ...string) (*exec.Cmd, *bytes.Buffer) {
+		args := append(append([]string{"mount"}, creds...), extra...)
+		cmd := c.cmd(append(args, url, c.mnt)...)
+		log := &bytes.Buffer{}
+		cmd.Stderr = log
+		require.NoError(t, cmd.Start())
+		require.Eventually(t, func() bool {
+			_, _, code := c.run("status", c.mnt)
+			return code == 0
+		}, 20*time.Second, 50*time.Millisecond, "mount did not come up: %s", log)
+		return cmd, log
+	}
+
+	cmd, _ := start()
+	src := filepath.Join(t.TempDir(), "src")
+	for i := range 30 {
+		fstest.WriteFile(t, filepath.Join(src, "sub dir", strings.Repeat("ä", i%3)+string(rune('a'+i))+".bin"), i*3000, uint64(i))
+	}
+	out, err := exec.Command("cp", "-r", src, filepath.Join(c.mnt, "tree")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	out, err = exec.Command("diff", "-r", src, filepath.Join(c.mnt, "tree")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	_, stderr, code := c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+
+	cmd, _ = start("--write-back", "30s")
+	body := fstest.WriteFile(t, filepath.Join(c.mnt, "precious.bin"), 2<<20+1, 3)
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait()
+	_, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+
+	cmd, log := start()
+	got, err := os.ReadFile(filepath.Join(c.mnt, "precious.bin"))
+	require.NoError(t, err)
+	require.Equal(t, body, got)
+	require.Contains(t, log.String(), "uploaded from the spool")
+	_, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+}

@@ -18,10 +18,12 @@ Usage:
   dmsfs mount [flags] [REMOTE] MOUNTPOINT   mount (no REMOTE: the embedded repository)
   dmsfs unmount MOUNTPOINT                  upload what is pending, with progress, then unmount
   dmsfs status [--json] MOUNTPOINT          upload queue, cache use, last errors
+  dmsfs serve --protocol axelor [--data DIR] [--addr 127.0.0.1:PORT]
+                                            run a protocol-faithful test server
   dmsfs version
 
-REMOTE is embedded:DIR for now; the axelor+http(s)://, invenio+http(s):// and
-enaio:// backends follow. Run 'dmsfs mount --help' for the mount flags.
+REMOTE is embedded:DIR or axelor+http(s)://[USER@]HOST[:PORT][/PATH]; the
+invenio and enaio backends follow. Run 'dmsfs mount --help' for the flags.
 `
 
 // errUsage marks errors caused by the command line (exit status 2).
@@ -44,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdUnmount(args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(args[1:], stdout)
+	case "serve":
+		err = cmdServe(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "dmsfs", version)
 	case "help", "-h", "--help":

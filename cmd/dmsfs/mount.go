@@ -42,6 +42,9 @@ type mountFlags struct {
 	daemon       bool
 	logFile      string
 	tempPatterns []string
+	user         string
+	passwordFile string
+	apiKeyFile   string
 }
 
 func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
@@ -59,9 +62,12 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every remote operation")
 	fl.BoolVar(&f.daemon, "daemon", false, "run in the background once mounted")
 	fl.StringVar(&f.logFile, "log-file", "", "write the log here (default: stderr; with --daemon, <cache-dir>/dmsfs.log)")
+	fl.StringVar(&f.user, "user", "", "user name for the remote (or user@ in the URL)")
+	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the password (must not be readable by others); default: $DMSFS_PASSWORD")
+	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file holding an Axelor API key, instead of user and password; default: $DMSFS_API_KEY")
 	fl.StringArrayVar(&f.tempPatterns, "temp-pattern", nil, "also keep files matching this glob local (repeatable); the defaults cover office apps, editors and rsync")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data)\n\nFlags:\n%s", fl.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data),\n        axelor+http(s)://[USER@]HOST[:PORT][/PATH]\n\nFlags:\n%s", fl.FlagUsages())
 	}
 	return fl, f
 }
@@ -134,8 +140,8 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 }
 
 // serveMount mounts and serves until unmounted.
-func serveMount(mnt, label string, openRepo func() (remote.Repository, func(), error), f *mountFlags, log *slog.Logger) error {
-	repo, closeRepo, err := openRepo()
+func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repository, func(), error), f *mountFlags, log *slog.Logger) error {
+	repo, closeRepo, err := openRepo(log)
 	if err != nil {
 		return err
 	}
@@ -250,7 +256,7 @@ func checkMountpoint(mnt string) error {
 
 // parseRemote turns REMOTE into a label (for the cache directory) and an
 // opener.
-func parseRemote(spec string, f *mountFlags) (string, func() (remote.Repository, func(), error), error) {
+func parseRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote.Repository, func(), error), error) {
 	dir := ""
 	switch {
 	case spec == "":
@@ -266,10 +272,12 @@ func parseRemote(spec string, f *mountFlags) (string, func() (remote.Repository,
 		if f.data != "" {
 			return "", nil, fmt.Errorf("%w: give the embedded repository's directory either as embedded:DIR or with --data, not both", errUsage)
 		}
+	case strings.HasPrefix(spec, "axelor+http://"), strings.HasPrefix(spec, "axelor+https://"):
+		return axelorRemote(spec, f)
 	default:
-		for _, p := range []string{"axelor+http://", "axelor+https://", "invenio+http://", "invenio+https://", "enaio://", "enaios://"} {
+		for _, p := range []string{"invenio+http://", "invenio+https://", "enaio://", "enaios://"} {
 			if strings.HasPrefix(spec, p) {
-				return "", nil, fmt.Errorf("the %s backend is not part of dmsfs %s yet; only the embedded repository can be mounted",
+				return "", nil, fmt.Errorf("the %s backend is not part of dmsfs %s yet; the embedded repository and Axelor can be mounted",
 					strings.TrimSuffix(strings.Split(p, ":")[0], "+http"), version)
 			}
 		}
@@ -280,7 +288,7 @@ func parseRemote(spec string, f *mountFlags) (string, func() (remote.Repository,
 		return "", nil, err
 	}
 	readOnly := f.readOnly
-	return "embedded:" + dir, func() (remote.Repository, func(), error) {
+	return "embedded:" + dir, func(*slog.Logger) (remote.Repository, func(), error) {
 		r, err := embedded.Open(dir, embedded.Options{ReadOnly: readOnly})
 		if err != nil {
 			return nil, nil, err

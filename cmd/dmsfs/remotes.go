@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/axelor"
+)
+
+// axelorRemote parses axelor+http(s)://[USER@]HOST[:PORT][/PATH]. The
+// credentials come from files or the environment, never from the URL.
+func axelorRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote.Repository, func(), error), error) {
+	u, err := url.Parse(strings.TrimPrefix(spec, "axelor+"))
+	if err != nil || u.Host == "" {
+		return "", nil, fmt.Errorf("%w: %q is not axelor+http(s)://[USER@]HOST[:PORT][/PATH]", errUsage, spec)
+	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		return "", nil, fmt.Errorf("%w: put no password in the URL (it would show in the process list); use DMSFS_PASSWORD or --password-file", errUsage)
+	}
+	user := f.user
+	if user == "" && u.User != nil {
+		user = u.User.Username()
+	}
+	u.User = nil
+	base := u.String()
+	apiKey, err := secret(f.apiKeyFile, "DMSFS_API_KEY", "API key")
+	if err != nil {
+		return "", nil, err
+	}
+	password := ""
+	if apiKey == "" {
+		if user == "" {
+			return "", nil, fmt.Errorf("%w: give the Axelor user with --user or as USER@ in the URL, or an API key", errUsage)
+		}
+		if password, err = secret(f.passwordFile, "DMSFS_PASSWORD", "password"); err != nil {
+			return "", nil, err
+		}
+		if password == "" {
+			return "", nil, fmt.Errorf("%w: no password: set DMSFS_PASSWORD or use --password-file (or an API key with --api-key-file)", errUsage)
+		}
+	}
+	label := "axelor:" + user + "@" + base
+	return label, func(log *slog.Logger) (remote.Repository, func(), error) {
+		c, err := axelor.New(context.Background(), axelor.Config{BaseURL: base, User: user, Password: password,
+			APIKey: apiKey, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
+	}, nil
+}
+
+// secret reads a credential from file (refused when others may read it) or
+// from the environment variable env.
+func secret(file, env, what string) (string, error) {
+	if file == "" {
+		return os.Getenv(env), nil
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return "", fmt.Errorf("%s file: %w", what, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s file %s can be read by others; run 'chmod 600 %s'", what, file, file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s file: %w", what, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
+)
+
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fl.SetOutput(stderr)
+	protocol := fl.String("protocol", "", "the protocol to speak: axelor")
+	data := fl.String("data", "", "where the served repository keeps its data (default $XDG_DATA_HOME/dmsfs/serve-<protocol>)")
+	addr := fl.String("addr", "127.0.0.1:8090", "address to listen on (port 0 picks a free one)")
+	user := fl.String("user", "dmsfs", "the user name the server accepts")
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: dmsfs serve --protocol axelor [--data DIR] [--addr 127.0.0.1:PORT]\n\nRuns a protocol-faithful test server for trying dmsfs, for tests and benchmarks.\nThe password is taken from DMSFS_PASSWORD, or made up and written to DIR/password.\n\nFlags:\n%s", fl.FlagUsages())
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fl.NArg() != 0 {
+		return fmt.Errorf("%w: serve takes no arguments besides flags", errUsage)
+	}
+	switch *protocol {
+	case "axelor":
+	case "invenio", "enaio":
+		return fmt.Errorf("the %s test server is not part of dmsfs %s yet", *protocol, version)
+	case "":
+		return fmt.Errorf("%w: serve needs --protocol axelor", errUsage)
+	default:
+		return fmt.Errorf("%w: unknown protocol %q (axelor)", errUsage, *protocol)
+	}
+	if *data == "" {
+		*data = filepath.Join(xdgDir("XDG_DATA_HOME", ".local/share"), "dmsfs", "serve-"+*protocol)
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return err
+	}
+	password, pwFile, err := servePassword(*data)
+	if err != nil {
+		return err
+	}
+	apiKey, keyFile, err := secretFile(filepath.Join(*data, "api-key"))
+	if err != nil {
+		return err
+	}
+	srv, err := axelortest.New(*data, axelortest.Options{Users: map[string]string{*user: password},
+		APIKeys: map[string]string{apiKey: *user}})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	url := "axelor+http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "Axelor test server at http://%s (data in %s)\n", ln.Addr(), *data)
+	if pwFile != "" {
+		fmt.Fprintf(stdout, "user %q; password in %s, API key in %s\n", *user, pwFile, keyFile)
+		fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount --user %s --password-file %s %s MOUNTPOINT\n", *user, pwFile, url)
+	} else {
+		fmt.Fprintf(stdout, "user %q with the password from DMSFS_PASSWORD; API key in %s\n", *user, keyFile)
+		fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount --user %s %s MOUNTPOINT\n", *user, url)
+	}
+	fmt.Fprintf(stdout, "URL: %s\n", url)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+// servePassword is DMSFS_PASSWORD, or the content of DIR/password (made up
+// on first use); file is where it is, if it is in a file.
+func servePassword(dir string) (password, file string, err error) {
+	if p := os.Getenv("DMSFS_PASSWORD"); p != "" {
+		return p, "", nil
+	}
+	return secretFile(filepath.Join(dir, "password"))
+}
+
+// secretFile reads a secret from path, creating a random one (mode 0600)
+// if the file does not exist.
+func secretFile(path string) (string, string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), path, nil
+	}
+	b := make([]byte, 12)
+	rand.Read(b)
+	secret := hex.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", "", err
+	}
+	return secret, path, nil
+}
