@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,10 +84,10 @@ func (c *cli) run(args ...string) (string, string, int) {
 }
 
 // start runs a foreground mount and waits until it answers.
-func (c *cli) start(extra ...string) (*exec.Cmd, *bytes.Buffer) {
+func (c *cli) start(extra ...string) (*exec.Cmd, *lockedBuffer) {
 	args := append([]string{"mount", "--data", c.data, "--cache-dir", c.cacheDir}, extra...)
 	cmd := c.cmd(append(args, c.mnt)...)
-	log := &bytes.Buffer{}
+	log := &lockedBuffer{}
 	cmd.Stderr = log
 	require.NoError(c.t, cmd.Start())
 	require.Eventually(c.t, func() bool {
@@ -94,6 +95,24 @@ func (c *cli) start(extra ...string) (*exec.Cmd, *bytes.Buffer) {
 		return code == 0
 	}, 20*time.Second, 50*time.Millisecond, "mount did not come up: %s", log)
 	return cmd, log
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // repo opens the embedded repository (only while no mount holds it).
@@ -256,10 +275,10 @@ func TestServeAxelorMountAndSurviveKill(t *testing.T) {
 	c := newCLI(t)
 	url, data := c.serveAxelor()
 	creds := []string{"--user", "dmsfs", "--password-file", filepath.Join(data, "password"), "--cache-dir", c.cacheDir}
-	start := func(extra ...string) (*exec.Cmd, *bytes.Buffer) {
+	start := func(extra ...string) (*exec.Cmd, *lockedBuffer) {
 		args := append(append([]string{"mount"}, creds...), extra...)
 		cmd := c.cmd(append(args, url, c.mnt)...)
-		log := &bytes.Buffer{}
+		log := &lockedBuffer{}
 		cmd.Stderr = log
 		require.NoError(t, cmd.Start())
 		require.Eventually(t, func() bool {

@@ -341,8 +341,9 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	if oldMeta > 0 {
 		// Keep the superseded content as a version (spec §7.2).
 		nid, _ := numID(doc)
-		_, verr := c.create(ctx, map[string]any{"fileName": cur.Name + " @ " + time.Now().UTC().Format(time.RFC3339),
-			"isDirectory": false, "metaFile": map[string]any{"id": oldMeta}, "relatedModel": dmsModel, "relatedId": nid})
+		_, _, verr := c.call(ctx, http.MethodPut, restPath, map[string]any{"data": map[string]any{
+			"fileName": cur.Name + " @ " + time.Now().UTC().Format(time.RFC3339), "isDirectory": false,
+			"metaFile": map[string]any{"id": oldMeta}, "relatedModel": dmsModel, "relatedId": nid}}, false)
 		if verr != nil {
 			c.log.Warn("axelor: the previous content could not be kept as a version", "document", cur.Name, "err", verr)
 		}
