@@ -3,6 +3,7 @@ package axelor_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -160,4 +161,28 @@ func TestVersionRecordsFollowTheDocument(t *testing.T) {
 	kids, err = c.List(ctx, root.ID)
 	require.NoError(t, err)
 	require.Empty(t, kids)
+}
+
+// Listings page through large folders (500 rows a request).
+func TestListingPages(t *testing.T) {
+	srv, url := newServer(t, axelortest.Options{})
+	c := newClient(t, url)
+	ctx := context.Background()
+	root, _ := c.Root(ctx)
+	dir, err := c.Mkdir(ctx, root.ID, "big")
+	require.NoError(t, err)
+	for i := range 1100 {
+		_, err := c.Mkdir(ctx, dir.ID, fmt.Sprintf("f%04d", i))
+		require.NoError(t, err)
+	}
+	before := srv.Requests("POST /ws/rest/com.axelor.dms.db.DMSFile/search")
+	kids, err := c.List(ctx, dir.ID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1100)
+	seen := map[remote.ID]bool{}
+	for _, k := range kids {
+		require.False(t, seen[k.ID], "no row twice")
+		seen[k.ID] = true
+	}
+	require.Equal(t, 1+3, srv.Requests("POST /ws/rest/com.axelor.dms.db.DMSFile/search")-before, "a stat and three pages")
 }
