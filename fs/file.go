@@ -306,6 +306,7 @@ func (f *File) upload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	f.fsys.changes.Add(1)
 	if res.conflict != "" {
 		f.gen++
 		f.dirty = false

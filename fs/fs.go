@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,6 +64,10 @@ type FS struct {
 	temps  *TempMatcher
 	up     *uploader
 	root   *Dir
+
+	// changes counts uploads made through this mount; caches of version
+	// histories are stale once it moved.
+	changes atomic.Uint64
 
 	errMu  sync.Mutex
 	errors []ErrorEntry // the last errors, newest last; guarded by errMu

@@ -31,9 +31,10 @@ type versionsNode struct {
 	doc  remote.ID
 	file string // the file's name in the document; "" for the only file
 
-	mu      sync.Mutex // level 1: guards entries and listed
+	mu      sync.Mutex // level 1: guards entries, listed and gen
 	entries []versions.Entry
 	listed  time.Time
+	gen     uint64 // fsys.changes when listed
 
 	entry versions.Entry // level 2
 }
@@ -69,7 +70,8 @@ func (v *versionsNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 func (v *versionsNode) history(ctx context.Context) ([]versions.Entry, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.entries != nil && v.fsys.now().Sub(v.listed) < v.fsys.opts.DirCacheTime {
+	gen := v.fsys.changes.Load()
+	if v.entries != nil && v.gen == gen && v.fsys.now().Sub(v.listed) < v.fsys.opts.DirCacheTime {
 		return v.entries, nil
 	}
 	h, err := v.fsys.repo.Versions(ctx, v.doc)
@@ -80,7 +82,7 @@ func (v *versionsNode) history(ctx context.Context) ([]versions.Entry, error) {
 	if v.entries == nil {
 		v.entries = []versions.Entry{}
 	}
-	v.listed = v.fsys.now()
+	v.listed, v.gen = v.fsys.now(), gen
 	return v.entries, nil
 }
 

@@ -148,6 +148,9 @@ func testSaveByRenameOver(t *testing.T, newRepo func(t *testing.T) remote.Reposi
 	orig := e.MustNode("doc.txt")
 
 	for i, tmp := range []string{"doc.txt.new", "lu4711.tmp", ".doc.txt.Xy12Zq"} {
+		entries, err := os.ReadDir(e.Path(".versions/doc.txt"))
+		require.NoError(t, err)
+		require.Len(t, entries, i, "the history so far, at once after each save")
 		body := []byte(fmt.Sprintf("new bytes %d", i))
 		require.NoError(t, os.WriteFile(e.Path(tmp), body, 0o644))
 		require.NoError(t, os.Rename(e.Path(tmp), e.Path("doc.txt")))
