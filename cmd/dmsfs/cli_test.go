@@ -308,7 +308,7 @@ func TestServeAxelorMountAndSurviveKill(t *testing.T) {
 	_, stderr, code = c.run("unmount", c.mnt)
 	require.Zero(t, code, stderr)
 
-	cmd, log := start()
+	cmd, log := start("-v")
 	got, err := os.ReadFile(filepath.Join(c.mnt, "precious.bin"))
 	require.NoError(t, err)
 	require.Equal(t, body, got)
@@ -316,4 +316,8 @@ func TestServeAxelorMountAndSurviveKill(t *testing.T) {
 	_, stderr, code = c.run("unmount", c.mnt)
 	require.Zero(t, code, stderr)
 	require.NoError(t, cmd.Wait())
+	password, err := os.ReadFile(filepath.Join(data, "password"))
+	require.NoError(t, err)
+	require.NotContains(t, log.String(), strings.TrimSpace(string(password)), "the verbose log holds no secret")
+	require.Contains(t, log.String(), "level=DEBUG", "the log was verbose")
 }
