@@ -270,14 +270,7 @@ func (r *Repo) Insert(ctx context.Context, parent remote.ID, name string, c remo
 }
 
 func (r *Repo) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
-	if err := r.writable(file); err != nil {
-		return remote.Node{}, err
-	}
-	f, err := r.storeBlob(file, c)
-	if err != nil {
-		return remote.Node{}, err
-	}
-	return r.newVersion(doc, token, func(files []remote.File) ([]remote.File, error) {
+	return r.withContent(doc, token, file, c, func(files []remote.File, f remote.File) ([]remote.File, error) {
 		for i := range files {
 			if files[i].Name == file {
 				files[i] = f
@@ -289,14 +282,7 @@ func (r *Repo) Replace(ctx context.Context, doc remote.ID, token, file string, c
 }
 
 func (r *Repo) Append(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
-	if err := r.writable(file); err != nil {
-		return remote.Node{}, err
-	}
-	f, err := r.storeBlob(file, c)
-	if err != nil {
-		return remote.Node{}, err
-	}
-	return r.newVersion(doc, token, func(files []remote.File) ([]remote.File, error) {
+	return r.withContent(doc, token, file, c, func(files []remote.File, f remote.File) ([]remote.File, error) {
 		for _, old := range files {
 			if old.Name == file {
 				return nil, fmt.Errorf("document %s already has a file %q: %w", doc, file, remote.ErrExist)
@@ -304,6 +290,20 @@ func (r *Repo) Append(ctx context.Context, doc remote.ID, token, file string, c 
 		}
 		return append(files, f), nil
 	})
+}
+
+// withContent stores c durably as file, then records a new version whose
+// file list change derives from the current one.
+func (r *Repo) withContent(doc remote.ID, token, file string, c remote.Content,
+	change func(files []remote.File, f remote.File) ([]remote.File, error)) (remote.Node, error) {
+	if err := r.writable(file); err != nil {
+		return remote.Node{}, err
+	}
+	f, err := r.storeBlob(file, c)
+	if err != nil {
+		return remote.Node{}, err
+	}
+	return r.newVersion(doc, token, func(files []remote.File) ([]remote.File, error) { return change(files, f) })
 }
 
 func (r *Repo) DeleteFile(ctx context.Context, doc remote.ID, token, file string) (remote.Node, error) {
