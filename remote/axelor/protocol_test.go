@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,4 +186,51 @@ func TestListingPages(t *testing.T) {
 		seen[k.ID] = true
 	}
 	require.Equal(t, 1+3, srv.Requests("POST /ws/rest/com.axelor.dms.db.DMSFile/search")-before, "a stat and three pages")
+}
+
+// Malformed answers are errors, never panics or endless loops.
+func TestMalformedAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		answer  string
+		listErr error // nil: List succeeds
+	}{
+		{`not json`, remote.ErrProtocol},
+		{`{"status":0,"data":{"unexpected":"object"}}`, remote.ErrProtocol},
+		{`{"status":0,"data":[{"id":"abc","fileName":7}]}`, remote.ErrProtocol},
+		{`{"status":-1}`, remote.ErrUnavailable},
+		{`{"status":-1,"data":{"message":"Kaputt","entityId":5}}`, remote.ErrConflict},
+		{`[]`, remote.ErrProtocol},
+		{`{"status":0,"total":999999,"data":[]}`, nil},
+		{`{"status":0,"data":[{"id":5,"version":1,"fileName":"a","isDirectory":false,"metaFile.id":"x","metaFile.fileSize":"huge"}],"total":1}`, nil},
+	} {
+		t.Run(tc.answer, func(t *testing.T) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/callback" {
+					w.Write([]byte(`{}`))
+					return
+				}
+				w.Write([]byte(tc.answer))
+			}))
+			defer hs.Close()
+			c := newClient(t, hs.URL)
+			ctx := context.Background()
+			var nodes []remote.Node
+			var err error
+			require.NotPanics(t, func() {
+				nodes, err = c.List(ctx, axelor.RootID)
+				c.Stat(ctx, "5")
+				c.Versions(ctx, "5")
+				c.Mkdir(ctx, axelor.RootID, "x")
+			})
+			if tc.listErr != nil {
+				require.ErrorIs(t, err, tc.listErr)
+				return
+			}
+			require.NoError(t, err)
+			for _, n := range nodes {
+				require.NotEmpty(t, n.ID)
+				require.GreaterOrEqual(t, n.Files[0].Size, int64(0))
+			}
+		})
+	}
 }
