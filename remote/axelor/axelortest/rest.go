@@ -136,7 +136,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	var total int
 	s.st.db.View(func(tx *bolt.Tx) error {
 		var hits []*dmsFile
-		for _, f := range allFiles(tx) {
+		for _, f := range candidates(tx, req.Data.Domain, req.Data.DomainContext) {
 			if (!f.Archived || req.Data.Archived) && match(f) {
 				hits = append(hits, f)
 			}
@@ -161,6 +161,29 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		total = len(rows)
 	}
 	ok(w, rows, total)
+}
+
+// candidates narrows a search with the id and parent indexes where the
+// domain names one; match still filters the result.
+func candidates(tx *bolt.Tx, domain string, ctx map[string]any) []*dmsFile {
+	for _, clause := range reSplitAnd.Split(strings.TrimSpace(domain), -1) {
+		clause = strings.TrimSpace(clause)
+		if m := reParam.FindStringSubmatch(clause); m != nil {
+			switch m[1] {
+			case "id":
+				if f, ok := getRow[dmsFile](tx, bucketFiles, toInt(ctx[m[2]])); ok {
+					return []*dmsFile{f}
+				}
+				return nil
+			case "parent.id":
+				return children(tx, toInt(ctx[m[2]]))
+			}
+		}
+		if m := reIsNull.FindStringSubmatch(clause); m != nil && m[1] == "parent" {
+			return children(tx, 0)
+		}
+	}
+	return allFiles(tx)
 }
 
 func sortRows(rows []*dmsFile, by []string) {
@@ -384,7 +407,7 @@ func (s *Server) create(tx *bolt.Tx, d saveData) (*dmsFile, *apiError) {
 		return nil, &apiError{status: -1, title: "SQL error", message: err.Error()}
 	}
 	f.ID = id
-	if err := putRow(tx, bucketFiles, id, f); err != nil {
+	if err := saveFile(tx, f, -1); err != nil {
 		return nil, &apiError{status: -1, title: "SQL error", message: err.Error()}
 	}
 	return f, nil
@@ -394,8 +417,8 @@ func (s *Server) create(tx *bolt.Tx, d saveData) (*dmsFile, *apiError) {
 // a root folder for the model holding one folder per record.
 func (s *Server) home(tx *bolt.Tx, model string, id int64) (int64, error) {
 	var root, home int64
-	for _, f := range allFiles(tx) {
-		if f.IsDirectory && f.RelatedModel == model && f.Parent == 0 && f.RelatedID == 0 {
+	for _, f := range children(tx, 0) {
+		if f.IsDirectory && f.RelatedModel == model && f.RelatedID == 0 {
 			root = f.ID
 		}
 	}
@@ -405,8 +428,8 @@ func (s *Server) home(tx *bolt.Tx, model string, id int64) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		return nid, putRow(tx, bucketFiles, nid, &dmsFile{ID: nid, FileName: name, IsDirectory: true,
-			Parent: parent, RelatedModel: model, RelatedID: related, CreatedOn: now})
+		return nid, saveFile(tx, &dmsFile{ID: nid, FileName: name, IsDirectory: true,
+			Parent: parent, RelatedModel: model, RelatedID: related, CreatedOn: now}, -1)
 	}
 	var err error
 	if root == 0 {
@@ -414,8 +437,8 @@ func (s *Server) home(tx *bolt.Tx, model string, id int64) (int64, error) {
 			return 0, err
 		}
 	}
-	for _, f := range allFiles(tx) {
-		if f.IsDirectory && f.Parent == root && f.RelatedID == id {
+	for _, f := range children(tx, root) {
+		if f.IsDirectory && f.RelatedID == id {
 			home = f.ID
 		}
 	}
@@ -495,7 +518,7 @@ func (s *Server) applyUpdate(tx *bolt.Tx, id int64, d saveData) (*dmsFile, *apiE
 	if int(toInt(v)) != f.Version {
 		return nil, staleErr(id)
 	}
-	changed := false
+	changed, oldParent := false, f.Parent
 	if name, ok := d["fileName"].(string); ok && name != f.FileName {
 		if name == "" {
 			return nil, &apiError{status: -4, title: "Validation error", message: "fileName is required"}
@@ -535,7 +558,7 @@ func (s *Server) applyUpdate(tx *bolt.Tx, id int64, d saveData) (*dmsFile, *apiE
 	if changed {
 		f.Version++
 		f.UpdatedOn = s.opts.Now()
-		if err := putRow(tx, bucketFiles, f.ID, f); err != nil {
+		if err := saveFile(tx, f, oldParent); err != nil {
 			return nil, &apiError{status: -1, title: "SQL error", message: err.Error()}
 		}
 	}
@@ -596,16 +619,22 @@ func (s *Server) deleteTree(tx *bolt.Tx, id int64, blobs []string) ([]string, er
 		return blobs, nil
 	}
 	var err error
-	for _, c := range allFiles(tx) {
-		isChild := c.Parent == id
-		isHome := c.RelatedModel == dmsModel && c.RelatedID == id && c.IsDirectory
-		if isChild || isHome {
-			if blobs, err = s.deleteTree(tx, c.ID, blobs); err != nil {
-				return blobs, err
+	doomed := children(tx, id)
+	for _, r := range children(tx, 0) { // the version store's homes
+		if r.RelatedModel == dmsModel && r.RelatedID == 0 {
+			for _, h := range children(tx, r.ID) {
+				if h.RelatedID == id && h.IsDirectory {
+					doomed = append(doomed, h)
+				}
 			}
 		}
 	}
-	if err := tx.Bucket(bucketFiles).Delete(key(id)); err != nil {
+	for _, c := range doomed {
+		if blobs, err = s.deleteTree(tx, c.ID, blobs); err != nil {
+			return blobs, err
+		}
+	}
+	if err := deleteFile(tx, f); err != nil {
 		return blobs, err
 	}
 	if f.MetaFile != 0 {

@@ -25,6 +25,8 @@ const dmsModel = "com.axelor.dms.db.DMSFile"
 var (
 	bucketFiles = []byte("dms_file")
 	bucketMeta  = []byte("meta_file")
+	// bucketChildren indexes DMSFiles by parent: key(parent)+key(id).
+	bucketChildren = []byte("dms_file_parent")
 )
 
 // dmsFile is a DMS_FILE row.
@@ -70,7 +72,7 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("axelor test server data %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFiles, bucketMeta} {
+		for _, b := range [][]byte{bucketFiles, bucketMeta, bucketChildren} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -138,4 +140,41 @@ func uniquePath(id int64, name string) string {
 		}
 	}
 	return strconv.FormatInt(id, 10) + "-" + string(safe)
+}
+
+// saveFile writes a DMSFile row and keeps the parent index; oldParent is
+// the parent the row had (-1 for a new row).
+func saveFile(tx *bolt.Tx, f *dmsFile, oldParent int64) error {
+	idx := tx.Bucket(bucketChildren)
+	if oldParent >= 0 && oldParent != f.Parent {
+		if err := idx.Delete(append(key(oldParent), key(f.ID)...)); err != nil {
+			return err
+		}
+	}
+	if err := idx.Put(append(key(f.Parent), key(f.ID)...), nil); err != nil {
+		return err
+	}
+	return putRow(tx, bucketFiles, f.ID, f)
+}
+
+// deleteFile removes a DMSFile row and its index entry.
+func deleteFile(tx *bolt.Tx, f *dmsFile) error {
+	if err := tx.Bucket(bucketChildren).Delete(append(key(f.Parent), key(f.ID)...)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketFiles).Delete(key(f.ID))
+}
+
+// children returns the rows whose parent is parent (0: the root).
+func children(tx *bolt.Tx, parent int64) []*dmsFile {
+	var out []*dmsFile
+	prefix := key(parent)
+	c := tx.Bucket(bucketChildren).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
+		id, _ := strconv.ParseInt(string(k[len(prefix):]), 10, 64)
+		if f, ok := getRow[dmsFile](tx, bucketFiles, id); ok {
+			out = append(out, f)
+		}
+	}
+	return out
 }
