@@ -242,3 +242,26 @@ func (s *Spool) GetAttr(key string) (Attr, bool) {
 func (s *Spool) DeleteAttr(key string) {
 	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAttrs).Delete([]byte(key)) })
 }
+
+// Finish ends an upload in one transaction: the journal record of key goes,
+// and the attributes under attrKey are set (a != nil) or dropped.
+func (s *Spool) Finish(key, attrKey string, a *Attr) error {
+	var v []byte
+	if a != nil {
+		var err error
+		if v, err = json.Marshal(a); err != nil {
+			return err
+		}
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		if key != "" {
+			if err := tx.Bucket(bucketJournal).Delete([]byte(key)); err != nil {
+				return err
+			}
+		}
+		if v == nil {
+			return tx.Bucket(bucketAttrs).Delete([]byte(attrKey))
+		}
+		return tx.Bucket(bucketAttrs).Put([]byte(attrKey), v)
+	})
+}

@@ -327,8 +327,7 @@ func (f *File) upload(ctx context.Context) error {
 	f.base = f.rf.ContentID
 	if res.conflict == "" {
 		f.dirty = false
-		f.fsys.spool.Forget(f.key)
-		f.saveAttr()
+		f.fsys.spool.Finish(f.key, f.fsys.attrKey(f.doc.id, f.rf.Name), f.attrRecord())
 	}
 	f.maybeDropLocal()
 	return nil
@@ -345,18 +344,27 @@ func fileOf(n remote.Node, name string) (remote.File, bool) {
 	return remote.File{}, false
 }
 
+// attrRecord is what is stored of the local attributes for the current
+// server content; nil when none are set.
+func (f *File) attrRecord() *cache.Attr {
+	a := f.attr
+	if a.mode == 0 && a.mtime.IsZero() && !a.owner {
+		return nil
+	}
+	return &cache.Attr{ContentID: f.rf.ContentID, Mode: a.mode, UID: a.uid, GID: a.gid, HasOwner: a.owner, Mtime: a.mtime}
+}
+
 // saveAttr keeps the local attributes for the current server content.
 func (f *File) saveAttr() {
 	if !f.onServer() || f.dirty {
 		return
 	}
-	a := f.attr
-	if a.mode == 0 && a.mtime.IsZero() && !a.owner {
-		f.fsys.spool.DeleteAttr(f.fsys.attrKey(f.doc.id, f.rf.Name))
-		return
+	key := f.fsys.attrKey(f.doc.id, f.rf.Name)
+	if a := f.attrRecord(); a != nil {
+		f.fsys.spool.SetAttr(key, *a)
+	} else {
+		f.fsys.spool.DeleteAttr(key)
 	}
-	f.fsys.spool.SetAttr(f.fsys.attrKey(f.doc.id, f.rf.Name), cache.Attr{ContentID: f.rf.ContentID,
-		Mode: a.mode, UID: a.uid, GID: a.gid, HasOwner: a.owner, Mtime: a.mtime})
 }
 
 // forget abandons the file after an unlink (mu held): its pending upload

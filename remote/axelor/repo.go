@@ -297,22 +297,53 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 	if name == "" {
 		return remote.Node{}, fmt.Errorf("axelor: empty name: %w", remote.ErrInvalidName)
 	}
-	if err := c.checkFolder(ctx, parent); err != nil {
-		return remote.Node{}, err
-	}
-	mid, err := c.Upload(ctx, name, content)
+	ref, err := parentRef(parent)
 	if err != nil {
 		return remote.Node{}, err
 	}
-	data := map[string]any{"fileName": name, "isDirectory": false, "metaFile": map[string]any{"id": mid}}
-	if ref, _ := parentRef(parent); ref != nil {
+	meta, err := c.upload(ctx, name, content)
+	if err != nil {
+		return remote.Node{}, err
+	}
+	data := map[string]any{"fileName": name, "isDirectory": false, "metaFile": map[string]any{"id": meta.id}}
+	if ref != nil {
 		data["parent"] = ref
 	}
-	n, err := c.create(ctx, data)
-	if err != nil {
-		c.discard(ctx, mid)
+	rows, _, err := c.call(ctx, http.MethodPut, restPath, map[string]any{"data": data}, false)
+	if err == nil && len(rows) != 1 {
+		err = fmt.Errorf("axelor: create answered %d records: %w", len(rows), remote.ErrProtocol)
 	}
-	return n, err
+	if err != nil {
+		c.discard(ctx, meta.id)
+		if cerr := c.checkFolder(ctx, parent); cerr != nil {
+			return remote.Node{}, cerr // a clearer reason than the translated message
+		}
+		return remote.Node{}, err
+	}
+	// The answer and the upload together describe the document: no stat.
+	return c.docNode(rows[0], parent, name, meta)
+}
+
+// docNode builds a document node from a save answer and the MetaFile it
+// points at.
+func (c *Client) docNode(row map[string]any, parent remote.ID, name string, meta uploaded) (remote.Node, error) {
+	id := num(row["id"])
+	if id <= 0 {
+		return remote.Node{}, fmt.Errorf("axelor: the save answer has no id: %w", remote.ErrProtocol)
+	}
+	n := remote.Node{ID: remote.ID(strconv.FormatInt(id, 10)), Parent: parent, Kind: remote.KindDocument,
+		Name: name, Token: str(row["version"]), ModTime: parseTime(row["updatedOn"])}
+	if n.ModTime.IsZero() {
+		n.ModTime = parseTime(row["createdOn"])
+	}
+	f := remote.File{Name: name, Size: meta.size, ModTime: meta.created,
+		ContentID: "m" + strconv.FormatInt(meta.id, 10) + "." + strconv.Itoa(meta.version)}
+	if f.ModTime.IsZero() {
+		f.ModTime = n.ModTime
+	}
+	n.Files = []remote.File{f}
+	c.remember(n.ID, f)
+	return n, nil
 }
 
 func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string, content remote.Content) (remote.Node, error) {
@@ -329,13 +360,13 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	if cur.Token != token {
 		return remote.Node{}, fmt.Errorf("axelor: %q has version %s, the change was based on %s: %w", cur.Name, cur.Token, token, remote.ErrConflict)
 	}
-	mid, err := c.Upload(ctx, file, content)
+	meta, err := c.upload(ctx, file, content)
 	if err != nil {
 		return remote.Node{}, err
 	}
-	n, err := c.update(ctx, doc, token, map[string]any{"metaFile": map[string]any{"id": mid}})
+	n, err := c.update(ctx, doc, token, map[string]any{"metaFile": map[string]any{"id": meta.id}})
 	if err != nil {
-		c.discard(ctx, mid)
+		c.discard(ctx, meta.id)
 		return remote.Node{}, err
 	}
 	if oldMeta > 0 {
@@ -501,15 +532,23 @@ func (c *Client) OpenVersion(ctx context.Context, doc remote.ID, n int, file str
 	return c.download(ctx, v.ID, v.Files[0].Size, off, length)
 }
 
-// Upload sends content in chunks to /ws/files/upload and returns the new
-// MetaFile's id. A failed upload is aborted and started again once with a
-// new id (the protocol cannot resume).
-func (c *Client) Upload(ctx context.Context, name string, content remote.Content) (int64, error) {
+// uploaded describes a new MetaFile.
+type uploaded struct {
+	id      int64
+	version int
+	size    int64
+	created time.Time
+}
+
+// upload sends content in chunks to /ws/files/upload and returns the new
+// MetaFile. A failed upload is aborted and started again with a new id (the
+// protocol cannot resume).
+func (c *Client) upload(ctx context.Context, name string, content remote.Content) (uploaded, error) {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		var mid int64
-		if mid, err = c.uploadOnce(ctx, name, content); err == nil {
-			return mid, nil
+		var m uploaded
+		if m, err = c.uploadOnce(ctx, name, content); err == nil {
+			return m, nil
 		}
 		if ctx.Err() != nil || errors.Is(err, remote.ErrInvalidName) || errors.Is(err, remote.ErrPermission) {
 			break
@@ -517,10 +556,10 @@ func (c *Client) Upload(ctx context.Context, name string, content remote.Content
 		c.log.Warn("axelor: upload failed, starting again", "file", name, "attempt", attempt+1, "err", err)
 		c.sleep(ctx, attempt, "")
 	}
-	return 0, err
+	return uploaded{}, err
 }
 
-func (c *Client) uploadOnce(ctx context.Context, name string, content remote.Content) (int64, error) {
+func (c *Client) uploadOnce(ctx context.Context, name string, content remote.Content) (uploaded, error) {
 	id := newUUID()
 	abort := func() {
 		if resp, err := c.send(context.WithoutCancel(ctx), http.MethodDelete, "/ws/files/upload/"+id, "", nil, nil, false); err == nil {
@@ -532,7 +571,7 @@ func (c *Client) uploadOnce(ctx context.Context, name string, content remote.Con
 		n := min(int64(len(buf)), content.Size-off)
 		if _, err := content.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
 			abort()
-			return 0, fmt.Errorf("axelor: read %q for upload: %w", name, err)
+			return uploaded{}, fmt.Errorf("axelor: read %q for upload: %w", name, err)
 		}
 		hdr := http.Header{
 			"X-File-Id":     {id},
@@ -543,31 +582,33 @@ func (c *Client) uploadOnce(ctx context.Context, name string, content remote.Con
 		resp, err := c.send(ctx, http.MethodPost, "/ws/files/upload", "application/octet-stream", buf[:n], hdr, false)
 		if err != nil {
 			abort()
-			return 0, err
+			return uploaded{}, err
 		}
 		raw, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 		if rerr != nil || resp.StatusCode != http.StatusOK {
 			abort()
 			if rerr != nil {
-				return 0, fmt.Errorf("axelor: upload %q: %w: %v", name, remote.ErrUnavailable, rerr)
+				return uploaded{}, fmt.Errorf("axelor: upload %q: %w: %v", name, remote.ErrUnavailable, rerr)
 			}
-			return 0, fmt.Errorf("axelor: upload %q at %d: HTTP %d: %s: %w", name, off, resp.StatusCode, uploadMessage(raw), httpErr(resp.StatusCode))
+			return uploaded{}, fmt.Errorf("axelor: upload %q at %d: HTTP %d: %s: %w", name, off, resp.StatusCode, uploadMessage(raw), httpErr(resp.StatusCode))
 		}
 		off += n
 		if off >= content.Size {
 			var meta struct {
-				ID       json.Number `json:"id"`
-				FileSize int64       `json:"fileSize"`
+				ID        json.Number `json:"id"`
+				Version   int         `json:"version"`
+				FileSize  int64       `json:"fileSize"`
+				CreatedOn string      `json:"createdOn"`
 			}
 			if err := json.Unmarshal(raw, &meta); err != nil || meta.ID == "" {
-				return 0, fmt.Errorf("axelor: upload %q: the last chunk's answer has no MetaFile: %w", name, remote.ErrProtocol)
+				return uploaded{}, fmt.Errorf("axelor: upload %q: the last chunk's answer has no MetaFile: %w", name, remote.ErrProtocol)
 			}
 			if meta.FileSize != content.Size {
-				return 0, fmt.Errorf("axelor: upload %q: the server stored %d of %d bytes: %w", name, meta.FileSize, content.Size, remote.ErrUnavailable)
+				return uploaded{}, fmt.Errorf("axelor: upload %q: the server stored %d of %d bytes: %w", name, meta.FileSize, content.Size, remote.ErrUnavailable)
 			}
 			mid, _ := meta.ID.Int64()
-			return mid, nil
+			return uploaded{id: mid, version: meta.Version, size: meta.FileSize, created: parseTime(meta.CreatedOn)}, nil
 		}
 	}
 }
