@@ -48,7 +48,7 @@ type Dir struct {
 func newDir(fsys *FS, n remote.Node, doc *docRef) *Dir {
 	d := &Dir{fsys: fsys, id: n.ID, doc: doc, node: n, local: map[string]*File{}, hidden: map[string]*File{}}
 	if a, ok := fsys.spool.GetAttr("d/" + string(n.ID)); ok {
-		d.attr = localAttr{mode: a.Mode, uid: a.UID, gid: a.GID, owner: a.HasOwner, mtime: a.Mtime}
+		d.attr = attrFrom(a)
 	}
 	return d
 }
@@ -114,7 +114,7 @@ func setLocalAttr(a *localAttr, in *fuse.SetAttrIn, fsys *FS) {
 		a.owner = true
 	}
 	if t, ok := in.GetMTime(); ok {
-		a.mtime = t
+		a.mtime, a.mtimeSet = t, true
 	}
 }
 

@@ -25,6 +25,12 @@ type localAttr struct {
 	uid, gid uint32
 	owner    bool
 	mtime    time.Time
+	// mtimeSet: mtime was set explicitly (utimes), not just by writing.
+	mtimeSet bool
+}
+
+func attrFrom(a cache.Attr) localAttr {
+	return localAttr{mode: a.Mode, uid: a.UID, gid: a.GID, owner: a.HasOwner, mtime: a.Mtime, mtimeSet: !a.Mtime.IsZero()}
 }
 
 // File is a regular file: a single-file document, one file of a multi-file
@@ -58,6 +64,7 @@ type File struct {
 	local     *os.File
 	key       string
 	localTemp bool // key lives in the temp area (not journaled)
+	journaled bool // the journal holds a record of key
 	size      int64
 	// dirty: local differs from the repository and must be uploaded.
 	dirty bool
@@ -80,7 +87,7 @@ func newRemoteFile(fsys *FS, dir *Dir, name string, doc *docRef, rf remote.File,
 	f := newFile(fsys, dir, name)
 	f.doc, f.rf, f.multi, f.exists = doc, rf, multi, true
 	if a, ok := fsys.spool.GetAttr(fsys.attrKey(doc.id, rf.Name)); ok && a.ContentID == rf.ContentID {
-		f.attr = localAttr{mode: a.Mode, uid: a.UID, gid: a.GID, owner: a.HasOwner, mtime: a.Mtime}
+		f.attr = attrFrom(a)
 	}
 	return f
 }
@@ -115,7 +122,7 @@ func (f *File) refresh(rf remote.File, token string) {
 		f.closeLocal()
 		f.attr = localAttr{}
 		if a, ok := f.fsys.spool.GetAttr(f.fsys.attrKey(f.doc.id, rf.Name)); ok && a.ContentID == rf.ContentID {
-			f.attr = localAttr{mode: a.Mode, uid: a.UID, gid: a.GID, owner: a.HasOwner, mtime: a.Mtime}
+			f.attr = attrFrom(a)
 		}
 	}
 	f.rf = rf
@@ -224,7 +231,7 @@ func (f *File) closeLocal() {
 	if f.key != "" { // "" after forget: already removed
 		f.fsys.spool.Remove(f.key, f.localTemp)
 	}
-	f.local, f.key = nil, ""
+	f.local, f.key, f.journaled = nil, "", false
 }
 
 // maybeDropLocal frees the spool copy once it is clean and unused (mu held).
@@ -269,23 +276,32 @@ func (f *File) commit() error {
 		}
 		f.localTemp = false
 	}
-	return f.fsys.spool.Commit(f.local, f.record())
-}
-
-// save commits and then uploads now or, with write-back, later (mu held).
-func (f *File) save(ctx context.Context) error {
-	if err := f.commit(); err != nil {
+	if err := f.fsys.spool.Commit(f.local, f.record()); err != nil {
 		return err
 	}
+	f.journaled = true
+	return nil
+}
+
+// save uploads now, or with write-back commits to the journal and uploads
+// later (mu held). A synchronous save journals only when the upload failed:
+// until it returns nothing was promised, and afterwards the server has it.
+func (f *File) save(ctx context.Context) error {
 	if !f.dirty || f.temp || f.gone {
 		return nil
 	}
 	if f.fsys.opts.WriteBack > 0 {
+		if err := f.commit(); err != nil {
+			return err
+		}
 		f.fsys.up.schedule(f, f.fsys.opts.WriteBack)
 		return nil
 	}
 	if err := f.upload(ctx); err != nil {
-		f.fsys.up.schedule(f, retryDelay(1))
+		if cerr := f.commit(); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		f.fsys.up.failed(f, err)
 		return err
 	}
 	return nil
@@ -297,9 +313,6 @@ func (f *File) save(ctx context.Context) error {
 func (f *File) upload(ctx context.Context) error {
 	if !f.dirty || f.temp || f.gone || f.local == nil {
 		return nil
-	}
-	if err := f.commit(); err != nil { // the record must match what is sent
-		return err
 	}
 	rec := f.record()
 	res, err := f.fsys.up.send(ctx, rec, f.local, false)
@@ -327,7 +340,10 @@ func (f *File) upload(ctx context.Context) error {
 	f.base = f.rf.ContentID
 	if res.conflict == "" {
 		f.dirty = false
-		f.fsys.spool.Finish(f.key, f.fsys.attrKey(f.doc.id, f.rf.Name), f.attrRecord())
+		if a := f.attrRecord(); a != nil || f.journaled {
+			f.fsys.spool.Finish(f.key, f.fsys.attrKey(f.doc.id, f.rf.Name), a)
+		}
+		f.journaled = false
 	}
 	f.maybeDropLocal()
 	return nil
@@ -348,8 +364,8 @@ func fileOf(n remote.Node, name string) (remote.File, bool) {
 // server content; nil when none are set.
 func (f *File) attrRecord() *cache.Attr {
 	a := f.attr
-	if a.mode == 0 && a.mtime.IsZero() && !a.owner {
-		return nil
+	if a.mode == 0 && !a.mtimeSet && !a.owner {
+		return nil // a write time needs no keeping: the server's is as good
 	}
 	return &cache.Attr{ContentID: f.rf.ContentID, Mode: a.mode, UID: a.uid, GID: a.gid, HasOwner: a.owner, Mtime: a.mtime}
 }
@@ -375,7 +391,7 @@ func (f *File) forget() {
 	f.fsys.up.cancel(f)
 	if f.local != nil {
 		f.fsys.spool.Remove(f.key, f.localTemp) // the open descriptor stays usable
-		f.key = ""
+		f.key, f.journaled = "", false
 	}
 	if f.opens == 0 && f.local != nil {
 		f.local.Close()

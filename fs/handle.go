@@ -86,13 +86,11 @@ func (f *File) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 		}
 		// truncate(2) by path, with no descriptor open for writing: no
 		// close will save it. (An open with O_TRUNC comes here without a
-		// handle too, but then a writer is open.)
+		// handle too, but then a writer is open and its close saves.)
 		if fh == nil && f.writers == 0 {
 			if err := f.save(ctx); err != nil {
 				return f.fsys.fail("truncate", f.path(), err)
 			}
-		} else if err := f.commit(); err != nil {
-			return f.fsys.fail("truncate", f.path(), err)
 		}
 	}
 	setLocalAttr(&f.attr, in, f.fsys)

@@ -95,6 +95,21 @@ func (u *uploader) schedule(f *File, delay time.Duration) {
 	}
 }
 
+// failed queues f again after its upload failed (called with f.mu held).
+func (u *uploader) failed(f *File, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	p := u.files[f]
+	if p == nil {
+		p = &pending{}
+		u.files[f] = p
+	}
+	p.tries++
+	p.lastErr = err.Error()
+	p.at = u.fsys.now().Add(retryDelay(p.tries))
+	p.path, p.size = f.path(), f.size
+}
+
 func (u *uploader) cancel(f *File) {
 	u.mu.Lock()
 	delete(u.files, f)
@@ -281,8 +296,10 @@ func (u *uploader) replayOne(ctx context.Context, rec cache.Record) error {
 	}
 	defer fh.Close()
 	if st, err := fh.Stat(); err == nil && st.Size() != rec.Size {
-		return fmt.Errorf("spool data of %s has %d bytes, the journal says %d; left in %s",
-			rec.Path, st.Size(), rec.Size, u.fsys.spool.Path(rec.Key))
+		// Written again after the record (not fsync'd, so not promised):
+		// what is on disk is the newest content.
+		u.fsys.log.Debug("spool data grew after its journal record", "path", rec.Path, "bytes", st.Size(), "journal", rec.Size)
+		rec.Size = st.Size()
 	}
 	res, err := u.send(ctx, rec, fh, true)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -233,4 +234,24 @@ func TestMalformedAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A save whose upload fails gets EIO at close, stays in the spool and is
+// uploaded by the background retry once the server works again.
+func TestFailedSaveIsKeptAndRetried(t *testing.T) {
+	srv, url := newServer(t, axelortest.Options{})
+	c := newClient(t, url)
+	e := fstest.Mount(t, c, dfs.Options{})
+	srv.Fail("POST", "/ws/files/upload", 3, http.StatusServiceUnavailable, "maintenance")
+	body := remotetest.Bytes(300_000)
+	err := os.WriteFile(e.Path("report.pdf"), body, 0o644)
+	require.ErrorIs(t, err, syscall.EIO, "the app sees the failed save")
+	q := e.FS.Status().Queue
+	require.Equal(t, 1, q.Files)
+	require.Equal(t, 1, q.Failing)
+	require.Eventually(t, func() bool {
+		n, err := e.Node("report.pdf")
+		return err == nil && bytes.Equal(body, e.Content(n, ""))
+	}, 20*time.Second, 100*time.Millisecond, "uploaded by the retry")
+	require.Eventually(t, func() bool { return e.FS.Status().Queue.Files == 0 }, 5*time.Second, 50*time.Millisecond)
 }
