@@ -71,7 +71,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("axelor: base URL %q is not http(s)://host[:port][/path]", cfg.BaseURL)
 	}
-	hc := &http.Client{Timeout: 0}
+	// Parallel range reads and uploads reuse their connections: the default
+	// transport keeps only two idle ones per host.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	hc := &http.Client{Transport: tr}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient
 		hc = &c
