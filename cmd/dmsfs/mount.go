@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -131,10 +132,8 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 
 	err = serveMount(mnt, label, openRepo, f, log)
-	if ready := readyPipe(); ready != nil { // tell the waiting parent
-		if err != nil {
-			fmt.Fprintln(ready, err)
-		}
+	if ready := readyPipe(); ready != nil && err != nil { // tell the waiting parent
+		fmt.Fprintln(ready, err)
 		ready.Close()
 	}
 	return err
@@ -195,6 +194,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	defer ctl.close()
 	if ready := readyPipe(); ready != nil {
 		fmt.Fprintln(ready, "ready")
+		ready.Close()
 	}
 	log.Info("mounted", "remote", label, "mountpoint", mnt, "cache_dir", f.cacheDir, "write_back", f.writeBack.String())
 
@@ -314,13 +314,14 @@ func xdgDir(env, fallback string) string {
 	return filepath.Join(home, fallback)
 }
 
-// readyPipe is the pipe to a waiting `mount --daemon` parent, if any.
-func readyPipe() *os.File {
+// readyPipe is the pipe to a waiting `mount --daemon` parent, until
+// something was said on it.
+var readyPipe = sync.OnceValue(func() *os.File {
 	if os.Getenv(daemonEnv) == "" {
 		return nil
 	}
 	return os.NewFile(3, "ready")
-}
+})
 
 // startDaemon runs the mount in a background process and returns once it is
 // mounted (or failed).
@@ -341,9 +342,10 @@ func startDaemon(args []string, f *mountFlags, mnt string, stdout io.Writer) err
 		return fmt.Errorf("start background mount: %w", err)
 	}
 	w.Close()
-	msg, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	// One line: "ready", or why the mount failed.
+	msg, _ := bufio.NewReader(io.LimitReader(r, 64<<10)).ReadString('\n')
 	r.Close()
-	line := strings.TrimSpace(string(msg))
+	line := strings.TrimSpace(msg)
 	if line != "ready" {
 		cmd.Wait()
 		if line == "" {
