@@ -8,6 +8,7 @@
 package axelortest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -170,7 +171,7 @@ func children(tx *bolt.Tx, parent int64) []*dmsFile {
 	var out []*dmsFile
 	prefix := key(parent)
 	c := tx.Bucket(bucketChildren).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		id, _ := strconv.ParseInt(string(k[len(prefix):]), 10, 64)
 		if f, ok := getRow[dmsFile](tx, bucketFiles, id); ok {
 			out = append(out, f)
