@@ -79,17 +79,22 @@ func retryDelay(tries int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// schedule queues f's upload after delay (called with f.mu held).
-func (u *uploader) schedule(f *File, delay time.Duration) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
+// pendingFor returns f's queue entry, adding it (u.mu and f.mu held).
+func (u *uploader) pendingFor(f *File) *pending {
 	p := u.files[f]
 	if p == nil {
 		p = &pending{}
 		u.files[f] = p
 	}
-	p.at = u.fsys.now().Add(delay)
 	p.path, p.size = f.path(), f.size
+	return p
+}
+
+// schedule queues f's upload after delay (called with f.mu held).
+func (u *uploader) schedule(f *File, delay time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.pendingFor(f).at = u.fsys.now().Add(delay)
 	if delay == 0 {
 		u.poke()
 	}
@@ -99,15 +104,10 @@ func (u *uploader) schedule(f *File, delay time.Duration) {
 func (u *uploader) failed(f *File, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	p := u.files[f]
-	if p == nil {
-		p = &pending{}
-		u.files[f] = p
-	}
+	p := u.pendingFor(f)
 	p.tries++
 	p.lastErr = err.Error()
 	p.at = u.fsys.now().Add(retryDelay(p.tries))
-	p.path, p.size = f.path(), f.size
 }
 
 func (u *uploader) cancel(f *File) {
