@@ -182,7 +182,11 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, size))
 		w.WriteHeader(http.StatusPartialContent)
 	}
-	n, _ := io.Copy(w, io.NewSectionReader(fh, start, max(min(end+1, size)-start, 0)))
+	// A LimitedReader over the file lets net/http use sendfile.
+	if _, err := fh.Seek(start, io.SeekStart); err != nil {
+		return
+	}
+	n, _ := io.Copy(w, io.LimitReader(fh, max(min(end+1, size)-start, 0)))
 	s.BytesServed.Add(n)
 }
 
