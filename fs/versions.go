@@ -93,12 +93,23 @@ func (v *versionsNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 		d := v.dir
 		d.mu.Lock()
 		err := d.refresh(ctx)
+		seen := map[string]bool{}
 		for name, n := range d.entries {
-			if d.doc != nil || !n.IsDir() {
-				list = append(list, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+			if (d.doc != nil || !n.IsDir()) && d.hidden[name] == nil {
+				seen[name] = true
 			}
 		}
+		for name, f := range d.local { // files uploaded since the listing
+			f.mu.Lock()
+			if f.onServer() {
+				seen[name] = true
+			}
+			f.mu.Unlock()
+		}
 		d.mu.Unlock()
+		for name := range seen {
+			list = append(list, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+		}
 		if err != nil {
 			return nil, v.fsys.fail("readdir", d.path()+"/"+versions.Dir, err)
 		}

@@ -398,6 +398,7 @@ func testVersionsDir(t *testing.T, newRepo func(t *testing.T) remote.Repository)
 	_, err := os.Stat(filepath.Join(dst, "sub/.versions"))
 	require.ErrorIs(t, err, os.ErrNotExist, "rsync does not copy .versions")
 
+	require.Equal(t, "a.txt\n", e.Run("ls", e.Path("sub/.versions")), "a file written through the mount has a history at once")
 	names := strings.Fields(e.Run("ls", e.Path("sub/.versions/a.txt")))
 	require.Len(t, names, 1)
 	vp := e.Path("sub/.versions/a.txt/" + names[0])
