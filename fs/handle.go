@@ -213,7 +213,7 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 		if err := f.commit(); err != nil {
 			f.fsys.fail("close", f.path(), err)
 		}
-		f.fsys.up.schedule(f, f.fsys.opts.WriteBack)
+		f.fsys.up.ensureQueued(f, f.fsys.opts.WriteBack)
 	}
 	f.maybeDropLocal()
 	return 0

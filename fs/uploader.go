@@ -100,6 +100,17 @@ func (u *uploader) schedule(f *File, delay time.Duration) {
 	}
 }
 
+// ensureQueued queues f's upload after delay unless it is queued already,
+// e.g. waiting out the backoff of a failure (called with f.mu held).
+func (u *uploader) ensureQueued(f *File, delay time.Duration) {
+	u.mu.Lock()
+	_, queued := u.files[f]
+	u.mu.Unlock()
+	if !queued {
+		u.schedule(f, delay)
+	}
+}
+
 // failed queues f again after its upload failed (called with f.mu held).
 func (u *uploader) failed(f *File, err error) {
 	u.mu.Lock()
