@@ -249,8 +249,9 @@ func (d *Dir) moveFile(ctx context.Context, src *File, name string, dst *Dir, ne
 		// A new file renamed to a temp name is no longer to be uploaded.
 		src.temp = true
 		src.fsys.up.cancel(src)
-		if src.key != "" && !src.localTemp {
+		if src.journaled {
 			src.fsys.spool.Forget(src.key)
+			src.journaled = false
 		}
 		src.dir, src.name = dst, newName
 		return 0
@@ -260,7 +261,7 @@ func (d *Dir) moveFile(ctx context.Context, src *File, name string, dst *Dir, ne
 		if err := src.ensureLocal(ctx, false); err != nil {
 			return fail(err)
 		}
-		src.doc, src.exists, src.multi, src.rf = nil, false, multiDst, remoteFileNamed(Unescape(newName))
+		src.doc, src.exists, src.multi, src.rf = nil, false, multiDst, remote.File{Name: Unescape(newName)}
 		if multiDst {
 			src.doc = dst.doc
 		}
@@ -278,8 +279,6 @@ func (d *Dir) moveFile(ctx context.Context, src *File, name string, dst *Dir, ne
 	}
 	return 0
 }
-
-func remoteFileNamed(name string) remote.File { return remote.File{Name: name} }
 
 // saveMoved uploads a file that a rename gave new content or a new place.
 // It does so even while a write handle is open: the kernel releases

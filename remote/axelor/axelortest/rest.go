@@ -2,6 +2,7 @@ package axelortest
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"regexp"
@@ -368,7 +369,8 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request) {
 	ok(w, out, -1)
 }
 
-var errRollback = errorf("rollback")
+// errRollback aborts a transaction whose failure was already described.
+var errRollback = errors.New("rollback")
 
 // create inserts a DMSFile; a failure is returned as the answer to write.
 func (s *Server) create(tx *bolt.Tx, d saveData) (*dmsFile, *apiError) {

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -337,5 +336,3 @@ func javaTime(t time.Time) any {
 	}
 	return t.Format("2006-01-02T15:04:05.000000Z")
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
