@@ -77,6 +77,10 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 			return nil, fmt.Errorf("read of %d bytes at %d returned %d: %w", want, off, len(data), ErrShortRead)
 		}
 		b.c.Set(k, data, int64(len(data)))
+		// Ristretto applies sets asynchronously; wait, so that a reader
+		// arriving just after this flight ends finds the block instead of
+		// fetching it again.
+		b.c.Wait()
 		return data, nil
 	})
 	if err != nil {
