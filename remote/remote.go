@@ -97,6 +97,10 @@ type Capabilities struct {
 	Versions bool
 	// MultiFile: documents may hold several files (Append, DeleteFile).
 	MultiFile bool
+	// VersionsOnPublish: versions are made by an explicit publish (Invenio),
+	// not by each Replace; Versions lists the published ones and, last, the
+	// current state.
+	VersionsOnPublish bool
 	// Ranges: Open honours off/length without transferring the whole file.
 	Ranges bool
 	// ReadOnly: every change fails with ErrReadOnly.
@@ -140,4 +144,27 @@ type Repository interface {
 	Versions(ctx context.Context, doc ID) ([]Version, error)
 	// OpenVersion reads a file as it was in version n.
 	OpenVersion(ctx context.Context, doc ID, n int, file string, off, length int64) (io.ReadCloser, error)
+}
+
+// Publisher is a repository whose changes stay in a draft until they are
+// published on request (Invenio). The filesystem never publishes by itself.
+type Publisher interface {
+	// PublishPlan says what publishing the draft that holds node id would
+	// publish.
+	PublishPlan(ctx context.Context, id ID) (PublishPlan, error)
+	// Publish publishes that draft, making it a new version.
+	Publish(ctx context.Context, id ID) (PublishPlan, error)
+}
+
+// PublishPlan describes a draft compared with the version it would follow.
+type PublishPlan struct {
+	Title   string
+	Record  string // the draft's record id
+	Version int    // the version number it will get
+	// Added, Changed, Removed and Unchanged are file names relative to the
+	// record.
+	Added, Changed, Removed, Unchanged []string
+	// NoDraft: there is nothing to publish.
+	NoDraft bool
+	URL     string // where the record is in the repository's web interface
 }

@@ -1,0 +1,509 @@
+package inveniotest
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// route dispatches on the escaped path, so that a file key holding "/" (sent
+// as %2F) stays one segment.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	if p == "/.well-known/repository/" || p == "/.well-known/repository" {
+		if !s.opts.WellKnown {
+			apiError(w, http.StatusNotFound, "The requested URL was not found on the server.")
+			return
+		}
+		s.wellKnown(w, r)
+		return
+	}
+	if p == "/api/user/records" && r.Method == http.MethodGet {
+		s.userRecords(w, r)
+		return
+	}
+	if p == "/api/records" && r.Method == http.MethodPost {
+		s.createDraft(w, r)
+		return
+	}
+	rest, ok := strings.CutPrefix(p, "/api/records/")
+	if !ok {
+		apiError(w, http.StatusNotFound, "The requested URL was not found on the server.")
+		return
+	}
+	seg := strings.Split(rest, "/")
+	for i := range seg {
+		seg[i], _ = url.PathUnescape(seg[i])
+	}
+	id := seg[0]
+	seg = seg[1:]
+	draft := len(seg) > 0 && seg[0] == "draft"
+	if draft {
+		seg = seg[1:]
+	}
+	switch {
+	case len(seg) == 0:
+		s.recordItem(w, r, id, draft)
+	case len(seg) == 2 && draft && seg[0] == "actions" && seg[1] == "publish" && r.Method == http.MethodPost:
+		s.publish(w, r, id)
+	case len(seg) == 2 && draft && seg[0] == "actions" && seg[1] == "files-import" && r.Method == http.MethodPost:
+		s.filesImport(w, r, id)
+	case len(seg) == 1 && !draft && seg[0] == "versions":
+		s.versions(w, r, id)
+	case seg[0] == "files":
+		s.files(w, r, id, draft, seg[1:])
+	default:
+		apiError(w, http.StatusNotFound, "The requested URL was not found on the server.")
+	}
+}
+
+func (s *Server) base(r *http.Request) string { return "http://" + r.Host }
+
+func (s *Server) wellKnown(w http.ResponseWriter, r *http.Request) {
+	b := s.base(r)
+	transfers := []string{"L", "M"}
+	if s.opts.NoMultipart {
+		transfers = []string{"L"}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name": "inveniotest", "invenio_version": "13.0.0", "transfers": transfers, "default_model": "records",
+		"features": []string{"drafts"},
+		"links": map[string]any{"self": b + "/.well-known/repository/", "api": b + "/api",
+			"records": b + "/api/records", "drafts": b + "/api/user/records", "requests": b + "/api/requests"},
+	})
+}
+
+// recordJSON renders a record's published (draft=false) or draft state.
+func (s *Server) recordJSON(r *http.Request, rec *record, draft bool) map[string]any {
+	b := s.base(r) + "/api/records/" + rec.ID
+	rs := rec.Published
+	status := "published"
+	if draft {
+		rs = rec.Draft
+		status = "draft"
+		if rec.Index > 1 {
+			status = "new_version_draft"
+		}
+	}
+	links := map[string]any{"parent": s.base(r) + "/api/records/" + rec.Parent,
+		"versions": b + "/versions"}
+	if draft {
+		links["self"] = b + "/draft"
+		links["files"] = b + "/draft/files"
+		links["publish"] = b + "/draft/actions/publish"
+		links["record"] = b
+	} else {
+		links["self"] = b
+		links["files"] = b + "/files"
+		links["draft"] = b + "/draft"
+		links["latest"] = b + "/versions/latest"
+	}
+	latest := s.st.latestPublished(rec.Parent)
+	out := map[string]any{
+		"id": rec.ID, "revision_id": rs.Revision, "created": rec.Created.Format(isoTime), "updated": rs.Updated.Format(isoTime),
+		"is_published": rec.Published != nil, "is_draft": draft, "status": status,
+		"metadata": map[string]any{"title": rs.Title},
+		"versions": map[string]any{"index": rec.Index, "is_latest": latest != nil && latest.ID == rec.ID, "is_latest_draft": draft},
+		"parent":   map[string]any{"id": rec.Parent},
+		"links":    links,
+	}
+	files := map[string]any{"enabled": true, "count": len(rs.Files), "total_bytes": rs.totalBytes(), "order": []string{}}
+	if !draft { // draft search hits carry no file entries
+		entries := map[string]any{}
+		for _, k := range rs.sortedKeys() {
+			entries[k] = s.fileJSON(r, rec, draft, rs.Files[k])
+		}
+		files["entries"] = entries
+	}
+	out["files"] = files
+	return out
+}
+
+const isoTime = "2006-01-02T15:04:05.000000+00:00"
+
+func (s *Server) userRecords(w http.ResponseWriter, r *http.Request) {
+	user, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	size, page := 25, 1
+	if v := q.Get("size"); v != "" {
+		size, _ = strconv.Atoi(v)
+	}
+	if v := q.Get("page"); v != "" {
+		page, _ = strconv.Atoi(v)
+	}
+	if size < 1 || page < 1 || (page-1)*size >= 10000 {
+		apiError(w, http.StatusBadRequest, "Invalid pagination parameters.")
+		return
+	}
+	filterField, filterValue := "", ""
+	if qs := q.Get("q"); qs != "" {
+		f, v, ok := strings.Cut(qs, ":")
+		if !ok || (f != "parent.id" && f != "id") {
+			apiError(w, http.StatusBadRequest, "Invalid query string syntax.")
+			return
+		}
+		filterField, filterValue = f, strings.Trim(v, `"`)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type hit struct {
+		rec   *record
+		draft bool
+		upd   time.Time
+	}
+	var hits []hit
+	for parent := range s.st.Concepts {
+		rec, rs := s.st.working(parent)
+		if rec == nil || rec.Owner != user {
+			continue
+		}
+		if filterField == "parent.id" && parent != filterValue || filterField == "id" && rec.ID != filterValue {
+			continue
+		}
+		hits = append(hits, hit{rec, rs == rec.Draft, rs.Updated})
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		if !hits[i].upd.Equal(hits[j].upd) {
+			return hits[i].upd.After(hits[j].upd)
+		}
+		return hits[i].rec.ID < hits[j].rec.ID
+	})
+	total := len(hits)
+	from := min((page-1)*size, total)
+	to := min(from+size, total)
+	var out []any
+	for _, h := range hits[from:to] {
+		out = append(out, s.recordJSON(r, h.rec, h.draft))
+	}
+	links := map[string]any{"self": pageURL(r, page, size)}
+	if to < total {
+		links["next"] = pageURL(r, page+1, size)
+	}
+	if page > 1 {
+		links["prev"] = pageURL(r, page-1, size)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"hits": map[string]any{"hits": out, "total": total},
+		"sortBy": "updated-desc", "page": page, "links": links})
+}
+
+func pageURL(r *http.Request, page, size int) string {
+	q := r.URL.Query()
+	q.Set("page", strconv.Itoa(page))
+	q.Set("size", strconv.Itoa(size))
+	return "http://" + r.Host + r.URL.Path + "?" + q.Encode()
+}
+
+func (s *Server) createDraft(w http.ResponseWriter, r *http.Request) {
+	user, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Metadata struct {
+			Title string `json:"title"`
+		} `json:"metadata"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		apiError(w, http.StatusBadRequest, "Could not parse the request body: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now().UTC()
+	rec := &record{ID: s.st.newID(), Parent: s.st.newID(), Owner: user, Index: 1, Created: now,
+		Draft: &recState{Title: body.Metadata.Title, Revision: 1, Updated: now, Files: map[string]*fileEntry{}}}
+	s.st.Records[rec.ID] = rec
+	s.st.Concepts[rec.Parent] = []string{rec.ID}
+	if !s.persist(w) {
+		return
+	}
+	out := s.recordJSON(r, rec, true)
+	if body.Metadata.Title == "" {
+		// Drafts are saved even when incomplete; problems come back in errors.
+		out["errors"] = []map[string]any{{"field": "metadata.title", "messages": []string{"Missing data for required field."}}}
+	}
+	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(rec.Draft.Revision)))
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// persist saves the state; on failure it answers 500 and returns false.
+// Callers hold s.mu.
+func (s *Server) persist(w http.ResponseWriter) bool {
+	if err := s.st.save(s.dir); err != nil {
+		apiError(w, http.StatusInternalServerError, "internal error: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// lookup finds a record the caller may see; it answers 404 itself.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string, draft bool) (*record, bool) {
+	rec := s.st.Records[id]
+	user, _ := s.user(r)
+	if rec == nil || (draft && rec.Owner != user) {
+		apiError(w, http.StatusNotFound, "The persistent identifier does not exist.")
+		return nil, false
+	}
+	if draft && rec.Draft == nil || !draft && rec.Published == nil {
+		apiError(w, http.StatusNotFound, "The persistent identifier does not exist.")
+		return nil, false
+	}
+	return rec, true
+}
+
+// ifMatch checks If-Match, which Invenio parses as a bare integer.
+func ifMatch(w http.ResponseWriter, r *http.Request, revision int) bool {
+	v := r.Header.Get("If-Match")
+	if v == "" {
+		return true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "Invalid If-Match header: not an integer.")
+		return false
+	}
+	if n != revision {
+		apiError(w, http.StatusPreconditionFailed, "The resource has been modified since it was last retrieved (revision mismatch).")
+		return false
+	}
+	return true
+}
+
+func (s *Server) recordItem(w http.ResponseWriter, r *http.Request, id string, draft bool) {
+	if draft {
+		if _, ok := s.requireUser(w, r); !ok {
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !draft && r.Method == http.MethodGet {
+		if _, isParent := s.st.Concepts[id]; isParent {
+			if latest := s.st.latestPublished(id); latest != nil {
+				http.Redirect(w, r, s.base(r)+"/api/records/"+latest.ID, http.StatusFound)
+				return
+			}
+		}
+	}
+	if draft && r.Method == http.MethodPost { // edit a published record
+		rec, ok := s.lookup(w, r, id, false)
+		if !ok {
+			return
+		}
+		if rec.Draft == nil {
+			rec.Draft = rec.Published.clone()
+			rec.Draft.Locked = true
+			rec.Draft.Revision = rec.Published.Revision + 1
+			if !s.persist(w) {
+				return
+			}
+		}
+		writeJSON(w, http.StatusCreated, s.recordJSON(r, rec, true))
+		return
+	}
+	rec, ok := s.lookup(w, r, id, draft)
+	if !ok {
+		return
+	}
+	switch {
+	case r.Method == http.MethodGet:
+		rs := rec.Published
+		if draft {
+			rs = rec.Draft
+		}
+		w.Header().Set("ETag", strconv.Quote(strconv.Itoa(rs.Revision)))
+		writeJSON(w, http.StatusOK, s.recordJSON(r, rec, draft))
+	case r.Method == http.MethodPut && draft:
+		if !ifMatch(w, r, rec.Draft.Revision) {
+			return
+		}
+		var body struct {
+			Metadata struct {
+				Title string `json:"title"`
+			} `json:"metadata"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			apiError(w, http.StatusBadRequest, "Could not parse the request body: "+err.Error())
+			return
+		}
+		rec.Draft.Title = body.Metadata.Title
+		rec.Draft.Revision++
+		rec.Draft.Updated = s.opts.Now().UTC()
+		if !s.persist(w) {
+			return
+		}
+		w.Header().Set("ETag", strconv.Quote(strconv.Itoa(rec.Draft.Revision)))
+		writeJSON(w, http.StatusOK, s.recordJSON(r, rec, true))
+	case r.Method == http.MethodPut:
+		apiError(w, http.StatusBadRequest, "Records should be updated via their draft.")
+	case r.Method == http.MethodDelete && draft:
+		if !ifMatch(w, r, rec.Draft.Revision) {
+			return
+		}
+		rec.Draft = nil
+		if rec.Published == nil { // an unpublished record goes away whole
+			delete(s.st.Records, rec.ID)
+			ids := s.st.Concepts[rec.Parent]
+			for i, v := range ids {
+				if v == rec.ID {
+					ids = append(ids[:i:i], ids[i+1:]...)
+					break
+				}
+			}
+			if len(ids) == 0 {
+				delete(s.st.Concepts, rec.Parent)
+			} else {
+				s.st.Concepts[rec.Parent] = ids
+			}
+		}
+		if !s.persist(w) {
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		apiError(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
+	}
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, id string) {
+	if _, ok := s.requireUser(w, r); !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.lookup(w, r, id, true)
+	if !ok {
+		return
+	}
+	d := rec.Draft
+	switch {
+	case d.Title == "":
+		validationError(w, "metadata.title", "Missing data for required field.")
+		return
+	case len(d.Files) == 0:
+		validationError(w, "files.enabled", "Missing uploaded files. To disable files for this record please mark it as metadata-only.")
+		return
+	}
+	for _, f := range d.Files {
+		if f.Status != "completed" {
+			validationError(w, "files", "File "+f.Key+" is not completed.")
+			return
+		}
+	}
+	d.Locked = false
+	d.Revision++
+	d.Updated = s.opts.Now().UTC()
+	rec.Published, rec.Draft = d, nil
+	if !s.persist(w) {
+		return
+	}
+	writeJSON(w, http.StatusAccepted, s.recordJSON(r, rec, false))
+}
+
+func (s *Server) versions(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.st.Records[id]
+	if rec == nil {
+		apiError(w, http.StatusNotFound, "The persistent identifier does not exist.")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		var pub []*record
+		for _, v := range s.st.versionsOf(rec.Parent) {
+			if v.Published != nil {
+				pub = append(pub, v)
+			}
+		}
+		sort.Slice(pub, func(i, j int) bool { return pub[i].Index > pub[j].Index })
+		size, page := 25, 1
+		if v, err := strconv.Atoi(r.URL.Query().Get("size")); err == nil && v > 0 {
+			size = v
+		}
+		if v, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && v > 0 {
+			page = v
+		}
+		from := min((page-1)*size, len(pub))
+		to := min(from+size, len(pub))
+		var hits []any
+		for _, v := range pub[from:to] {
+			hits = append(hits, s.recordJSON(r, v, false))
+		}
+		links := map[string]any{"self": pageURL(r, page, size)}
+		if to < len(pub) {
+			links["next"] = pageURL(r, page+1, size)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"hits": map[string]any{"hits": hits, "total": len(pub)}, "sortBy": "version", "links": links})
+	case http.MethodPost:
+		user, ok := s.requireUser(w, r)
+		if !ok {
+			return
+		}
+		if rec.Owner != user {
+			apiError(w, http.StatusForbidden, "Permission denied.")
+			return
+		}
+		latest := s.st.latestPublished(rec.Parent)
+		if latest == nil {
+			apiError(w, http.StatusBadRequest, "The record has no published version.")
+			return
+		}
+		for _, v := range s.st.versionsOf(rec.Parent) {
+			if v.Published == nil && v.Draft != nil { // one new-version draft at a time
+				writeJSON(w, http.StatusCreated, s.recordJSON(r, v, true))
+				return
+			}
+		}
+		now := s.opts.Now().UTC()
+		nv := &record{ID: s.st.newID(), Parent: rec.Parent, Owner: user, Index: latest.Index + 1, Created: now,
+			Draft: &recState{Title: latest.Published.Title, Revision: 1, Updated: now, Files: map[string]*fileEntry{}}}
+		s.st.Records[nv.ID] = nv
+		s.st.Concepts[rec.Parent] = append(s.st.Concepts[rec.Parent], nv.ID)
+		if !s.persist(w) {
+			return
+		}
+		writeJSON(w, http.StatusCreated, s.recordJSON(r, nv, true))
+	default:
+		apiError(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
+	}
+}
+
+func (s *Server) filesImport(w http.ResponseWriter, r *http.Request, id string) {
+	if _, ok := s.requireUser(w, r); !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.lookup(w, r, id, true)
+	if !ok {
+		return
+	}
+	if len(rec.Draft.Files) > 0 {
+		apiError(w, http.StatusBadRequest, "Please remove all files first.")
+		return
+	}
+	latest := s.st.latestPublished(rec.Parent)
+	if latest == nil {
+		apiError(w, http.StatusNotFound, "The persistent identifier does not exist.")
+		return
+	}
+	now := s.opts.Now().UTC()
+	for k, f := range latest.Published.Files {
+		cp := *f
+		cp.Created, cp.Updated = now, now // an imported file gets new timestamps
+		rec.Draft.Files[k] = &cp
+	}
+	rec.Draft.Updated = now
+	if !s.persist(w) {
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.fileListJSON(r, rec, true))
+}
