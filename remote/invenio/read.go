@@ -408,5 +408,3 @@ func (r *Repo) OpenVersion(ctx context.Context, doc remote.ID, n int, file strin
 	}
 	return nil, fmt.Errorf("version %d of %s: %w", n, file, remote.ErrNotFound)
 }
-
-
