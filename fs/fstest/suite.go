@@ -3,6 +3,7 @@ package fstest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,7 +126,7 @@ func testRsyncTwice(t *testing.T, newRepo func(t *testing.T) remote.Repository) 
 				want = 2
 			}
 		}
-		require.Equal(t, want, e.VersionCount(n), p)
+		e.RequireVersions(n, want, p)
 	}
 	for _, p := range changed {
 		want, _ := os.ReadFile(filepath.Join(src, p))
@@ -147,10 +148,15 @@ func testSaveByRenameOver(t *testing.T, newRepo func(t *testing.T) remote.Reposi
 	require.NoError(t, os.WriteFile(e.Path("doc.txt"), []byte("old bytes"), 0o644))
 	orig := e.MustNode("doc.txt")
 
+	onPublish := e.Repo.Capabilities().VersionsOnPublish
 	for i, tmp := range []string{"doc.txt.new", "lu4711.tmp", ".doc.txt.Xy12Zq"} {
 		entries, err := os.ReadDir(e.Path(".versions/doc.txt"))
 		require.NoError(t, err)
-		require.Len(t, entries, i, "the history so far, at once after each save")
+		if onPublish {
+			require.Empty(t, entries, "saves are not published, so they are no versions")
+		} else {
+			require.Len(t, entries, i, "the history so far, at once after each save")
+		}
 		body := []byte(fmt.Sprintf("new bytes %d", i))
 		require.NoError(t, os.WriteFile(e.Path(tmp), body, 0o644))
 		require.NoError(t, os.Rename(e.Path(tmp), e.Path("doc.txt")))
@@ -159,10 +165,13 @@ func testSaveByRenameOver(t *testing.T, newRepo func(t *testing.T) remote.Reposi
 		require.Equal(t, body, got)
 		n := e.MustNode("doc.txt")
 		require.Equal(t, orig.ID, n.ID, "the document keeps its id")
-		require.Equal(t, i+2, e.VersionCount(n), "one new version per save")
+		e.RequireVersions(n, i+2, "one new version per save")
 		require.Equal(t, body, e.Content(n, ""))
 		_, err = e.Node(tmp)
 		require.ErrorIs(t, err, remote.ErrNotFound, "no temp document is left")
+	}
+	if onPublish {
+		return
 	}
 	entries, err := os.ReadDir(e.Path(".versions/doc.txt"))
 	require.NoError(t, err)
@@ -222,7 +231,7 @@ func testVimSave(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 
 	n := e.MustNode("notes.txt")
 	require.Equal(t, orig.ID, n.ID)
-	require.Equal(t, 2, e.VersionCount(n))
+	e.RequireVersions(n, 2)
 	require.Equal(t, "line 1\nline 2\n", string(e.Content(n, "")))
 	docs := e.Tree(e.MustNode(""))
 	require.Len(t, docs, 1, "no swap, probe or backup documents: %v", docs)
@@ -262,7 +271,7 @@ func testLibreOfficeSave(t *testing.T, newRepo func(t *testing.T) remote.Reposit
 
 		n := e.MustNode("letter.odt")
 		require.Equal(t, orig.ID, n.ID)
-		require.Equal(t, save+1, e.VersionCount(n), "exactly one version per save")
+		e.RequireVersions(n, save+1, "exactly one version per save")
 		require.Equal(t, body, e.Content(n, ""))
 		st, err := os.Stat(e.Path("letter.odt"))
 		require.NoError(t, err)
@@ -286,7 +295,7 @@ func testAppendTruncateOverwrite(t *testing.T, newRepo func(t *testing.T) remote
 		cur := e.MustNode("data.bin")
 		require.Equal(t, n.ID, cur.ID)
 		require.True(t, bytes.Equal(want, e.Content(cur, "")), "repository content")
-		require.Equal(t, versions, e.VersionCount(cur))
+		e.RequireVersions(cur, versions)
 	}
 
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
@@ -353,7 +362,7 @@ func testMultiFile(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 	n, err := repo.Stat(ctx, doc.ID)
 	require.NoError(t, err)
 	require.Len(t, n.Files, 3, "a new file is appended to the document")
-	require.Equal(t, 3, e.VersionCount(n))
+	e.RequireVersions(n, 3)
 	require.Equal(t, []byte("notes"), e.Content(n, "notes.txt"))
 
 	require.NoError(t, os.WriteFile(e.Path("invoice.pdf/scan.png"), []byte("PNG v2"), 0o644))
@@ -366,7 +375,7 @@ func testMultiFile(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		b, _ := n2.File(name)
 		require.Equal(t, a.ContentID, b.ContentID, "only the overwritten file changes")
 	}
-	require.Equal(t, 4, e.VersionCount(n2))
+	e.RequireVersions(n2, 4)
 	vs, err := os.ReadDir(e.Path("invoice.pdf/.versions/scan.png"))
 	require.NoError(t, err)
 	require.Len(t, vs, 1)
@@ -385,6 +394,9 @@ func testVersionsDir(t *testing.T, newRepo func(t *testing.T) remote.Repository)
 	repo := newRepo(t)
 	if !repo.Capabilities().Versions {
 		t.Skip("the repository keeps no versions")
+	}
+	if repo.Capabilities().VersionsOnPublish {
+		t.Skip("versions are made by publishing; the backend's own tests cover .versions/")
 	}
 	e := Mount(t, repo, dfs.Options{})
 	require.NoError(t, os.MkdirAll(e.Path("sub"), 0o755))
@@ -416,7 +428,7 @@ func testVersionsDir(t *testing.T, newRepo func(t *testing.T) remote.Repository)
 	e.Run("cp", vp, e.Path("sub/a.txt"))
 	n := e.MustNode("sub/a.txt")
 	require.Equal(t, "one", string(e.Content(n, "")))
-	require.Equal(t, 3, e.VersionCount(n))
+	e.RequireVersions(n, 3)
 
 	e.Opts.ShowVersions = true
 	e.Remount(false)
@@ -436,7 +448,7 @@ func testNamespaceOps(t *testing.T, newRepo func(t *testing.T) remote.Repository
 	require.NoError(t, os.Rename(e.Path("a/b/f.txt"), e.Path("a/g.txt")))
 	g := e.MustNode("a/g.txt")
 	require.Equal(t, f.ID, g.ID, "a move keeps the document")
-	require.Equal(t, 1, e.VersionCount(g))
+	e.RequireVersions(g, 1)
 	require.NoError(t, os.Rename(e.Path("a/b"), e.Path("c")))
 	_, err = e.Node("c")
 	require.NoError(t, err)
@@ -463,8 +475,13 @@ func testStrangeServerNames(t *testing.T, newRepo func(t *testing.T) remote.Repo
 	ctx := context.Background()
 	root, err := repo.Root(ctx)
 	require.NoError(t, err)
-	for _, name := range []string{"a/b.txt", "..", "50% off.pdf", "dup.txt", "dup.txt"} {
+	wantDups := 2
+	for i, name := range []string{"a/b.txt", "..", "50% off.pdf", "dup.txt", "dup.txt"} {
 		_, err := repo.Insert(ctx, root.ID, name, remotetest.Content([]byte(name)))
+		if i == 4 && errors.Is(err, remote.ErrExist) {
+			wantDups = 0 // names are unique in this repository (Invenio keys)
+			continue
+		}
 		require.NoError(t, err)
 	}
 	e := Mount(t, repo, dfs.Options{})
@@ -475,7 +492,7 @@ func testStrangeServerNames(t *testing.T, newRepo func(t *testing.T) remote.Repo
 		names = append(names, de.Name())
 	}
 	sort.Strings(names)
-	require.Len(t, names, 5)
+	require.Len(t, names, 3+max(wantDups, 1))
 	require.Contains(t, names, "a%2Fb.txt")
 	require.Contains(t, names, "%2E%2E")
 	require.Contains(t, names, "50% off.pdf")
@@ -488,7 +505,10 @@ func testStrangeServerNames(t *testing.T, newRepo func(t *testing.T) remote.Repo
 			require.Equal(t, "dup.txt", string(got))
 		}
 	}
-	require.Equal(t, 2, dups)
+	require.Equal(t, wantDups, dups)
+	if wantDups == 0 {
+		require.Contains(t, names, "dup.txt")
+	}
 	got, err := os.ReadFile(e.Path("a%2Fb.txt"))
 	require.NoError(t, err)
 	require.Equal(t, "a/b.txt", string(got))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dmsfs/dmsfs/fs/fstest"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/invenio"
 	"github.com/dmsfs/dmsfs/remote/invenio/inveniotest"
@@ -39,4 +40,15 @@ func TestConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestFilesystem runs the filesystem suite on a mount of the Invenio
+// server, inside one record (the root lists records and holds no files).
+// The suite's tree has 500 files, so the record limit is raised from
+// InvenioRDM's default of 100, as an instance's configuration can.
+func TestFilesystem(t *testing.T) {
+	fstest.Run(t, func(t *testing.T) remote.Repository {
+		r, _ := connect(t, inveniotest.Options{S3: true, MaxFiles: 1000}, invenio.Config{})
+		return fstest.InFolder(t, r, "fstest record")
+	})
 }
