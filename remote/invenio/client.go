@@ -117,6 +117,9 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 	return r, nil
 }
 
+// BaseURL is the repository's address.
+func (r *Repo) BaseURL() string { return r.base.String() }
+
 // Close removes temporary downloads.
 func (r *Repo) Close() error { return r.whole.close() }
 

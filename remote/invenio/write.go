@@ -188,8 +188,8 @@ func (r *Repo) Delete(ctx context.Context, id remote.ID, token string) error {
 	if err != nil {
 		return err
 	}
-	if !rec.editable() {
-		return fmt.Errorf("record %q is published; published records cannot be deleted: %w", titleName(rec), remote.ErrPermission)
+	if !rec.editable() || rec.Versions.Index > 1 {
+		return fmt.Errorf("record %q has been published; published records cannot be deleted: %w", titleName(rec), remote.ErrPermission)
 	}
 	r.mu.Lock()
 	empty := len(files) == 0 && len(r.vdirs[f.parent]) == 0

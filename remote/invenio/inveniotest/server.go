@@ -64,6 +64,8 @@ type Server struct {
 	faults  []fault
 	storage string // base URL of the storage endpoint
 	leaks   []string
+	expire  int // storage requests still to refuse as expired
+	refused int // answers with 429
 	served  int64
 	reqs    map[string]int
 	window  map[string]*rateWindow
@@ -141,6 +143,20 @@ func (s *Server) Requests(prefix string) int {
 	return n
 }
 
+// RequestsMatching counts requests whose "METHOD /path" (storage ones
+// prefixed "storage ") match.
+func (s *Server) RequestsMatching(match func(string) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, v := range s.reqs {
+		if match(k) {
+			n += v
+		}
+	}
+	return n
+}
+
 // Fail makes the next n requests whose method matches and whose path starts
 // with prefix fail with status and an Invenio error body. Status 200 on a
 // content PUT is the "upload transfer failed" answer: the server drops the
@@ -149,6 +165,21 @@ func (s *Server) Fail(method, prefix string, n, status int, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, fault{method, prefix, n, status, message})
+}
+
+// Throttled counts the requests refused with 429.
+func (s *Server) Throttled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
+// ExpireNext makes the storage endpoint treat the next n signed URLs as
+// expired, as if the client had been slower than the URL's lifetime.
+func (s *Server) ExpireNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expire = n
 }
 
 // SetRateLimit changes the rate limit while serving.
@@ -217,6 +248,7 @@ func (s *Server) rateOK(w http.ResponseWriter, r *http.Request) bool {
 		h.Set("X-RateLimit-Remaining", "0")
 		wait := int(reset.Sub(now).Seconds() + 0.999)
 		h.Set("Retry-After", strconv.Itoa(max(wait, 1)))
+		s.refused++
 		apiError(w, http.StatusTooManyRequests, "Too Many Requests: "+strconv.Itoa(s.opts.RateLimit)+" per "+s.opts.RateWindow.String())
 		return false
 	}
@@ -304,6 +336,13 @@ func (s *Server) StorageHandler() http.Handler {
 			return
 		}
 		ok, expired := s.signatureOK(r)
+		s.mu.Lock()
+		s.reqs["storage "+r.Method+" "+r.URL.Path]++
+		if ok && s.expire > 0 {
+			s.expire--
+			expired = true
+		}
+		s.mu.Unlock()
 		switch {
 		case !ok:
 			s3Error(w, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
