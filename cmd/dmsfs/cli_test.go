@@ -251,8 +251,16 @@ func TestDaemonAndUnmountWithProgress(t *testing.T) {
 // serveAxelor runs `dmsfs serve --protocol axelor` and returns its URL and
 // data directory.
 func (c *cli) serveAxelor() (string, string) {
-	data := filepath.Join(c.t.TempDir(), "axelor")
-	cmd := c.cmd("serve", "--protocol", "axelor", "--data", data, "--addr", "127.0.0.1:0")
+	url, data := c.serve("axelor")
+	require.Contains(c.t, url, "axelor+http://")
+	return url, data
+}
+
+// serve runs `dmsfs serve --protocol` and returns the URL it prints and its
+// data directory.
+func (c *cli) serve(protocol string, extra ...string) (string, string) {
+	data := filepath.Join(c.t.TempDir(), protocol)
+	cmd := c.cmd(append([]string{"serve", "--protocol", protocol, "--data", data, "--addr", "127.0.0.1:0"}, extra...)...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(c.t, err)
 	require.NoError(c.t, cmd.Start())
@@ -265,7 +273,8 @@ func (c *cli) serveAxelor() (string, string) {
 		return strings.Contains(text, "URL: ")
 	}, 10*time.Second, 10*time.Millisecond)
 	url := strings.TrimSpace(strings.SplitN(strings.SplitN(text, "URL: ", 2)[1], "\n", 2)[0])
-	require.Contains(c.t, text, "--password-file "+filepath.Join(data, "password"))
+	secret := map[string]string{"axelor": "--password-file ", "invenio": "--token-file "}[protocol]
+	require.Contains(c.t, text, secret+filepath.Join(data, strings.TrimSuffix(strings.TrimPrefix(secret, "--"), "-file ")))
 	return url, data
 }
 
@@ -320,4 +329,67 @@ func TestServeAxelorMountAndSurviveKill(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, log.String(), strings.TrimSpace(string(password)), "the verbose log holds no secret")
 	require.Contains(t, log.String(), "level=DEBUG", "the log was verbose")
+}
+
+// The filesystem over `dmsfs serve --protocol invenio`: a record made with
+// mkdir, files copied in, `dmsfs publish` showing and publishing the draft,
+// and a later change kept in a new draft until the next publish.
+func TestServeInvenioMountAndPublish(t *testing.T) {
+	c := newCLI(t)
+	url, data := c.serve("invenio", "--s3")
+	require.True(t, strings.HasPrefix(url, "invenio+http://"), url)
+	tokenFile := filepath.Join(data, "token")
+	cmd := c.cmd("mount", "--token-file", tokenFile, "--cache-dir", c.cacheDir, "-v", url, c.mnt)
+	log := &lockedBuffer{}
+	cmd.Stderr = log
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool {
+		_, _, code := c.run("status", c.mnt)
+		return code == 0
+	}, 20*time.Second, 50*time.Millisecond, "mount did not come up: %s", log)
+
+	src := filepath.Join(t.TempDir(), "src")
+	for i := range 12 {
+		fstest.WriteFile(t, filepath.Join(src, []string{"", "raw/"}[i%2]+string(rune('a'+i))+".dat"), i*5000, uint64(i))
+	}
+	out, err := exec.Command("cp", "-r", src, filepath.Join(c.mnt, "Survey 2026")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	out, err = exec.Command("diff", "-r", src, filepath.Join(c.mnt, "Survey 2026")).CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	stdout, stderr, code := c.run("publish", "--dry-run", filepath.Join(c.mnt, "Survey 2026", "raw"))
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, "will be published as version 1")
+	require.Contains(t, stdout, "+ raw/b.dat")
+	cmdP := c.cmd("publish", filepath.Join(c.mnt, "Survey 2026"))
+	cmdP.Stdin = strings.NewReader("n\n")
+	o, err := cmdP.Output()
+	require.NoError(t, err)
+	require.Contains(t, string(o), "Not published.")
+	stdout, stderr, code = c.run("publish", "--yes", filepath.Join(c.mnt, "Survey 2026"))
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, "Published \"Survey 2026\" as version 1")
+
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "Survey 2026", "a.dat"), []byte("changed"), 0o644))
+	stdout, stderr, code = c.run("publish", "--yes", filepath.Join(c.mnt, "Survey 2026", "a.dat"))
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, "version 2")
+	require.Contains(t, stdout, "M a.dat")
+	names, err := os.ReadDir(filepath.Join(c.mnt, "Survey 2026", ".versions", "a.dat"))
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+	old, err := os.ReadFile(filepath.Join(c.mnt, "Survey 2026", ".versions", "a.dat", names[0].Name()))
+	require.NoError(t, err)
+	want, err := os.ReadFile(filepath.Join(src, "a.dat"))
+	require.NoError(t, err)
+	require.Equal(t, want, old)
+
+	_, stderr, code = c.run("publish", "--yes", filepath.Join(c.mnt, "Survey 2026"))
+	require.Zero(t, code, stderr)
+	_, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+	token, err := os.ReadFile(tokenFile)
+	require.NoError(t, err)
+	require.NotContains(t, log.String(), strings.TrimSpace(string(token)), "the verbose log holds no token")
 }

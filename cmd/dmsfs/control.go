@@ -20,7 +20,8 @@ import (
 
 // A running mount answers on a unix socket named after its mount point:
 // GET /status returns fs.Status as JSON; POST /unmount uploads what is
-// pending, streaming one progress line per change, and then unmounts.
+// pending, streaming one progress line per change, and then unmounts;
+// POST /publish?path=REL[&dry=1] publishes (or describes) a draft.
 
 func runtimeDir() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
@@ -59,6 +60,16 @@ func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context,
 		json.NewEncoder(w).Encode(fsys.Status())
 	})
 	mux.HandleFunc("POST /unmount", c.handleUnmount)
+	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
+		plan, err := fsys.Publish(r.Context(), r.URL.Query().Get("path"), r.URL.Query().Get("dry") == "1")
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			w.WriteHeader(http.StatusConflict)
+			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		json.NewEncoder(w).Encode(plan)
+	})
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go c.srv.Serve(ln)
 	return c, nil

@@ -18,12 +18,14 @@ Usage:
   dmsfs mount [flags] [REMOTE] MOUNTPOINT   mount (no REMOTE: the embedded repository)
   dmsfs unmount MOUNTPOINT                  upload what is pending, with progress, then unmount
   dmsfs status [--json] MOUNTPOINT          upload queue, cache use, last errors
-  dmsfs serve --protocol axelor [--data DIR] [--addr 127.0.0.1:PORT]
+  dmsfs publish [--yes|--dry-run] PATH      publish the Invenio draft that PATH is in
+  dmsfs serve --protocol axelor|invenio [--data DIR] [--addr 127.0.0.1:PORT]
                                             run a protocol-faithful test server
   dmsfs version
 
-REMOTE is embedded:DIR or axelor+http(s)://[USER@]HOST[:PORT][/PATH]; the
-invenio and enaio backends follow. Run 'dmsfs mount --help' for the flags.
+REMOTE is embedded:DIR, axelor+http(s)://[USER@]HOST[:PORT][/PATH] or
+invenio+http(s)://HOST[:PORT][/PATH]; the enaio backend follows.
+Run 'dmsfs mount --help' for the flags.
 `
 
 // errUsage marks errors caused by the command line (exit status 2).
@@ -48,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(args[1:], stdout)
 	case "serve":
 		err = cmdServe(args[1:], stdout, stderr)
+	case "publish":
+		err = cmdPublish(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "dmsfs", version)
 	case "help", "-h", "--help":

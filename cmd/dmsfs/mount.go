@@ -47,6 +47,7 @@ type mountFlags struct {
 	user         string
 	passwordFile string
 	apiKeyFile   string
+	tokenFile    string
 }
 
 func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
@@ -67,9 +68,10 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.StringVar(&f.user, "user", "", "user name for the remote (or user@ in the URL)")
 	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the password (must not be readable by others); default: $DMSFS_PASSWORD")
 	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file holding an Axelor API key, instead of user and password; default: $DMSFS_API_KEY")
+	fl.StringVar(&f.tokenFile, "token-file", "", "file holding an Invenio personal access token (must not be readable by others); default: $DMSFS_TOKEN")
 	fl.StringArrayVar(&f.tempPatterns, "temp-pattern", nil, "also keep files matching this glob local (repeatable); the defaults cover office apps, editors and rsync")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data),\n        axelor+http(s)://[USER@]HOST[:PORT][/PATH]\n\nFlags:\n%s", fl.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data),\n        axelor+http(s)://[USER@]HOST[:PORT][/PATH]\n        invenio+http(s)://HOST[:PORT][/PATH]\n\nFlags:\n%s", fl.FlagUsages())
 	}
 	return fl, f
 }
@@ -280,11 +282,12 @@ func parseRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote
 		}
 	case strings.HasPrefix(spec, "axelor+http://"), strings.HasPrefix(spec, "axelor+https://"):
 		return axelorRemote(spec, f)
+	case strings.HasPrefix(spec, "invenio+http://"), strings.HasPrefix(spec, "invenio+https://"):
+		return invenioRemote(spec, f)
 	default:
-		for _, p := range []string{"invenio+http://", "invenio+https://", "enaio://", "enaios://"} {
+		for _, p := range []string{"enaio://", "enaios://"} {
 			if strings.HasPrefix(spec, p) {
-				return "", nil, fmt.Errorf("the %s backend is not part of dmsfs %s yet; the embedded repository and Axelor can be mounted",
-					strings.TrimSuffix(strings.Split(p, ":")[0], "+http"), version)
+				return "", nil, fmt.Errorf("the enaio backend is not part of dmsfs %s yet; the embedded repository, Axelor and Invenio can be mounted", version)
 			}
 		}
 		return "", nil, fmt.Errorf("%w: unknown remote %q (expected embedded:DIR, axelor+http(s)://…, invenio+http(s)://… or enaio://…)", errUsage, spec)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/axelor"
+	"github.com/dmsfs/dmsfs/remote/invenio"
 )
 
 // axelorRemote parses axelor+http(s)://[USER@]HOST[:PORT][/PATH]. The
@@ -52,6 +53,33 @@ func axelorRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remot
 			return nil, nil, err
 		}
 		return c, func() {}, nil
+	}, nil
+}
+
+// invenioRemote parses invenio+http(s)://HOST[:PORT][/PATH]; the token
+// comes from --token-file or DMSFS_TOKEN.
+func invenioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote.Repository, func(), error), error) {
+	u, err := url.Parse(strings.TrimPrefix(spec, "invenio+"))
+	if err != nil || u.Host == "" {
+		return "", nil, fmt.Errorf("%w: %q is not invenio+http(s)://HOST[:PORT][/PATH]", errUsage, spec)
+	}
+	if u.User != nil {
+		return "", nil, fmt.Errorf("%w: Invenio takes a token, not a user: put nothing before @ and use DMSFS_TOKEN or --token-file", errUsage)
+	}
+	token, err := secret(f.tokenFile, "DMSFS_TOKEN", "token")
+	if err != nil {
+		return "", nil, err
+	}
+	if token == "" {
+		return "", nil, fmt.Errorf("%w: no token: set DMSFS_TOKEN or use --token-file (create one in the repository under Applications → Personal access tokens)", errUsage)
+	}
+	base := u.String()
+	return "invenio:" + base, func(log *slog.Logger) (remote.Repository, func(), error) {
+		r, err := invenio.New(context.Background(), invenio.Config{BaseURL: base, Token: token, Logger: log, CacheDir: f.cacheDir})
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, func() { r.Close() }, nil
 	}, nil
 }
 

@@ -19,17 +19,21 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
+	"github.com/dmsfs/dmsfs/remote/invenio/inveniotest"
 )
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	fl.SetOutput(stderr)
-	protocol := fl.String("protocol", "", "the protocol to speak: axelor")
+	protocol := fl.String("protocol", "", "the protocol to speak: axelor or invenio")
 	data := fl.String("data", "", "where the served repository keeps its data (default $XDG_DATA_HOME/dmsfs/serve-<protocol>)")
 	addr := fl.String("addr", "127.0.0.1:8090", "address to listen on (port 0 picks a free one)")
 	user := fl.String("user", "dmsfs", "the user name the server accepts")
+	s3 := fl.Bool("s3", false, "invenio: serve downloads as 302 redirects to a separate storage endpoint with signed URLs, like invenio-s3")
+	ranges := fl.Bool("range", false, "invenio: honour Range on direct downloads (FILES_REST_ALLOW_RANGE_REQUESTS; off by default, as in InvenioRDM)")
+	maxFiles := fl.Int("max-files", 100, "invenio: files per record (RDM_RECORDS_MAX_FILES_COUNT)")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: dmsfs serve --protocol axelor [--data DIR] [--addr 127.0.0.1:PORT]\n\nRuns a protocol-faithful test server for trying dmsfs, for tests and benchmarks.\nThe password is taken from DMSFS_PASSWORD, or made up and written to DIR/password.\n\nFlags:\n%s", fl.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: dmsfs serve --protocol axelor|invenio [--data DIR] [--addr 127.0.0.1:PORT]\n\nRuns a protocol-faithful test server for trying dmsfs, for tests and benchmarks.\nAxelor: the password is taken from DMSFS_PASSWORD, or made up and written to DIR/password.\nInvenio: the token is taken from DMSFS_TOKEN, or made up and written to DIR/token.\n\nFlags:\n%s", fl.FlagUsages())
 	}
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -41,13 +45,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: serve takes no arguments besides flags", errUsage)
 	}
 	switch *protocol {
-	case "axelor":
-	case "invenio", "enaio":
+	case "axelor", "invenio":
+	case "enaio":
 		return fmt.Errorf("the %s test server is not part of dmsfs %s yet", *protocol, version)
 	case "":
-		return fmt.Errorf("%w: serve needs --protocol axelor", errUsage)
+		return fmt.Errorf("%w: serve needs --protocol axelor or --protocol invenio", errUsage)
 	default:
-		return fmt.Errorf("%w: unknown protocol %q (axelor)", errUsage, *protocol)
+		return fmt.Errorf("%w: unknown protocol %q (axelor, invenio)", errUsage, *protocol)
 	}
 	if *data == "" {
 		*data = filepath.Join(xdgDir("XDG_DATA_HOME", ".local/share"), "dmsfs", "serve-"+*protocol)
@@ -55,36 +59,26 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return err
 	}
-	password, pwFile, err := servePassword(*data)
-	if err != nil {
-		return err
-	}
-	apiKey, keyFile, err := secretFile(filepath.Join(*data, "api-key"))
-	if err != nil {
-		return err
-	}
-	srv, err := axelortest.New(*data, axelortest.Options{Users: map[string]string{*user: password},
-		APIKeys: map[string]string{apiKey: *user}})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	url := "axelor+http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "Axelor test server at http://%s (data in %s)\n", ln.Addr(), *data)
-	if pwFile != "" {
-		fmt.Fprintf(stdout, "user %q; password in %s, API key in %s\n", *user, pwFile, keyFile)
-		fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount --user %s --password-file %s %s MOUNTPOINT\n", *user, pwFile, url)
+	var handler http.Handler
+	var extra []*http.Server
+	if *protocol == "invenio" {
+		h, storage, err := serveInvenio(*data, ln, *user, inveniotest.Options{S3: *s3, Range: *ranges, MaxFiles: *maxFiles}, stdout)
+		if err != nil {
+			return err
+		}
+		handler, extra = h, storage
 	} else {
-		fmt.Fprintf(stdout, "user %q with the password from DMSFS_PASSWORD; API key in %s\n", *user, keyFile)
-		fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount --user %s %s MOUNTPOINT\n", *user, url)
+		h, err := serveAxelor(*data, ln, *user, stdout)
+		if err != nil {
+			return err
+		}
+		handler = h
 	}
-	fmt.Fprintf(stdout, "URL: %s\n", url)
-
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
@@ -96,7 +90,73 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	for _, s := range extra {
+		s.Shutdown(sctx)
+	}
 	return hs.Shutdown(sctx)
+}
+
+func serveAxelor(data string, ln net.Listener, user string, stdout io.Writer) (http.Handler, error) {
+	password, pwFile, err := servePassword(data)
+	if err != nil {
+		return nil, err
+	}
+	apiKey, keyFile, err := secretFile(filepath.Join(data, "api-key"))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := axelortest.New(data, axelortest.Options{Users: map[string]string{user: password},
+		APIKeys: map[string]string{apiKey: user}})
+	if err != nil {
+		return nil, err
+	}
+	url := "axelor+http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "Axelor test server at http://%s (data in %s)\n", ln.Addr(), data)
+	if pwFile != "" {
+		fmt.Fprintf(stdout, "user %q; password in %s, API key in %s\n", user, pwFile, keyFile)
+		fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount --user %s --password-file %s %s MOUNTPOINT\n", user, pwFile, url)
+	} else {
+		fmt.Fprintf(stdout, "user %q with the password from DMSFS_PASSWORD; API key in %s\n", user, keyFile)
+		fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount --user %s %s MOUNTPOINT\n", user, url)
+	}
+	fmt.Fprintf(stdout, "URL: %s\n", url)
+	return srv.Handler(), nil
+}
+
+// serveInvenio starts the Invenio test server's storage endpoint on its own
+// port (a different origin, as S3 is) and returns the API handler.
+func serveInvenio(data string, ln net.Listener, user string, opts inveniotest.Options, stdout io.Writer) (http.Handler, []*http.Server, error) {
+	token, tokenFile := os.Getenv("DMSFS_TOKEN"), ""
+	if token == "" {
+		var err error
+		if token, tokenFile, err = secretFile(filepath.Join(data, "token")); err != nil {
+			return nil, nil, err
+		}
+	}
+	opts.Tokens = map[string]string{token: user}
+	srv, err := inveniotest.New(data, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	sln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen for the storage endpoint: %w", err)
+	}
+	srv.SetStorageURL("http://" + sln.Addr().String())
+	storage := &http.Server{Handler: srv.StorageHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go storage.Serve(sln)
+	url := "invenio+http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "Invenio test server at http://%s, storage at http://%s (data in %s)\n", ln.Addr(), sln.Addr(), data)
+	if tokenFile != "" {
+		fmt.Fprintf(stdout, "user %q; token in %s\n", user, tokenFile)
+		fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount --token-file %s %s MOUNTPOINT\n", tokenFile, url)
+	} else {
+		fmt.Fprintf(stdout, "user %q with the token from DMSFS_TOKEN\n", user)
+		fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount %s MOUNTPOINT\n", url)
+	}
+	fmt.Fprintf(stdout, "URL: %s\n", url)
+	return srv.Handler(), []*http.Server{storage}, nil
 }
 
 // servePassword is DMSFS_PASSWORD, or the content of DIR/password (made up

@@ -1,8 +1,8 @@
 package invenio_test
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -163,7 +163,9 @@ func TestLargeUpload(t *testing.T) {
 			// The server's own checksum (once any background md5 is done).
 			var entry struct{ Checksum string }
 			require.Eventually(t, func() bool {
-				var list struct{ Entries []struct{ Key, Checksum string } }
+				var list struct {
+					Entries []struct{ Key, Checksum string }
+				}
 				api(t, repo.BaseURL()+"/api/records/"+plan.Record+"/draft/files", &list)
 				for _, e := range list.Entries {
 					if e.Key == "big.bin" {
@@ -183,7 +185,6 @@ func TestLargeUpload(t *testing.T) {
 		})
 	}
 }
-
 
 // Acceptance: a 429 storm during cp -r slows the copy down but loses
 // nothing.
@@ -217,7 +218,9 @@ func TestUploadFailureWith200(t *testing.T) {
 	srv.Fail(http.MethodPut, "/api/records/", 1, http.StatusOK, "")
 	n, err := repo.Insert(ctx, rec.ID, "a.txt", remote.Content{ReaderAt: strings.NewReader("hello"), Size: 5})
 	require.NoError(t, err)
-	require.Equal(t, 2, srv.RequestsMatching(func(k string) bool { return strings.HasPrefix(k, "POST /api/records/") && strings.HasSuffix(k, "/draft/files") }))
+	require.Equal(t, 2, srv.RequestsMatching(func(k string) bool {
+		return strings.HasPrefix(k, "POST /api/records/") && strings.HasSuffix(k, "/draft/files")
+	}))
 	rc, err := repo.Open(ctx, n.ID, "a.txt", 0, -1)
 	require.NoError(t, err)
 	b, _ := io.ReadAll(rc)
