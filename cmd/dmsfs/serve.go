@@ -64,13 +64,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	var handler http.Handler
-	var extra []*http.Server
+	cleanup := func(context.Context) {}
 	if *protocol == "invenio" {
-		h, storage, err := serveInvenio(*data, ln, *user, inveniotest.Options{S3: *s3, Range: *ranges, MaxFiles: *maxFiles}, stdout)
+		h, c, err := serveInvenio(*data, ln, *user, inveniotest.Options{S3: *s3, Range: *ranges, MaxFiles: *maxFiles}, stdout)
 		if err != nil {
 			return err
 		}
-		handler, extra = h, storage
+		handler, cleanup = h, c
 	} else {
 		h, err := serveAxelor(*data, ln, *user, stdout)
 		if err != nil {
@@ -90,10 +90,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, s := range extra {
-		s.Shutdown(sctx)
-	}
-	return hs.Shutdown(sctx)
+	err = hs.Shutdown(sctx)
+	cleanup(sctx)
+	return err
 }
 
 func serveAxelor(data string, ln net.Listener, user string, stdout io.Writer) (http.Handler, error) {
@@ -125,7 +124,7 @@ func serveAxelor(data string, ln net.Listener, user string, stdout io.Writer) (h
 
 // serveInvenio starts the Invenio test server's storage endpoint on its own
 // port (a different origin, as S3 is) and returns the API handler.
-func serveInvenio(data string, ln net.Listener, user string, opts inveniotest.Options, stdout io.Writer) (http.Handler, []*http.Server, error) {
+func serveInvenio(data string, ln net.Listener, user string, opts inveniotest.Options, stdout io.Writer) (http.Handler, func(context.Context), error) {
 	token, tokenFile := os.Getenv("DMSFS_TOKEN"), ""
 	if token == "" {
 		var err error
@@ -156,7 +155,10 @@ func serveInvenio(data string, ln net.Listener, user string, opts inveniotest.Op
 		fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount %s MOUNTPOINT\n", url)
 	}
 	fmt.Fprintf(stdout, "URL: %s\n", url)
-	return srv.Handler(), []*http.Server{storage}, nil
+	return srv.Handler(), func(ctx context.Context) {
+		storage.Shutdown(ctx)
+		srv.Close() // saves what is not saved yet
+	}, nil
 }
 
 // servePassword is DMSFS_PASSWORD, or the content of DIR/password (made up

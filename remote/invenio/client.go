@@ -62,18 +62,19 @@ type Repo struct {
 
 	// mu guards the fields below. It is never held during a request; the
 	// per-record locks in locks serialize the changes of one record.
-	mu      sync.Mutex
-	recs    map[string]*record         // working copy by parent (concept) id
-	made    map[string]time.Time       // records created here, for search lag
-	alias   map[remote.ID]remote.ID    // stable ID → current ID (after renames)
-	stable  map[remote.ID]remote.ID    // current ID → stable ID
-	vdirs   map[string]map[string]bool // parent id → empty folders made here
-	locks   map[string]*sync.Mutex     // per parent id
-	history map[string][]fileEntry     // published version id → files (immutable)
-	sums    map[string]string          // "multipart:…" checksum → md5 we uploaded
-	noRange bool                       // the server answered a ranged GET with 200
-	whole   *wholeFiles
-	flights singleflight.Group
+	mu        sync.Mutex
+	recs      map[string]*record         // working copy by parent (concept) id
+	made      map[string]time.Time       // records created here, for search lag
+	alias     map[remote.ID]remote.ID    // stable ID → current ID (after renames)
+	stable    map[remote.ID]remote.ID    // current ID → stable ID
+	vdirs     map[string]map[string]bool // parent id → empty folders made here
+	locks     map[string]*sync.Mutex     // per parent id
+	history   map[string][]fileEntry     // published version id → files (immutable)
+	fileLists map[string]*fileCache      // last file list by parent id; see cachedFiles
+	sums      map[string]string          // "multipart:…" checksum → md5 we uploaded
+	noRange   bool                       // the server answered a ranged GET with 200
+	whole     *wholeFiles
+	flights   singleflight.Group
 }
 
 var _ remote.Repository = (*Repo)(nil)
@@ -109,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 		hc:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		recs: map[string]*record{}, made: map[string]time.Time{}, alias: map[remote.ID]remote.ID{},
 		stable: map[remote.ID]remote.ID{}, vdirs: map[string]map[string]bool{}, locks: map[string]*sync.Mutex{},
-		history: map[string][]fileEntry{}, sums: map[string]string{}}
+		history: map[string][]fileEntry{}, fileLists: map[string]*fileCache{}, sums: map[string]string{}}
 	r.whole = newWholeFiles(cfg.CacheDir)
 	if err := r.discover(ctx); err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ func (r *Repo) Open(ctx context.Context, doc remote.ID, file string, off, length
 		}
 		return nil, fmt.Errorf("%s: %w", doc, remote.ErrNotFound)
 	}
-	_, files, err := r.workingFiles(ctx, f.parent)
+	_, files, err := r.cachedFiles(ctx, f.parent)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +298,7 @@ func (r *Repo) Versions(ctx context.Context, doc remote.ID) ([]remote.Version, e
 	if !ok || f.kind != 'f' {
 		return nil, fmt.Errorf("%s: %w", doc, remote.ErrNotFound)
 	}
-	rec, files, err := r.workingFiles(ctx, f.parent)
+	rec, files, err := r.cachedFiles(ctx, f.parent)
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +388,7 @@ func (r *Repo) OpenVersion(ctx context.Context, doc remote.ID, n int, file strin
 	if !ok || f.kind != 'f' {
 		return nil, fmt.Errorf("%s: %w", doc, remote.ErrNotFound)
 	}
-	rec, files, err := r.workingFiles(ctx, f.parent)
+	rec, files, err := r.cachedFiles(ctx, f.parent)
 	if err != nil {
 		return nil, err
 	}

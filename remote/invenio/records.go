@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -216,7 +217,8 @@ func (r *Repo) remember(rec *record) {
 	r.recs[rec.Parent.ID] = rec
 }
 
-// files lists the completed files of a record's working copy by key.
+// files lists the completed files of a record's working copy by key, and
+// keeps the list for cachedFiles.
 func (r *Repo) files(ctx context.Context, rec *record) (map[string]fileEntry, error) {
 	var fl fileList
 	if err := r.getJSON(ctx, rec.Links.Files, &fl); err != nil {
@@ -228,7 +230,52 @@ func (r *Repo) files(ctx context.Context, rec *record) (map[string]fileEntry, er
 			out[e.Key] = e
 		}
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fileLists[rec.Parent.ID] = &fileCache{record: rec.ID, files: maps.Clone(out), at: time.Now()}
 	return out, nil
+}
+
+// fileCache is a record's last file list, kept up to date with this
+// client's own changes. It spares a listing per stat and read (a copy of n
+// files would otherwise list O(n²) entries); writes check against a fresh
+// list.
+type fileCache struct {
+	record string
+	files  map[string]fileEntry
+	at     time.Time
+}
+
+// fileListAge is how long cachedFiles trusts a list; the filesystem above
+// trusts its own listings longer.
+const fileListAge = 2 * time.Second
+
+// cachedFiles is workingFiles served from the kept list when it is recent.
+func (r *Repo) cachedFiles(ctx context.Context, parent string) (*record, map[string]fileEntry, error) {
+	r.mu.Lock()
+	rec, c := r.recs[parent], r.fileLists[parent]
+	if rec != nil && c != nil && c.record == rec.ID && time.Since(c.at) < fileListAge {
+		files := maps.Clone(c.files)
+		r.mu.Unlock()
+		return rec, files, nil
+	}
+	r.mu.Unlock()
+	return r.workingFiles(ctx, parent)
+}
+
+// noteFile records a change this client made: e uploaded to rec, or (e nil)
+// key removed from whichever list holds it.
+func (r *Repo) noteFile(rec *record, key string, e *fileEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for parent, c := range r.fileLists {
+		switch {
+		case e == nil:
+			delete(c.files, key)
+		case rec != nil && c.record == rec.ID && parent == rec.Parent.ID:
+			c.files[key] = *e
+		}
+	}
 }
 
 // workingFiles is working + files, asking the search again once if the
@@ -331,7 +378,7 @@ func (r *Repo) Stat(ctx context.Context, id remote.ID) (remote.Node, error) {
 		n.ID = id
 		return n, nil
 	}
-	_, files, err := r.workingFiles(ctx, f.parent)
+	_, files, err := r.cachedFiles(ctx, f.parent)
 	if err != nil {
 		return remote.Node{}, err
 	}
@@ -524,7 +571,7 @@ func (r *Repo) Mkdir(ctx context.Context, parent remote.ID, name string) (remote
 	}
 	unlock := r.lock(f.parent)
 	defer unlock()
-	_, files, err := r.workingFiles(ctx, f.parent)
+	_, files, err := r.cachedFiles(ctx, f.parent)
 	if err != nil {
 		return remote.Node{}, err
 	}

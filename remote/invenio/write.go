@@ -38,22 +38,17 @@ func (r *Repo) Insert(ctx context.Context, parent remote.ID, name string, c remo
 	}
 	unlock := r.lock(f.parent)
 	defer unlock()
-	if _, err := r.working(ctx, f.parent, true); err != nil {
-		return remote.Node{}, err
-	}
 	draft, err := r.writable(ctx, f.parent)
 	if err != nil {
 		return remote.Node{}, err
 	}
-	files, err := r.files(ctx, draft)
-	if err != nil {
-		return remote.Node{}, err
-	}
-	if f.kind == 'd' && !r.dirExists(f, files) {
-		return remote.Node{}, fmt.Errorf("%s: %w", f.key, remote.ErrNotFound)
-	}
+	// No listing here (it would make copying n files O(n²)): the server
+	// refuses a duplicate key, and folders made here are known.
 	key := joinKey(f.key, name)
-	if _, dup := files[key]; dup || r.dirExists(ref{kind: 'd', parent: f.parent, key: key}, files) {
+	r.mu.Lock()
+	clash := r.vdirs[f.parent][key]
+	r.mu.Unlock()
+	if clash {
 		return remote.Node{}, fmt.Errorf("%s: %w", name, remote.ErrExist)
 	}
 	e, err := r.upload(ctx, draft, key, c)
@@ -132,12 +127,10 @@ func (r *Repo) DeleteFile(ctx context.Context, doc remote.ID, token, file string
 
 func (r *Repo) deleteEntry(ctx context.Context, e fileEntry) error {
 	_, err := r.call(ctx, http.MethodDelete, e.Links.Self, nil, nil, nil, http.StatusNoContent, http.StatusOK)
-	if errors.Is(err, remote.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, remote.ErrNotFound) {
 		return fmt.Errorf("delete %s: %w", e.Key, err)
 	}
+	r.noteFile(nil, e.Key, nil)
 	return nil
 }
 
@@ -504,6 +497,7 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 		return e, true, fmt.Errorf("size after upload is %d, expected %d: %w", e.Size, c.Size, remote.ErrUnavailable)
 	}
 	committed = true
+	r.noteFile(draft, key, &e)
 	return e, false, nil
 }
 

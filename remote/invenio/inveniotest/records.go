@@ -233,9 +233,20 @@ func (s *Server) createDraft(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
-// persist saves the state; on failure it answers 500 and returns false.
+// persist saves the state, or, within saveEvery of the last save, has it
+// saved shortly (rewriting the whole state on every change of a large copy
+// would make it quadratic). On failure it answers 500 and returns false.
 // Callers hold s.mu.
 func (s *Server) persist(w http.ResponseWriter) bool {
+	now := time.Now()
+	if now.Sub(s.lastSave) < saveEvery {
+		if !s.dirty {
+			s.dirty = true
+			time.AfterFunc(saveEvery, func() { s.Close() })
+		}
+		return true
+	}
+	s.lastSave, s.dirty = now, false
 	if err := s.st.save(s.dir); err != nil {
 		apiError(w, http.StatusInternalServerError, "internal error: "+err.Error())
 		return false

@@ -66,9 +66,13 @@ type Server struct {
 	leaks   []string
 	expire  int // storage requests still to refuse as expired
 	refused int // answers with 429
-	served  int64
-	reqs    map[string]int
-	window  map[string]*rateWindow
+	// lastSave and dirty debounce saving the state: a burst of changes
+	// (a copy of many files) is saved at most every saveEvery.
+	lastSave time.Time
+	dirty    bool
+	served   int64
+	reqs     map[string]int
+	window   map[string]*rateWindow
 }
 
 type fault struct {
@@ -106,6 +110,19 @@ func New(dir string, opts Options) (*Server, error) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	return &Server{dir: dir, opts: opts, key: key, st: st, reqs: map[string]int{}, window: map[string]*rateWindow{}}, nil
+}
+
+const saveEvery = 200 * time.Millisecond
+
+// Close saves any state change not saved yet.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.dirty {
+		return nil
+	}
+	s.dirty = false
+	return s.st.save(s.dir)
 }
 
 // SetStorageURL tells the server where its storage handler is reachable.

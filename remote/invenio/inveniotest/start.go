@@ -26,6 +26,7 @@ func Start(t testing.TB, opts Options) (*Server, string) {
 	t.Cleanup(func() {
 		api.Close()
 		storage.Close()
+		s.Close()
 		if leaks := s.TokenLeaks(); len(leaks) > 0 {
 			t.Errorf("the token was sent to the storage endpoint: %v", leaks)
 		}
