@@ -507,5 +507,6 @@ func (s *Server) fixChecksum(f *fileEntry, sum string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f.Checksum = sum
-	s.st.save(s.dir)
+	s.dirty = true
+	s.flush()
 }

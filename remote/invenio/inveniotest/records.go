@@ -238,16 +238,19 @@ func (s *Server) createDraft(w http.ResponseWriter, r *http.Request) {
 // would make it quadratic). On failure it answers 500 and returns false.
 // Callers hold s.mu.
 func (s *Server) persist(w http.ResponseWriter) bool {
-	now := time.Now()
-	if now.Sub(s.lastSave) < saveEvery {
-		if !s.dirty {
-			s.dirty = true
-			time.AfterFunc(saveEvery, func() { s.Close() })
+	wasDirty := s.dirty
+	s.dirty = true
+	if time.Since(s.lastSave) < saveEvery {
+		if !wasDirty {
+			time.AfterFunc(saveEvery, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				s.flush()
+			})
 		}
 		return true
 	}
-	s.lastSave, s.dirty = now, false
-	if err := s.st.save(s.dir); err != nil {
+	if err := s.flush(); err != nil {
 		apiError(w, http.StatusInternalServerError, "internal error: "+err.Error())
 		return false
 	}

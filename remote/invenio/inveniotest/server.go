@@ -70,6 +70,7 @@ type Server struct {
 	// (a copy of many files) is saved at most every saveEvery.
 	lastSave time.Time
 	dirty    bool
+	closed   bool // saves nothing more
 	served   int64
 	reqs     map[string]int
 	window   map[string]*rateWindow
@@ -114,14 +115,23 @@ func New(dir string, opts Options) (*Server, error) {
 
 const saveEvery = 200 * time.Millisecond
 
-// Close saves any state change not saved yet.
+// Close saves any state change not saved yet; after it the server saves
+// nothing more (its directory may go away).
 func (s *Server) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.dirty {
+	err := s.flush()
+	s.closed = true
+	return err
+}
+
+// flush saves the state if it changed since the last save; under s.mu.
+func (s *Server) flush() error {
+	if !s.dirty || s.closed {
 		return nil
 	}
 	s.dirty = false
+	s.lastSave = time.Now()
 	return s.st.save(s.dir)
 }
 
