@@ -21,12 +21,9 @@ import (
 
 // Open reads a file of the working copy.
 func (r *Repo) Open(ctx context.Context, doc remote.ID, file string, off, length int64) (io.ReadCloser, error) {
-	f, ok := r.resolve(doc)
-	if !ok || f.kind != 'f' {
-		if ok {
-			return nil, fmt.Errorf("%s: %w", doc, remote.ErrIsFolder)
-		}
-		return nil, fmt.Errorf("%s: %w", doc, remote.ErrNotFound)
+	f, err := r.file(doc)
+	if err != nil {
+		return nil, err
 	}
 	_, files, err := r.cachedFiles(ctx, f.parent)
 	if err != nil {
@@ -294,9 +291,9 @@ func (w *wholeFiles) close() error {
 // that hold the key (one entry per distinct content), then the working
 // copy's state if it differs.
 func (r *Repo) Versions(ctx context.Context, doc remote.ID) ([]remote.Version, error) {
-	f, ok := r.resolve(doc)
-	if !ok || f.kind != 'f' {
-		return nil, fmt.Errorf("%s: %w", doc, remote.ErrNotFound)
+	f, err := r.file(doc)
+	if err != nil {
+		return nil, err
 	}
 	rec, files, err := r.cachedFiles(ctx, f.parent)
 	if err != nil {
@@ -384,9 +381,9 @@ func (r *Repo) published(ctx context.Context, rec *record) ([]publishedVersion, 
 
 // OpenVersion reads a file as it was in version n.
 func (r *Repo) OpenVersion(ctx context.Context, doc remote.ID, n int, file string, off, length int64) (io.ReadCloser, error) {
-	f, ok := r.resolve(doc)
-	if !ok || f.kind != 'f' {
-		return nil, fmt.Errorf("%s: %w", doc, remote.ErrNotFound)
+	f, err := r.file(doc)
+	if err != nil {
+		return nil, err
 	}
 	rec, files, err := r.cachedFiles(ctx, f.parent)
 	if err != nil {

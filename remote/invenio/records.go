@@ -562,12 +562,9 @@ func (r *Repo) Mkdir(ctx context.Context, parent remote.ID, name string) (remote
 		r.mu.Unlock()
 		return recordNode(&rec), nil
 	}
-	f, ok := r.resolve(parent)
-	if !ok {
-		return remote.Node{}, fmt.Errorf("%s: %w", parent, remote.ErrNotFound)
-	}
-	if f.kind == 'f' {
-		return remote.Node{}, fmt.Errorf("%s: %w", f.key, remote.ErrNotFolder)
+	f, err := r.folder(parent)
+	if err != nil {
+		return remote.Node{}, err
 	}
 	unlock := r.lock(f.parent)
 	defer unlock()
@@ -590,6 +587,31 @@ func (r *Repo) Mkdir(ctx context.Context, parent remote.ID, name string) (remote
 	r.vdirs[f.parent][key] = true
 	r.mu.Unlock()
 	return remote.Node{ID: d.id(), Parent: parent, Kind: remote.KindFolder, Name: name}, nil
+}
+
+// folder resolves the ID of a folder inside a record (a record or a
+// folder of keys).
+func (r *Repo) folder(id remote.ID) (ref, error) {
+	f, ok := r.resolve(id)
+	switch {
+	case !ok:
+		return ref{}, fmt.Errorf("%s: %w", id, remote.ErrNotFound)
+	case f.kind == 'f':
+		return ref{}, fmt.Errorf("%s: %w", f.key, remote.ErrNotFolder)
+	}
+	return f, nil
+}
+
+// file resolves the ID of a file.
+func (r *Repo) file(id remote.ID) (ref, error) {
+	f, ok := r.resolve(id)
+	switch {
+	case !ok:
+		return ref{}, fmt.Errorf("%s: %w", id, remote.ErrNotFound)
+	case f.kind != 'f':
+		return ref{}, fmt.Errorf("%s: %w", id, remote.ErrIsFolder)
+	}
+	return f, nil
 }
 
 func checkName(name string) error {

@@ -29,12 +29,9 @@ func (r *Repo) Insert(ctx context.Context, parent remote.ID, name string, c remo
 	if parent == rootID {
 		return remote.Node{}, fmt.Errorf("%s: files go into a record; make one with mkdir first: %w", name, remote.ErrPermission)
 	}
-	f, ok := r.resolve(parent)
-	if !ok {
-		return remote.Node{}, fmt.Errorf("%s: %w", parent, remote.ErrNotFound)
-	}
-	if f.kind == 'f' {
-		return remote.Node{}, fmt.Errorf("%s: %w", f.key, remote.ErrNotFolder)
+	f, err := r.folder(parent)
+	if err != nil {
+		return remote.Node{}, err
 	}
 	unlock := r.lock(f.parent)
 	defer unlock()
@@ -228,12 +225,9 @@ func (r *Repo) Rename(ctx context.Context, id remote.ID, token string, newParent
 	if newParent == rootID {
 		return remote.Node{}, fmt.Errorf("%s: files go into a record: %w", newName, remote.ErrPermission)
 	}
-	to, ok := r.resolve(newParent)
-	if !ok {
-		return remote.Node{}, fmt.Errorf("%s: %w", newParent, remote.ErrNotFound)
-	}
-	if to.kind == 'f' {
-		return remote.Node{}, fmt.Errorf("%s: %w", newParent, remote.ErrNotFolder)
+	to, err := r.folder(newParent)
+	if err != nil {
+		return remote.Node{}, err
 	}
 	newKey := joinKey(to.key, newName)
 	if f.kind == 'd' && to.parent == f.parent && (newKey == f.key || strings.HasPrefix(newKey, f.key+"/")) {

@@ -272,6 +272,20 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string, draft
 	return rec, true
 }
 
+// lockedDraft finds the caller's draft id and returns with s.mu held; on
+// failure it has answered and holds no lock.
+func (s *Server) lockedDraft(w http.ResponseWriter, r *http.Request, id string) (*record, bool) {
+	if _, ok := s.requireUser(w, r); !ok {
+		return nil, false
+	}
+	s.mu.Lock()
+	rec, ok := s.lookup(w, r, id, true)
+	if !ok {
+		s.mu.Unlock()
+	}
+	return rec, ok
+}
+
 // ifMatch checks If-Match, which Invenio parses as a bare integer.
 func ifMatch(w http.ResponseWriter, r *http.Request, revision int) bool {
 	v := r.Header.Get("If-Match")
@@ -387,15 +401,11 @@ func (s *Server) recordItem(w http.ResponseWriter, r *http.Request, id string, d
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, id string) {
-	if _, ok := s.requireUser(w, r); !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.lookup(w, r, id, true)
+	rec, ok := s.lockedDraft(w, r, id)
 	if !ok {
 		return
 	}
+	defer s.mu.Unlock()
 	d := rec.Draft
 	switch {
 	case d.Title == "":
@@ -491,15 +501,11 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 func (s *Server) filesImport(w http.ResponseWriter, r *http.Request, id string) {
-	if _, ok := s.requireUser(w, r); !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.lookup(w, r, id, true)
+	rec, ok := s.lockedDraft(w, r, id)
 	if !ok {
 		return
 	}
+	defer s.mu.Unlock()
 	if len(rec.Draft.Files) > 0 {
 		apiError(w, http.StatusBadRequest, "Please remove all files first.")
 		return
