@@ -256,6 +256,21 @@ func (c *cli) serveAxelor() (string, string) {
 	return url, data
 }
 
+// mountForeground starts `dmsfs mount ARGS… MOUNTPOINT` and waits until the
+// mount answers `dmsfs status`; its stderr is the returned log.
+func (c *cli) mountForeground(args ...string) (*exec.Cmd, *lockedBuffer) {
+	c.t.Helper()
+	cmd := c.cmd(append(append([]string{"mount"}, args...), c.mnt)...)
+	log := &lockedBuffer{}
+	cmd.Stderr = log
+	require.NoError(c.t, cmd.Start())
+	require.Eventually(c.t, func() bool {
+		_, _, code := c.run("status", c.mnt)
+		return code == 0
+	}, 20*time.Second, 50*time.Millisecond, "mount did not come up: %s", log)
+	return cmd, log
+}
+
 // serve runs `dmsfs serve --protocol` and returns the URL it prints and its
 // data directory.
 func (c *cli) serve(protocol string, extra ...string) (string, string) {
@@ -285,16 +300,7 @@ func TestServeAxelorMountAndSurviveKill(t *testing.T) {
 	url, data := c.serveAxelor()
 	creds := []string{"--user", "dmsfs", "--password-file", filepath.Join(data, "password"), "--cache-dir", c.cacheDir}
 	start := func(extra ...string) (*exec.Cmd, *lockedBuffer) {
-		args := append(append([]string{"mount"}, creds...), extra...)
-		cmd := c.cmd(append(args, url, c.mnt)...)
-		log := &lockedBuffer{}
-		cmd.Stderr = log
-		require.NoError(t, cmd.Start())
-		require.Eventually(t, func() bool {
-			_, _, code := c.run("status", c.mnt)
-			return code == 0
-		}, 20*time.Second, 50*time.Millisecond, "mount did not come up: %s", log)
-		return cmd, log
+		return c.mountForeground(append(append(creds, extra...), url)...)
 	}
 
 	cmd, _ := start()
@@ -339,14 +345,7 @@ func TestServeInvenioMountAndPublish(t *testing.T) {
 	url, data := c.serve("invenio", "--s3")
 	require.True(t, strings.HasPrefix(url, "invenio+http://"), url)
 	tokenFile := filepath.Join(data, "token")
-	cmd := c.cmd("mount", "--token-file", tokenFile, "--cache-dir", c.cacheDir, "-v", url, c.mnt)
-	log := &lockedBuffer{}
-	cmd.Stderr = log
-	require.NoError(t, cmd.Start())
-	require.Eventually(t, func() bool {
-		_, _, code := c.run("status", c.mnt)
-		return code == 0
-	}, 20*time.Second, 50*time.Millisecond, "mount did not come up: %s", log)
+	cmd, log := c.mountForeground("--token-file", tokenFile, "--cache-dir", c.cacheDir, "-v", url)
 
 	src := filepath.Join(t.TempDir(), "src")
 	for i := range 12 {

@@ -24,8 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/dmsfs/dmsfs/remote"
 )
 
@@ -74,7 +72,6 @@ type Repo struct {
 	sums      map[string]string          // "multipart:…" checksum → md5 we uploaded
 	noRange   bool                       // the server answered a ranged GET with 200
 	whole     *wholeFiles
-	flights   singleflight.Group
 }
 
 var _ remote.Repository = (*Repo)(nil)

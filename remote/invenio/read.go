@@ -169,7 +169,6 @@ type wholeFiles struct {
 	files map[string]*wholeFile
 	used  int64
 	seq   int64
-	once  sync.Once
 }
 
 type wholeFile struct {
