@@ -242,7 +242,12 @@ func InFolder(t *testing.T, repo remote.Repository, name string) remote.Reposito
 	require.NoError(t, err)
 	base, err := repo.Mkdir(ctx, root.ID, name)
 	require.NoError(t, err)
-	return &inFolder{Repository: repo, base: base.ID}
+	return AtFolder(repo, base.ID)
+}
+
+// AtFolder returns repo seen from the folder id: its Root is that folder.
+func AtFolder(repo remote.Repository, id remote.ID) remote.Repository {
+	return &inFolder{Repository: repo, base: id}
 }
 
 type inFolder struct {

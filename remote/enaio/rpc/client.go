@@ -266,7 +266,9 @@ func (c *Client) Call(ctx context.Context, req Request, sink Sink, repeatable bo
 		if ctx.Err() != nil {
 			return Reply{}, err
 		}
-		if lost.Sent && !repeatable {
+		// Files are readers that are now consumed: the caller makes new
+		// ones if it wants to try again.
+		if !repeatable && (lost.Sent || len(req.Files) > 0) {
 			return Reply{}, err
 		}
 	}

@@ -388,7 +388,7 @@ type JobError struct {
 
 // Reply is a job's answer.
 type Reply struct {
-	Return int    // the job's return code; 0 is success
+	Return int // the job's return code; 0 is success
 	Params []Param
 	Errors []JobError
 	// Streams is the number of files that followed; they went to the sink.
