@@ -382,6 +382,12 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	}
 	f := newFile(d.fsys, d, name)
 	f.temp = d.fsys.temps.IsTemp(name)
+	d.amu.Lock()
+	noDocs := d.node.NoDocuments
+	d.amu.Unlock()
+	if noDocs && !f.temp {
+		return nil, nil, 0, syscall.EACCES
+	}
 	if d.doc != nil {
 		f.doc, f.multi = d.doc, true
 	}

@@ -47,6 +47,9 @@ type Node struct {
 	ModTime time.Time
 	// Files are a document's files, at least one; empty for folders.
 	Files []File
+	// NoDocuments marks a folder that cannot hold documents (enaio's root
+	// and cabinets): creating a file there fails at once, not at upload.
+	NoDocuments bool
 }
 
 // IsDir tells whether the filesystem shows the node as a directory: folders

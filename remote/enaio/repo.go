@@ -564,13 +564,13 @@ func (r *Repo) Stat(ctx context.Context, id remote.ID) (remote.Node, error) {
 	}
 	switch kind {
 	case "root":
-		return remote.Node{ID: rootID, Kind: remote.KindFolder, Token: "-"}, nil
+		return remote.Node{ID: rootID, Kind: remote.KindFolder, Token: "-", NoDocuments: true}, nil
 	case "cabinet":
 		c, ok := r.cabinet(cab)
 		if !ok {
 			return remote.Node{}, fmt.Errorf("%w: cabinet %q", remote.ErrNotFound, cab)
 		}
-		return remote.Node{ID: id, Parent: rootID, Kind: remote.KindFolder, Name: c.Name, Token: "-"}, nil
+		return remote.Node{ID: id, Parent: rootID, Kind: remote.KindFolder, Name: c.Name, Token: "-", NoDocuments: true}, nil
 	}
 	o, err := r.obj(ctx, n)
 	return o.Node, err
@@ -596,7 +596,7 @@ func (r *Repo) List(ctx context.Context, id remote.ID) ([]remote.Node, error) {
 	switch kind {
 	case "root":
 		for _, c := range r.def.Cabinets {
-			out = append(out, remote.Node{ID: remote.ID("c:" + c.Internal), Parent: rootID, Kind: remote.KindFolder, Name: c.Name, Token: "-"})
+			out = append(out, remote.Node{ID: remote.ID("c:" + c.Internal), Parent: rootID, Kind: remote.KindFolder, Name: c.Name, Token: "-", NoDocuments: true})
 		}
 		return out, nil
 	case "cabinet":

@@ -102,7 +102,18 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: log, slots: make(chan struct{}, cfg.Conns), idle: make(chan *conn, cfg.Conns)}
 	c.slots <- struct{}{}
-	cn, err := c.connect(ctx)
+	var cn *conn
+	var err error
+	for attempt := range cfg.Attempts {
+		cn, err = c.connect(ctx)
+		var lost *LostError
+		if err == nil || !errors.As(err, &lost) || ctx.Err() != nil {
+			break
+		}
+		// A connection that broke during the login is tried again.
+		log.Info("enaio: login interrupted, trying again", "attempt", attempt+1, "err", err)
+		time.Sleep(min(100*time.Millisecond<<attempt, 2*time.Second))
+	}
 	if err != nil {
 		return nil, err
 	}
