@@ -107,8 +107,9 @@ func TestCorruptedAnswers(t *testing.T) {
 	// a new login, the job again.
 	require.Greater(t, srv.Jobs("")-before, jobs, "the corrupted answer was asked for again")
 
+	third := connect(t, srv, enaio.Config{})
 	srv.CorruptDigests(1000)
-	_, err = connect(t, srv, enaio.Config{}).Stat(ctx, n.ID)
+	_, err = third.Stat(ctx, n.ID)
 	srv.CorruptDigests(0)
 	require.ErrorIs(t, err, remote.ErrUnavailable)
 	require.ErrorIs(t, err, rpc.ErrDigest)

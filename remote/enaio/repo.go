@@ -340,7 +340,7 @@ func (r *Repo) learn(id, typ int) {
 func unavailable(err error) error {
 	var lost *rpc.LostError
 	if errors.As(err, &lost) || errors.Is(err, rpc.ErrDigest) || errors.Is(err, rpc.ErrMalformed) {
-		return fmt.Errorf("%w: %v", remote.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", remote.ErrUnavailable, err)
 	}
 	return err
 }
