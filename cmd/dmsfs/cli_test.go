@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -288,7 +289,7 @@ func (c *cli) serve(protocol string, extra ...string) (string, string) {
 		return strings.Contains(text, "URL: ")
 	}, 10*time.Second, 10*time.Millisecond)
 	url := strings.TrimSpace(strings.SplitN(strings.SplitN(text, "URL: ", 2)[1], "\n", 2)[0])
-	secret := map[string]string{"axelor": "--password-file ", "invenio": "--token-file "}[protocol]
+	secret := map[string]string{"axelor": "--password-file ", "invenio": "--token-file ", "enaio": "--password-file "}[protocol]
 	require.Contains(c.t, text, secret+filepath.Join(data, strings.TrimSuffix(strings.TrimPrefix(secret, "--"), "-file ")))
 	return url, data
 }
@@ -391,4 +392,43 @@ func TestServeInvenioMountAndPublish(t *testing.T) {
 	token, err := os.ReadFile(tokenFile)
 	require.NoError(t, err)
 	require.NotContains(t, log.String(), strings.TrimSpace(string(token)), "the verbose log holds no token")
+}
+
+// The filesystem over `dmsfs serve --protocol enaio --tls`, mounted from a
+// folder down: the sample documents, a copied tree, the certificate
+// checked against --ca-file, no password in the verbose log.
+func TestServeEnaioMountOverTLS(t *testing.T) {
+	c := newCLI(t)
+	url, data := c.serve("enaio", "--tls")
+	require.True(t, strings.HasPrefix(url, "enaios://"), url)
+	pwFile := filepath.Join(data, "password")
+	_, stderr, code := c.run("mount", "--user", "dmsfs", "--password-file", pwFile, "--cache-dir", c.cacheDir, url, c.mnt)
+	require.NotZero(t, code)
+	require.Contains(t, stderr, "not trusted", "without --ca-file the self-signed certificate is refused")
+
+	cmd, log := c.mountForeground("--user", "dmsfs", "--password-file", pwFile, "--ca-file", filepath.Join(data, "ca.pem"),
+		"--cache-dir", c.cacheDir, "-v", url+"/Akten/Beispielakte")
+	ls, err := exec.Command("ls", c.mnt).CombinedOutput()
+	require.NoError(t, err, string(ls))
+	require.Equal(t, "Lieferschein\nRechnungen\n", string(ls))
+
+	src := filepath.Join(t.TempDir(), "src")
+	for i := range 20 {
+		fstest.WriteFile(t, filepath.Join(src, []string{"", "2026/Q1/"}[i%2]+fmt.Sprintf("Beleg %02d.pdf", i)), i*7000, uint64(i))
+	}
+	out, err := exec.Command("cp", "-r", src, filepath.Join(c.mnt, "Belege")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	out, err = exec.Command("diff", "-r", src, filepath.Join(c.mnt, "Belege")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "Belege", "Beleg 00.pdf"), []byte("zweite Fassung"), 0o644))
+	vs, err := os.ReadDir(filepath.Join(c.mnt, "Belege", ".versions", "Beleg 00.pdf"))
+	require.NoError(t, err)
+	require.Len(t, vs, 1)
+
+	_, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+	pw, err := os.ReadFile(pwFile)
+	require.NoError(t, err)
+	require.NotContains(t, log.String(), strings.TrimSpace(string(pw)), "the verbose log holds no password")
 }

@@ -23,8 +23,8 @@ Usage:
                                             run a protocol-faithful test server
   dmsfs version
 
-REMOTE is embedded:DIR, axelor+http(s)://[USER@]HOST[:PORT][/PATH] or
-invenio+http(s)://HOST[:PORT][/PATH]; the enaio backend follows.
+REMOTE is embedded:DIR, axelor+http(s)://[USER@]HOST[:PORT][/PATH],
+invenio+http(s)://HOST[:PORT][/PATH] or enaio(s)://[USER@]HOST[:PORT][/CABINET/FOLDER…].
 Run 'dmsfs mount --help' for the flags.
 `
 

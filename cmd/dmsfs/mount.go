@@ -48,6 +48,8 @@ type mountFlags struct {
 	passwordFile string
 	apiKeyFile   string
 	tokenFile    string
+	caFile       string
+	insecure     bool
 }
 
 func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
@@ -69,9 +71,11 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the password (must not be readable by others); default: $DMSFS_PASSWORD")
 	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file holding an Axelor API key, instead of user and password; default: $DMSFS_API_KEY")
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding an Invenio personal access token (must not be readable by others); default: $DMSFS_TOKEN")
+	fl.StringVar(&f.caFile, "ca-file", "", "enaios: PEM file with the CA that signed the enaio server's certificate (added to the system's)")
+	fl.BoolVar(&f.insecure, "insecure", false, "enaios: do not check the server's certificate at all (a warning is logged)")
 	fl.StringArrayVar(&f.tempPatterns, "temp-pattern", nil, "also keep files matching this glob local (repeatable); the defaults cover office apps, editors and rsync")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data),\n        axelor+http(s)://[USER@]HOST[:PORT][/PATH]\n        invenio+http(s)://HOST[:PORT][/PATH]\n\nFlags:\n%s", fl.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data),\n        axelor+http(s)://[USER@]HOST[:PORT][/PATH]\n        invenio+http(s)://HOST[:PORT][/PATH]\n        enaio(s)://[USER@]HOST[:PORT][/CABINET/FOLDER…]\n\nFlags:\n%s", fl.FlagUsages())
 	}
 	return fl, f
 }
@@ -284,12 +288,9 @@ func parseRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote
 		return axelorRemote(spec, f)
 	case strings.HasPrefix(spec, "invenio+http://"), strings.HasPrefix(spec, "invenio+https://"):
 		return invenioRemote(spec, f)
+	case strings.HasPrefix(spec, "enaio://"), strings.HasPrefix(spec, "enaios://"):
+		return enaioRemote(spec, f)
 	default:
-		for _, p := range []string{"enaio://", "enaios://"} {
-			if strings.HasPrefix(spec, p) {
-				return "", nil, fmt.Errorf("the enaio backend is not part of dmsfs %s yet; the embedded repository, Axelor and Invenio can be mounted", version)
-			}
-		}
 		return "", nil, fmt.Errorf("%w: unknown remote %q (expected embedded:DIR, axelor+http(s)://…, invenio+http(s)://… or enaio://…)", errUsage, spec)
 	}
 	dir, err := filepath.Abs(dir)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strings"
 
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/axelor"
+	"github.com/dmsfs/dmsfs/remote/enaio"
 	"github.com/dmsfs/dmsfs/remote/invenio"
 )
 
@@ -76,6 +78,53 @@ func invenioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remo
 	base := u.String()
 	return "invenio:" + base, func(log *slog.Logger) (remote.Repository, func(), error) {
 		r, err := invenio.New(context.Background(), invenio.Config{BaseURL: base, Token: token, Logger: log, CacheDir: f.cacheDir})
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, func() { r.Close() }, nil
+	}, nil
+}
+
+// enaioRemote parses enaio://[USER@]HOST[:PORT][/CABINET/FOLDER…] (enaios://
+// for TLS; port 4000 by default); the password comes from --password-file or
+// DMSFS_PASSWORD.
+func enaioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote.Repository, func(), error), error) {
+	u, err := url.Parse(spec)
+	if err != nil || u.Host == "" {
+		return "", nil, fmt.Errorf("%w: %q is not enaio(s)://[USER@]HOST[:PORT][/CABINET/FOLDER…]", errUsage, spec)
+	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		return "", nil, fmt.Errorf("%w: put no password in the URL (it would show in the process list); use DMSFS_PASSWORD or --password-file", errUsage)
+	}
+	user := f.user
+	if user == "" && u.User != nil {
+		user = u.User.Username()
+	}
+	if user == "" {
+		return "", nil, fmt.Errorf("%w: give the enaio user with --user or as USER@ in the URL", errUsage)
+	}
+	password, err := secret(f.passwordFile, "DMSFS_PASSWORD", "password")
+	if err != nil {
+		return "", nil, err
+	}
+	if password == "" {
+		return "", nil, fmt.Errorf("%w: no password: set DMSFS_PASSWORD or use --password-file", errUsage)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "4000")
+	}
+	tls := u.Scheme == "enaios"
+	if !tls && (f.caFile != "" || f.insecure) {
+		return "", nil, fmt.Errorf("%w: --ca-file and --insecure are for enaios:// (TLS)", errUsage)
+	}
+	label := u.Scheme + "://" + user + "@" + addr + u.Path
+	return label, func(log *slog.Logger) (remote.Repository, func(), error) {
+		if f.insecure {
+			log.Warn("--insecure: the enaio server's certificate is not checked; anyone on the network path can read and change what is sent")
+		}
+		r, err := enaio.New(context.Background(), enaio.Config{Addr: addr, TLS: tls, CAFile: f.caFile, Insecure: f.insecure,
+			User: user, Password: password, Root: u.Path, CacheDir: f.cacheDir, Logger: log})
 		if err != nil {
 			return nil, nil, err
 		}

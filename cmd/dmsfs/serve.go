@@ -19,21 +19,23 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
+	"github.com/dmsfs/dmsfs/remote/enaio/enaiotest"
 	"github.com/dmsfs/dmsfs/remote/invenio/inveniotest"
 )
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	fl.SetOutput(stderr)
-	protocol := fl.String("protocol", "", "the protocol to speak: axelor or invenio")
+	protocol := fl.String("protocol", "", "the protocol to speak: axelor, invenio or enaio")
 	data := fl.String("data", "", "where the served repository keeps its data (default $XDG_DATA_HOME/dmsfs/serve-<protocol>)")
 	addr := fl.String("addr", "127.0.0.1:8090", "address to listen on (port 0 picks a free one)")
 	user := fl.String("user", "dmsfs", "the user name the server accepts")
 	s3 := fl.Bool("s3", false, "invenio: serve downloads as 302 redirects to a separate storage endpoint with signed URLs, like invenio-s3")
 	ranges := fl.Bool("range", false, "invenio: honour Range on direct downloads (FILES_REST_ALLOW_RANGE_REQUESTS; off by default, as in InvenioRDM)")
 	maxFiles := fl.Int("max-files", 100, "invenio: files per record (RDM_RECORDS_MAX_FILES_COUNT)")
+	useTLS := fl.Bool("tls", false, "enaio: serve TLS with a self-signed certificate for \"AppServer\" (written to DIR/ca.pem), as enaio installations do")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: dmsfs serve --protocol axelor|invenio [--data DIR] [--addr 127.0.0.1:PORT]\n\nRuns a protocol-faithful test server for trying dmsfs, for tests and benchmarks.\nAxelor: the password is taken from DMSFS_PASSWORD, or made up and written to DIR/password.\nInvenio: the token is taken from DMSFS_TOKEN, or made up and written to DIR/token.\n\nFlags:\n%s", fl.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: dmsfs serve --protocol axelor|invenio|enaio [--data DIR] [--addr 127.0.0.1:PORT]\n\nRuns a protocol-faithful test server for trying dmsfs, for tests and benchmarks.\nAxelor and enaio: the password is taken from DMSFS_PASSWORD, or made up and written to DIR/password.\nInvenio: the token is taken from DMSFS_TOKEN, or made up and written to DIR/token.\n\nFlags:\n%s", fl.FlagUsages())
 	}
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -45,13 +47,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: serve takes no arguments besides flags", errUsage)
 	}
 	switch *protocol {
-	case "axelor", "invenio":
-	case "enaio":
-		return fmt.Errorf("the %s test server is not part of dmsfs %s yet", *protocol, version)
+	case "axelor", "invenio", "enaio":
 	case "":
-		return fmt.Errorf("%w: serve needs --protocol axelor or --protocol invenio", errUsage)
+		return fmt.Errorf("%w: serve needs --protocol axelor, invenio or enaio", errUsage)
 	default:
-		return fmt.Errorf("%w: unknown protocol %q (axelor, invenio)", errUsage, *protocol)
+		return fmt.Errorf("%w: unknown protocol %q (axelor, invenio, enaio)", errUsage, *protocol)
 	}
 	if *data == "" {
 		*data = filepath.Join(xdgDir("XDG_DATA_HOME", ".local/share"), "dmsfs", "serve-"+*protocol)
@@ -62,6 +62,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	if *protocol == "enaio" {
+		return serveEnaio(*data, ln, *user, *useTLS, stdout)
 	}
 	var handler http.Handler
 	cleanup := func(context.Context) {}
@@ -159,6 +162,42 @@ func serveInvenio(data string, ln net.Listener, user string, opts inveniotest.Op
 		storage.Shutdown(ctx)
 		srv.Close() // saves what is not saved yet
 	}, nil
+}
+
+// serveEnaio runs the enaio test server (TCP, not HTTP) until a signal.
+func serveEnaio(data string, ln net.Listener, user string, useTLS bool, stdout io.Writer) error {
+	password, pwFile, err := servePassword(data)
+	if err != nil {
+		return err
+	}
+	srv, err := enaiotest.New(data, ln, enaiotest.Options{Users: map[string]string{user: password}, TLS: useTLS})
+	if err != nil {
+		return err
+	}
+	scheme, caFlag := "enaio", ""
+	if useTLS {
+		ca := filepath.Join(data, "ca.pem")
+		if err := os.WriteFile(ca, srv.CertPEM(), 0o644); err != nil {
+			srv.Close()
+			return err
+		}
+		scheme, caFlag = "enaios", " --ca-file "+ca
+	}
+	url := scheme + "://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "enaio test server at %s (data in %s)\n", ln.Addr(), data)
+	pwFlag := ""
+	if pwFile != "" {
+		fmt.Fprintf(stdout, "user %q; password in %s\n", user, pwFile)
+		pwFlag = " --password-file " + pwFile
+	} else {
+		fmt.Fprintf(stdout, "user %q with the password from DMSFS_PASSWORD\n", user)
+	}
+	fmt.Fprintf(stdout, "mount it with:\n  dmsfs mount --user %s%s%s %s MOUNTPOINT\n", user, pwFlag, caFlag, url)
+	fmt.Fprintf(stdout, "URL: %s\n", url)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return srv.Close()
 }
 
 // servePassword is DMSFS_PASSWORD, or the content of DIR/password (made up
