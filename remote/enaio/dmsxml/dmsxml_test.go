@@ -1,0 +1,44 @@
+package dmsxml
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestUTF16RoundTrip(t *testing.T) {
+	b, err := Marshal(History{Modifications: []Modification{{GUID: "AB", Time: "01.02.2026 10:11:12", Description: "Grüße – 日本語"}}})
+	require.NoError(t, err)
+	for _, in := range [][]byte{b, UTF16(string(b)), append([]byte{0xEF, 0xBB, 0xBF}, b...)} {
+		var h History
+		require.NoError(t, Unmarshal(in, &h))
+		require.Equal(t, "Grüße – 日本語", h.Modifications[0].Description)
+	}
+	var h History
+	require.Error(t, Unmarshal([]byte{0xFF, 0xFE, 0x41}, &h), "odd UTF-16")
+	require.Error(t, Unmarshal([]byte{0xC3, 0x28}, &h), "neither UTF-8 nor UTF-16")
+}
+
+// FuzzUnmarshal: answers from the server are untrusted; whatever comes,
+// decoding returns an error or a value, never panics.
+func FuzzUnmarshal(f *testing.F) {
+	for _, v := range []any{Content{Format: "HOL"}, ObjDef{}, History{}, Data{}} {
+		b, _ := Marshal(v)
+		f.Add(b)
+	}
+	f.Add([]byte(`<DMSContent format="HOL"><Archive><ObjectType id="1"><ObjectList><Object id="5"><Fields><Field internal_name="OBJECT_TIME" system="1" value="9">9</Field></Fields><TableFields><TableField internal_name="Files"><Row><Field internal_name="FileName">a</Field></Row></TableField></TableFields></Object></ObjectList></ObjectType></Archive></DMSContent>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Content
+		Unmarshal(b, &c)
+		var d ObjDef
+		Unmarshal(b, &d)
+		var h History
+		Unmarshal(b, &h)
+		var q Query
+		Unmarshal(b, &q)
+		var x Data
+		if Unmarshal(b, &x) == nil {
+			x.One()
+		}
+	})
+}
