@@ -519,7 +519,7 @@ func (r *Repo) obj(ctx context.Context, id int) (object, error) {
 // named fills in the files of a document made without the files table by
 // fetching it (cached per concurrency timestamp).
 func (r *Repo) named(ctx context.Context, o object) (object, error) {
-	if o.Kind != remote.KindDocument || o.table {
+	if o.Kind != remote.KindDocument || o.table || o.count == 0 {
 		return o, nil
 	}
 	fs, err := r.fetch(ctx, o.id, o.Token)
@@ -588,6 +588,9 @@ func (r *Repo) List(ctx context.Context, id remote.ID) ([]remote.Node, error) {
 			o, err := r.named(ctx, o)
 			if err != nil {
 				return err
+			}
+			if o.Kind == remote.KindDocument && len(o.Files) == 0 {
+				continue // index data only: nothing to show as a file
 			}
 			out = append(out, o.Node)
 		}
