@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +68,8 @@ func recordNamed(t *testing.T, r remote.Repository, name string) remote.Node {
 func TestPublishedRecordChangesOnlyOnPublish(t *testing.T) {
 	repo, _ := connect(t, inveniotest.Options{S3: true}, invenio.Config{})
 	e := fstest.Mount(t, repo, dfs.Options{})
+	err := os.WriteFile(e.Path("loose.txt"), []byte("x"), 0o644)
+	require.ErrorIs(t, err, syscall.EACCES, "files go into records, refused at once at the root")
 	require.NoError(t, os.Mkdir(e.Path("Field data 2026"), 0o755))
 	v1 := []byte("site,value\nA,1\n")
 	require.NoError(t, os.WriteFile(e.Path("Field data 2026/data.csv"), v1, 0o644))

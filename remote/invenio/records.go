@@ -357,7 +357,7 @@ func titleName(rec *record) string {
 
 // Root is the list of the user's records.
 func (r *Repo) Root(ctx context.Context) (remote.Node, error) {
-	return remote.Node{ID: rootID, Kind: remote.KindFolder, Name: ""}, nil
+	return remote.Node{ID: rootID, Kind: remote.KindFolder, Name: "", NoDocuments: true}, nil
 }
 
 // Stat returns one node.
