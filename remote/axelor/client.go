@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -48,6 +49,9 @@ type Config struct {
 	Logger     *slog.Logger
 	// ChunkSize overrides the upload chunk size (tests).
 	ChunkSize int
+	// Timeout bounds connecting and waiting for an answer's headers
+	// (default 2 minutes); a stalled server is then retried or reported.
+	Timeout time.Duration
 }
 
 // Client talks to one Axelor server. It is safe for concurrent use.
@@ -73,8 +77,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	// Parallel range reads and uploads reuse their connections: the default
 	// transport keeps only two idle ones per host.
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
+	tr.DialContext = (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = cfg.Timeout
 	hc := &http.Client{Transport: tr}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient

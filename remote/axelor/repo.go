@@ -273,7 +273,31 @@ func (c *Client) Mkdir(ctx context.Context, parent remote.ID, name string) (remo
 	} else if ref != nil {
 		data["parent"] = ref
 	}
-	return c.create(ctx, data)
+	n, err := c.create(ctx, data)
+	if err != nil && !errors.Is(err, remote.ErrNotFound) {
+		// The answer may have been lost after the folder was made: the
+		// folder did not exist before (the filesystem checked), so one
+		// there now is this one.
+		if f, ok := c.childNamed(ctx, parent, name, true); ok {
+			c.log.Info("axelor: the answer to a mkdir was lost; the folder is there", "name", name, "err", err)
+			return f, nil
+		}
+	}
+	return n, err
+}
+
+// childNamed finds a folder's child by name and kind.
+func (c *Client) childNamed(ctx context.Context, parent remote.ID, name string, folder bool) (remote.Node, bool) {
+	kids, err := c.List(ctx, parent)
+	if err != nil {
+		return remote.Node{}, false
+	}
+	for _, k := range kids {
+		if k.Name == name && (k.Kind == remote.KindFolder) == folder {
+			return k, true
+		}
+	}
+	return remote.Node{}, false
 }
 
 // checkFolder makes sure a node is an existing folder before something is
@@ -314,6 +338,13 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 		err = fmt.Errorf("axelor: create answered %d records: %w", len(rows), remote.ErrProtocol)
 	}
 	if err != nil {
+		// The answer may have been lost after the document was made: one
+		// pointing at this upload's MetaFile can only be ours.
+		if n, ok := c.withMeta(ctx, parent, name, meta.id); ok {
+			c.log.Info("axelor: the answer to a create was lost; the document is there", "name", name, "err", err)
+			c.remember(n.ID, n.Files[0])
+			return n, nil
+		}
 		c.discard(ctx, meta.id)
 		if cerr := c.checkFolder(ctx, parent); cerr != nil {
 			return remote.Node{}, cerr // a clearer reason than the translated message
@@ -322,6 +353,20 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 	}
 	// The answer and the upload together describe the document: no stat.
 	return c.docNode(rows[0], parent, name, meta)
+}
+
+// withMeta finds the document named name in parent that points at the
+// MetaFile mid.
+func (c *Client) withMeta(ctx context.Context, parent remote.ID, name string, mid int64) (remote.Node, bool) {
+	kid, ok := c.childNamed(ctx, parent, name, false)
+	if !ok {
+		return remote.Node{}, false
+	}
+	n, meta, err := c.stat(ctx, kid.ID)
+	if err != nil || meta != mid {
+		return remote.Node{}, false
+	}
+	return n, true
 }
 
 // docNode builds a document node from a save answer and the MetaFile it
@@ -365,6 +410,13 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 		return remote.Node{}, err
 	}
 	n, err := c.update(ctx, doc, token, map[string]any{"metaFile": map[string]any{"id": meta.id}})
+	if err != nil {
+		// The answer may have been lost after the change was made.
+		if now, m, serr := c.stat(ctx, doc); serr == nil && m == meta.id {
+			c.log.Info("axelor: the answer to a replace was lost; the change is there", "document", cur.Name, "err", err)
+			n, err = now, nil
+		}
+	}
 	if err != nil {
 		c.discard(ctx, meta.id)
 		return remote.Node{}, err
@@ -432,7 +484,15 @@ func (c *Client) Rename(ctx context.Context, id remote.ID, token string, newPare
 		}
 		return cur, nil
 	}
-	return c.update(ctx, id, token, map[string]any{"fileName": newName, "parent": ref})
+	n, err := c.update(ctx, id, token, map[string]any{"fileName": newName, "parent": ref})
+	if err != nil && !errors.Is(err, remote.ErrConflict) {
+		// The answer may have been lost after the change was made.
+		if now, serr := c.Stat(ctx, id); serr == nil && now.Name == newName && now.Parent == newParent && now.Token != token {
+			c.log.Info("axelor: the answer to a rename was lost; the change is there", "name", newName, "err", err)
+			return now, nil
+		}
+	}
+	return n, err
 }
 
 func (c *Client) Delete(ctx context.Context, id remote.ID, token string) error {
@@ -462,6 +522,13 @@ func (c *Client) Delete(ctx context.Context, id remote.ID, token string) error {
 		return fmt.Errorf("axelor: %s: version %q: %w", id, token, remote.ErrConflict)
 	}
 	_, _, err = c.call(ctx, http.MethodPost, restPath+"/removeAll", map[string]any{"records": []any{map[string]any{"id": nid, "version": v}}}, false)
+	if err != nil && !errors.Is(err, remote.ErrConflict) {
+		// The answer may have been lost after the delete was done.
+		if _, serr := c.Stat(ctx, id); errors.Is(serr, remote.ErrNotFound) {
+			c.log.Info("axelor: the answer to a delete was lost; the document is gone", "name", n.Name, "err", err)
+			return nil
+		}
+	}
 	return err
 }
 
