@@ -76,6 +76,9 @@ type File struct {
 	gen, keptGen   uint64
 	// gone: unlinked or replaced by a rename; never uploaded again.
 	gone bool
+	// writeErr is a write that failed (ENOSPC, EIO): the local content is
+	// incomplete, so the next close abandons it instead of uploading it.
+	writeErr syscall.Errno
 }
 
 func newFile(fsys *FS, dir *Dir, name string) *File {
@@ -202,6 +205,11 @@ func (f *File) ensureLocal(ctx context.Context, truncate bool) error {
 	}
 	size := int64(0)
 	if !truncate && f.doc != nil && f.exists {
+		if err := f.fsys.meter.reserve(f.rf.Size); err != nil {
+			fh.Close()
+			f.fsys.spool.Remove(key, f.temp)
+			return fmt.Errorf("no room in the spool for a copy of %d bytes: %w", f.rf.Size, err)
+		}
 		rc, err := f.fsys.repo.Open(ctx, f.doc.id, f.rf.Name, 0, -1)
 		if err == nil {
 			size, err = io.Copy(fh, rc)
@@ -242,6 +250,21 @@ func (f *File) maybeDropLocal() {
 }
 
 func (f *File) setMtimeNow() { f.attr.mtime = f.fsys.now() }
+
+// abandon drops local changes after a failed write (mu held): the
+// repository's content stays what the file shows; a new file becomes empty
+// and is not uploaded until it is written again.
+func (f *File) abandon(ctx context.Context) {
+	f.closeLocal()
+	f.dirty, f.writeErr = false, 0
+	f.gen++
+	if f.doc != nil && f.exists {
+		f.size = f.rf.Size
+		return
+	}
+	f.size = 0
+	f.ensureLocal(ctx, true)
+}
 
 // record describes the pending upload of the file (mu held).
 func (f *File) record() cache.Record {

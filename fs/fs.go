@@ -47,6 +47,10 @@ type Options struct {
 	CacheSize int64
 	// ReadAhead is how far sequential reads fetch ahead, in bytes.
 	ReadAhead int64
+	// SpoolLimit bounds the disk the spool (changed files not uploaded
+	// yet, and local copies of files open for writing) may use; writes
+	// beyond it fail with ENOSPC. 0: only the disk bounds it.
+	SpoolLimit int64
 	// UID and GID own the files whose owner was not set locally.
 	UID, GID uint32
 	Logger   *slog.Logger
@@ -66,6 +70,7 @@ type FS struct {
 	temps  *TempMatcher
 	up     *uploader
 	root   *Dir
+	meter  *spoolMeter
 
 	// changes counts uploads made through this mount; caches of version
 	// histories are stale once it moved.
@@ -119,6 +124,9 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	}
 	f := &FS{repo: repo, caps: repo.Capabilities(), opts: opts, log: opts.Logger, now: opts.Now,
 		spool: spool, blocks: blocks, temps: temps}
+	if opts.SpoolLimit > 0 {
+		f.meter = &spoolMeter{dir: spool.Dir(), limit: opts.SpoolLimit, used: diskUse(spool.Dir())}
+	}
 	if f.caps.ReadOnly {
 		f.opts.ReadOnly = true
 	}

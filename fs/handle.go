@@ -144,6 +144,11 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	if err := f.ensureLocal(ctx, false); err != nil {
 		return 0, f.fsys.fail("write", f.path(), err)
 	}
+	if err := f.fsys.meter.reserve(off + int64(len(data)) - f.size); err != nil {
+		f.writeErr = syscall.ENOSPC
+		f.fsys.log.Error("write refused: the spool is full (--spool-size)", "path", f.path())
+		return 0, syscall.ENOSPC
+	}
 	n, err := f.local.WriteAt(data, off)
 	if end := off + int64(n); end > f.size {
 		f.size = end
@@ -153,7 +158,9 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 		f.setMtimeNow()
 	}
 	if err != nil {
-		return uint32(n), gofs.ToErrno(err)
+		f.writeErr = gofs.ToErrno(err)
+		f.fsys.log.Error("write failed", "path", f.path(), "err", err)
+		return uint32(n), f.writeErr
 	}
 	return uint32(n), 0
 }
@@ -169,6 +176,14 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	defer cancel()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.writeErr != 0 && !f.temp {
+		// A write failed: what is local is not what the application meant
+		// to save. Uploading it would replace good content with a torso.
+		errno := f.writeErr
+		f.fsys.log.Error("close after a failed write: the changes are dropped, the repository keeps its content", "path", f.path(), "err", errno)
+		f.abandon(ctx)
+		return errno
+	}
 	if !f.dirty || f.gone || f.temp {
 		return 0
 	}
@@ -226,6 +241,9 @@ func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uin
 	defer f.mu.Unlock()
 	if err := f.ensureLocal(ctx, false); err != nil {
 		return f.fsys.fail("fallocate", f.path(), err)
+	}
+	if err := f.fsys.meter.reserve(int64(off+size) - f.size); err != nil {
+		return syscall.ENOSPC
 	}
 	if err := syscall.Fallocate(int(f.local.Fd()), mode, int64(off), int64(size)); err != nil {
 		return gofs.ToErrno(err)

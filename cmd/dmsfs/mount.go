@@ -34,6 +34,7 @@ const daemonEnv = "DMSFS_DAEMON_CHILD"
 type mountFlags struct {
 	cacheDir     string
 	cacheSize    byteSize
+	spoolSize    byteSize
 	dirCacheTime time.Duration
 	writeBack    time.Duration
 	readOnly     bool
@@ -58,6 +59,7 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.SetOutput(stderr)
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where the spool, journal and local attributes live (default $XDG_CACHE_HOME/dmsfs/<remote>)")
 	fl.Var(&f.cacheSize, "cache-size", "memory for the read block cache, e.g. 512M or 2G")
+	fl.Var(&f.spoolSize, "spool-size", "disk the spool may use for changed files not uploaded yet, e.g. 10G (writes beyond it get ENOSPC; default: the disk is the limit)")
 	fl.DurationVar(&f.dirCacheTime, "dir-cache-time", 30*time.Second, "how long directory listings and attributes are trusted")
 	fl.DurationVar(&f.writeBack, "write-back", 0, "upload this long after close instead of during it (0: close waits for the server)")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
@@ -166,7 +168,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	ctx := context.Background()
 	fsys, err := dfs.New(ctx, repo, spool, dfs.Options{
 		DirCacheTime: f.dirCacheTime, WriteBack: f.writeBack, ReadOnly: f.readOnly,
-		ShowVersions: f.showVersions, TempPatterns: patterns, CacheSize: int64(f.cacheSize),
+		ShowVersions: f.showVersions, TempPatterns: patterns, CacheSize: int64(f.cacheSize), SpoolLimit: int64(f.spoolSize),
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Logger: log,
 	})
 	if err != nil {

@@ -77,8 +77,14 @@ func RequireFUSE(t *testing.T) {
 // Mount mounts repo with opts on a fresh mount point and cache directory.
 func Mount(t *testing.T, repo remote.Repository, opts dfs.Options) *Env {
 	t.Helper()
+	return MountIn(t, repo, opts, t.TempDir())
+}
+
+// MountIn mounts with the cache (spool, journal) in cacheDir.
+func MountIn(t *testing.T, repo remote.Repository, opts dfs.Options, cacheDir string) *Env {
+	t.Helper()
 	RequireFUSE(t)
-	e := &Env{T: t, Repo: repo, Mnt: t.TempDir(), CacheDir: t.TempDir(), Opts: opts}
+	e := &Env{T: t, Repo: repo, Mnt: t.TempDir(), CacheDir: cacheDir, Opts: opts}
 	e.mount()
 	t.Cleanup(func() {
 		if t.Failed() {
