@@ -179,3 +179,51 @@ func wasTold(out, p string) bool {
 	}
 	return false
 }
+
+// TestTwoMountsWriteOneDocument: two mounts (two sessions) of one
+// repository save the same document one after the other, the second based
+// on what it read before the first saved: the first wins, the second's
+// content becomes a conflict copy, neither is dropped. Then both save a new
+// file of the same name at once: both contents survive.
+func TestTwoMountsWriteOneDocument(t *testing.T) {
+	_, url := newServer(t, axelortest.Options{})
+	a := fstest.Mount(t, newClient(t, url), dfs.Options{})
+	b := fstest.Mount(t, newClient(t, url), dfs.Options{})
+	require.NoError(t, os.WriteFile(a.Path("plan.txt"), []byte("v1"), 0o644))
+
+	fb, err := os.OpenFile(b.Path("plan.txt"), os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = fb.WriteAt([]byte("from B"), 0)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(a.Path("plan.txt"), []byte("from A"), 0o644))
+	require.NoError(t, fb.Close())
+
+	tree := a.Tree(a.MustNode(""))
+	require.Equal(t, "from A", string(a.Content(tree["plan.txt"], "")))
+	var copies []string
+	for p, n := range tree {
+		if strings.HasPrefix(p, "plan (conflict ") {
+			copies = append(copies, p)
+			require.Equal(t, "from B", string(a.Content(n, "")))
+		}
+	}
+	require.Len(t, copies, 1, "B's content is a conflict copy: %v", tree)
+	require.Contains(t, b.LogText(), "conflict copy")
+
+	// The same new name from both mounts at once.
+	done := make(chan error, 2)
+	for i, e := range []*fstest.Env{a, b} {
+		go func() { done <- os.WriteFile(e.Path("new.txt"), []byte(fmt.Sprintf("mount %d", i)), 0o644) }()
+	}
+	require.NoError(t, <-done)
+	require.NoError(t, <-done)
+	got := map[string]bool{}
+	kids, err := a.Repo.List(context.Background(), a.MustNode("").ID)
+	require.NoError(t, err)
+	for _, n := range kids { // two documents may share the name
+		if strings.HasPrefix(n.Name, "new") {
+			got[string(a.Content(n, ""))] = true
+		}
+	}
+	require.Equal(t, map[string]bool{"mount 0": true, "mount 1": true}, got, "both contents are in the repository")
+}
