@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"fmt"
+	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
 	"io"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -431,4 +434,33 @@ func TestServeEnaioMountOverTLS(t *testing.T) {
 	pw, err := os.ReadFile(pwFile)
 	require.NoError(t, err)
 	require.NotContains(t, log.String(), strings.TrimSpace(string(pw)), "the verbose log holds no password")
+}
+
+// TLS is checked by default for https remotes; --ca-file adds a CA,
+// --insecure turns the check off and says so in the log.
+func TestHTTPSCertificateChecks(t *testing.T) {
+	c := newCLI(t)
+	srv, err := axelortest.New(t.TempDir(), axelortest.Options{Users: map[string]string{"dmsfs": "tls-test-password"}})
+	require.NoError(t, err)
+	hs := httptest.NewTLSServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	pw := filepath.Join(t.TempDir(), "pw")
+	require.NoError(t, os.WriteFile(pw, []byte("tls-test-password"), 0o600))
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hs.Certificate().Raw}), 0o600))
+	url := "axelor+" + hs.URL
+	creds := []string{"--user", "dmsfs", "--password-file", pw, "--cache-dir", c.cacheDir}
+
+	_, stderr, code := c.run(append(append([]string{"mount"}, creds...), url, c.mnt)...)
+	require.NotZero(t, code)
+	require.Contains(t, stderr, "certificate", "an unknown CA is refused by default")
+
+	for _, flag := range []string{"--ca-file=" + ca, "--insecure"} {
+		cmd, log := c.mountForeground(append(creds, flag, url)...)
+		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "x.txt"), []byte(flag), 0o644))
+		_, stderr, code = c.run("unmount", c.mnt)
+		require.Zero(t, code, stderr)
+		require.NoError(t, cmd.Wait())
+		require.Equal(t, flag == "--insecure", strings.Contains(log.String(), "certificate is not checked"), flag)
+	}
 }

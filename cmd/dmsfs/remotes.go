@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -47,10 +50,21 @@ func axelorRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remot
 			return "", nil, fmt.Errorf("%w: no password: set DMSFS_PASSWORD or use --password-file (or an API key with --api-key-file)", errUsage)
 		}
 	}
+	tr, err := httpTLS(u, f)
+	if err != nil {
+		return "", nil, err
+	}
 	label := "axelor:" + user + "@" + base
 	return label, func(log *slog.Logger) (remote.Repository, func(), error) {
+		var hc *http.Client
+		if tr != nil {
+			hc = &http.Client{Transport: tr}
+		}
+		if f.insecure {
+			log.Warn(insecureWarning)
+		}
 		c, err := axelor.New(context.Background(), axelor.Config{BaseURL: base, User: user, Password: password,
-			APIKey: apiKey, Logger: log})
+			APIKey: apiKey, Logger: log, HTTPClient: hc})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -76,8 +90,19 @@ func invenioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remo
 		return "", nil, fmt.Errorf("%w: no token: set DMSFS_TOKEN or use --token-file (create one in the repository under Applications → Personal access tokens)", errUsage)
 	}
 	base := u.String()
+	tr, err := httpTLS(u, f)
+	if err != nil {
+		return "", nil, err
+	}
 	return "invenio:" + base, func(log *slog.Logger) (remote.Repository, func(), error) {
-		r, err := invenio.New(context.Background(), invenio.Config{BaseURL: base, Token: token, Logger: log, CacheDir: f.cacheDir})
+		cfg := invenio.Config{BaseURL: base, Token: token, Logger: log, CacheDir: f.cacheDir}
+		if tr != nil {
+			cfg.Transport = tr
+		}
+		if f.insecure {
+			log.Warn(insecureWarning)
+		}
+		r, err := invenio.New(context.Background(), cfg)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -116,12 +141,12 @@ func enaioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote
 	}
 	tls := u.Scheme == "enaios"
 	if !tls && (f.caFile != "" || f.insecure) {
-		return "", nil, fmt.Errorf("%w: --ca-file and --insecure are for enaios:// (TLS)", errUsage)
+		return "", nil, fmt.Errorf("%w: --ca-file and --insecure are for https:// and enaios:// remotes", errUsage)
 	}
 	label := u.Scheme + "://" + user + "@" + addr + u.Path
 	return label, func(log *slog.Logger) (remote.Repository, func(), error) {
 		if f.insecure {
-			log.Warn("--insecure: the enaio server's certificate is not checked; anyone on the network path can read and change what is sent")
+			log.Warn(insecureWarning)
 		}
 		r, err := enaio.New(context.Background(), enaio.Config{Addr: addr, TLS: tls, CAFile: f.caFile, Insecure: f.insecure,
 			User: user, Password: password, Root: u.Path, CacheDir: f.cacheDir, Logger: log})
@@ -131,6 +156,37 @@ func enaioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote
 		return r, func() { r.Close() }, nil
 	}, nil
 }
+
+// httpTLS is the TLS setup for an http(s) remote from --ca-file and
+// --insecure; nil means Go's default (system roots, host name checked).
+func httpTLS(u *url.URL, f *mountFlags) (*http.Transport, error) {
+	if f.caFile == "" && !f.insecure {
+		return nil, nil
+	}
+	if u.Scheme != "https" {
+		return nil, fmt.Errorf("%w: --ca-file and --insecure are for https:// and enaios:// remotes", errUsage)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: f.insecure}
+	if f.caFile != "" && !f.insecure {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		b, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("CA file %s holds no PEM certificate", f.caFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return tr, nil
+}
+
+const insecureWarning = "--insecure: the server's certificate is not checked; anyone on the network path can read and change what is sent, credentials included"
 
 // secret reads a credential from file (refused when others may read it) or
 // from the environment variable env.
