@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -149,7 +148,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out := r.Clone(r.Context())
 	out.URL.Scheme, out.URL.Host = p.target.Scheme, p.target.Host
-	out.Host = p.target.Host
+	// The Host header stays the proxy's, so that servers that build links
+	// from it (Invenio) send the client back through the proxy.
+	out.Host = r.Host
 	out.RequestURI = ""
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.ContentLength = int64(len(body))
@@ -213,5 +214,3 @@ func raw(w http.ResponseWriter, resp *http.Response, body []byte, length int) {
 	bw.Write(body)
 	bw.Flush()
 }
-
-var _ net.Conn = nil

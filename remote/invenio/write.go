@@ -419,8 +419,23 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 		parts = (c.Size + partSize - 1) / partSize
 		item["transfer"] = map[string]any{"type": "M", "parts": parts, "part_size": partSize}
 	}
+	want := "md5:" + hex.EncodeToString(sum)
 	var list fileList
 	if _, err := r.call(ctx, http.MethodPost, draft.Links.Files, jsonBody([]any{item}), nil, &list, http.StatusCreated, http.StatusOK); err != nil {
+		// The answer may have been lost after the entry was made (a new
+		// init then fails on the duplicate key), or an earlier try may
+		// have left one: look at the draft's entries.
+		cur, ok := r.entryNow(ctx, draft, key)
+		switch {
+		case ok && cur.Status == "completed" && cur.Checksum == want && cur.Size == c.Size:
+			r.noteFile(draft, key, &cur)
+			return cur, false, nil
+		case ok && cur.Status != "completed":
+			r.log.Info("invenio: removing a pending entry an interrupted upload left", "key", key, "err", err)
+			if derr := r.deleteEntry(ctx, cur); derr == nil {
+				return e, true, err
+			}
+		}
 		return e, false, err
 	}
 	found := false
@@ -468,7 +483,13 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 	if e.Links.Commit != "" {
 		var done fileEntry
 		if _, err := r.call(ctx, http.MethodPost, e.Links.Commit, jsonBody(map[string]any{}), nil, &done, http.StatusOK, http.StatusCreated); err != nil {
-			return e, errors.Is(err, remote.ErrUnavailable), err
+			// The commit may have happened with its answer lost.
+			cur, ok := r.entryNow(ctx, draft, key)
+			if !ok || cur.Status != "completed" {
+				return e, errors.Is(err, remote.ErrUnavailable) || errors.Is(err, remote.ErrProtocol), err
+			}
+			r.log.Info("invenio: the answer to a commit was lost; the file is committed", "key", key, "err", err)
+			done = cur
 		}
 		if done.Key != "" {
 			e = done
@@ -477,7 +498,6 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 	if e.Status != "" && e.Status != "completed" {
 		return e, true, fmt.Errorf("file is %q after commit: %w", e.Status, remote.ErrUnavailable)
 	}
-	want := "md5:" + hex.EncodeToString(sum)
 	switch {
 	case strings.HasPrefix(e.Checksum, "multipart:"):
 		// Filled in later by the server; remember ours meanwhile.
@@ -493,6 +513,21 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 	committed = true
 	r.noteFile(draft, key, &e)
 	return e, false, nil
+}
+
+// entryNow returns key's entry in the draft as the server has it now,
+// pending or not.
+func (r *Repo) entryNow(ctx context.Context, draft *record, key string) (fileEntry, bool) {
+	var fl fileList
+	if err := r.getJSON(ctx, draft.Links.Files, &fl); err != nil {
+		return fileEntry{}, false
+	}
+	for _, e := range fl.Entries {
+		if e.Key == key {
+			return e, true
+		}
+	}
+	return fileEntry{}, false
 }
 
 // putParts uploads a multipart transfer's parts, four at a time; a part

@@ -1,0 +1,67 @@
+package invenio_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmsfs/dmsfs/fs/fstest"
+	"github.com/dmsfs/dmsfs/internal/faultproxy"
+	"github.com/dmsfs/dmsfs/remote/invenio"
+	"github.com/dmsfs/dmsfs/remote/invenio/inveniotest"
+)
+
+// TestFaults runs the fault matrix's writes, saves and reads inside one
+// draft record, through a proxy in front of the Invenio server (files
+// stored locally, so that every request passes the proxy).
+func TestFaults(t *testing.T) {
+	var rows []fstest.FaultRow
+	// At 50 % the Invenio rows take minutes (every upload is four
+	// requests, each retried with backoff); they run with
+	// DMSFS_FAULT_RATES=all (scripts/load.sh), CI runs 10 %.
+	rates := []float64{0.1}
+	if os.Getenv("DMSFS_FAULT_RATES") == "all" {
+		rates = append(rates, 0.5)
+	}
+	for _, rate := range rates {
+		for _, kind := range faultproxy.Kinds {
+			t.Run(fmt.Sprintf("%s/%.0f%%", kind, rate*100), func(t *testing.T) {
+				n := 8
+				if rate > 0.2 {
+					n = 4
+				}
+				if v, err := strconv.Atoi(os.Getenv("DMSFS_FAULT_FILES")); err == nil && v > 0 {
+					n = v
+				}
+				_, url := inveniotest.Start(t, inveniotest.Options{})
+				direct, err := invenio.New(context.Background(), invenio.Config{BaseURL: url, Token: inveniotest.TestToken, CacheDir: t.TempDir()})
+				require.NoError(t, err)
+				t.Cleanup(func() { direct.Close() })
+				p := faultproxy.Start(t, url)
+				p.SetStall(1e9)
+				viaProxy, err := invenio.New(context.Background(), invenio.Config{BaseURL: p.URL, Token: inveniotest.TestToken, CacheDir: t.TempDir()})
+				require.NoError(t, err)
+				t.Cleanup(func() { viaProxy.Close() })
+				rec, err := direct.Mkdir(context.Background(), "root", "faults")
+				require.NoError(t, err)
+				r := fstest.RunFaults(t, p, fstest.AtFolder(viaProxy, rec.ID), fstest.AtFolder(direct, rec.ID), []faultproxy.Kind{kind}, rate, n)
+				rows = append(rows, r)
+				require.Zero(t, r.WrongReads, "a read returned wrong bytes")
+				require.Zero(t, r.Lost, "a write was lost without its writer being told")
+			})
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		b.WriteString(r.String() + "\n")
+	}
+	t.Logf("fault matrix (Invenio):\n%s", b.String())
+	if out := os.Getenv("DMSFS_FAULT_MATRIX"); out != "" {
+		os.WriteFile(out, []byte(b.String()), 0o644)
+	}
+}
