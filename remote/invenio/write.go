@@ -427,7 +427,7 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 		// have left one: look at the draft's entries.
 		cur, ok := r.entryNow(ctx, draft, key)
 		switch {
-		case ok && cur.Status == "completed" && cur.Checksum == want && cur.Size == c.Size:
+		case ok && cur.Status == "completed" && cur.Checksum == want && cur.Size == c.Size && answerLost(err):
 			r.noteFile(draft, key, &cur)
 			return cur, false, nil
 		case ok && cur.Status != "completed":
@@ -485,8 +485,8 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 		if _, err := r.call(ctx, http.MethodPost, e.Links.Commit, jsonBody(map[string]any{}), nil, &done, http.StatusOK, http.StatusCreated); err != nil {
 			// The commit may have happened with its answer lost.
 			cur, ok := r.entryNow(ctx, draft, key)
-			if !ok || cur.Status != "completed" {
-				return e, errors.Is(err, remote.ErrUnavailable) || errors.Is(err, remote.ErrProtocol), err
+			if !ok || cur.Status != "completed" || !answerLost(err) {
+				return e, answerLost(err), err
 			}
 			r.log.Info("invenio: the answer to a commit was lost; the file is committed", "key", key, "err", err)
 			done = cur
@@ -513,6 +513,12 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 	committed = true
 	r.noteFile(draft, key, &e)
 	return e, false, nil
+}
+
+// answerLost tells a failure after which the server may have done what
+// was asked (connection lost, answer cut or unreadable) from a refusal.
+func answerLost(err error) bool {
+	return errors.Is(err, remote.ErrUnavailable) || errors.Is(err, remote.ErrProtocol)
 }
 
 // entryNow returns key's entry in the draft as the server has it now,
