@@ -34,6 +34,25 @@ func (r FaultRow) String() string {
 		r.Kind, r.Rate*100, r.Files, r.Intact, r.Told, r.Spooled, r.Reads, r.WrongReads, r.ReadErrors, r.Lost, r.Extra, r.Faults)
 }
 
+// Require fails the test when a read returned wrong bytes or a write was
+// lost without its writer being told.
+func (r FaultRow) Require(t *testing.T) {
+	require.Zero(t, r.WrongReads, "a read returned wrong bytes")
+	require.Zero(t, r.Lost, "a write was lost without its writer being told")
+}
+
+// ReportFaults logs the matrix and writes it to $DMSFS_FAULT_MATRIX if set.
+func ReportFaults(t *testing.T, backend string, rows []FaultRow) {
+	var b strings.Builder
+	for _, r := range rows {
+		b.WriteString(r.String() + "\n")
+	}
+	t.Logf("fault matrix (%s):\n%s", backend, b.String())
+	if out := os.Getenv("DMSFS_FAULT_MATRIX"); out != "" {
+		os.WriteFile(out, []byte(b.String()), 0o644)
+	}
+}
+
 // RunFaults writes n files with cp -r through a mount of viaProxy, saves a
 // third of them again with rsync -a (temp file + rename over) and reads
 // them back, while p injects kinds into rate of the requests. Then the

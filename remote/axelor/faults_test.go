@@ -41,19 +41,11 @@ func TestFaults(t *testing.T) {
 				}
 				r := runFaults(t, []faultproxy.Kind{kind}, rate, n)
 				rows = append(rows, r)
-				require.Zero(t, r.WrongReads, "a read returned wrong bytes")
-				require.Zero(t, r.Lost, "a write was lost without its writer being told")
+				r.Require(t)
 			})
 		}
 	}
-	var b strings.Builder
-	for _, r := range rows {
-		b.WriteString(r.String() + "\n")
-	}
-	t.Logf("fault matrix (Axelor):\n%s", b.String())
-	if out := os.Getenv("DMSFS_FAULT_MATRIX"); out != "" {
-		os.WriteFile(out, []byte(b.String()), 0o644)
-	}
+	fstest.ReportFaults(t, "Axelor", rows)
 }
 
 func runFaults(t *testing.T, kinds []faultproxy.Kind, rate float64, n int) fstest.FaultRow {

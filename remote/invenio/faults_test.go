@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,17 +50,9 @@ func TestFaults(t *testing.T) {
 				require.NoError(t, err)
 				r := fstest.RunFaults(t, p, fstest.AtFolder(viaProxy, rec.ID), fstest.AtFolder(direct, rec.ID), []faultproxy.Kind{kind}, rate, n)
 				rows = append(rows, r)
-				require.Zero(t, r.WrongReads, "a read returned wrong bytes")
-				require.Zero(t, r.Lost, "a write was lost without its writer being told")
+				r.Require(t)
 			})
 		}
 	}
-	var b strings.Builder
-	for _, r := range rows {
-		b.WriteString(r.String() + "\n")
-	}
-	t.Logf("fault matrix (Invenio):\n%s", b.String())
-	if out := os.Getenv("DMSFS_FAULT_MATRIX"); out != "" {
-		os.WriteFile(out, []byte(b.String()), 0o644)
-	}
+	fstest.ReportFaults(t, "Invenio", rows)
 }
