@@ -79,6 +79,20 @@ func (r *Repo) call(ctx context.Context, job, options string, data dmsxml.Data, 
 		rpc.Int("Flags", 0), rpc.Str("Options", options), x, rpc.Str("Encoding", "UTF-8")}}, nil, false)
 }
 
+// callWith runs a write job with streams made afresh by files (nil: none),
+// closing them afterwards.
+func (r *Repo) callWith(ctx context.Context, job, options string, data dmsxml.Data, files func() ([]rpc.File, func(), error)) (rpc.Reply, error) {
+	if files == nil {
+		return r.call(ctx, job, options, data, nil)
+	}
+	fs, closeAll, err := files()
+	if err != nil {
+		return rpc.Reply{}, err
+	}
+	defer closeAll()
+	return r.call(ctx, job, options, data, fs)
+}
+
 // explain turns a failed write on o into the sentinel it stands for, by
 // looking at the object again: enaio's error codes are not documented, the
 // object's state is.
@@ -105,16 +119,7 @@ func (r *Repo) change(ctx context.Context, o object, job, options string, do dms
 	do.ObjectID, do.Timestamp = o.id, o.Token
 	data := dmsxml.NewData(o.cab.Internal, o.def.Internal, o.def.Kind(), do)
 	for try := 1; ; try++ {
-		var fs []rpc.File
-		closeAll := func() {}
-		if files != nil {
-			var err error
-			if fs, closeAll, err = files(); err != nil {
-				return object{}, err
-			}
-		}
-		_, err := r.call(ctx, job, options, data, fs)
-		closeAll()
+		_, err := r.callWith(ctx, job, options, data, files)
 		if err == nil {
 			return r.obj(ctx, o.id)
 		}
@@ -179,16 +184,7 @@ func (r *Repo) insert(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.Object
 	files func() ([]rpc.File, func(), error), found func() (object, bool, error)) (remote.Node, error) {
 	data := dmsxml.NewData(cab.Internal, def.Internal, def.Kind(), do)
 	for try := 1; ; try++ {
-		var fs []rpc.File
-		closeAll := func() {}
-		if files != nil {
-			var err error
-			if fs, closeAll, err = files(); err != nil {
-				return remote.Node{}, err
-			}
-		}
-		rep, err := r.call(ctx, "dms.XMLInsert", "", data, fs)
-		closeAll()
+		rep, err := r.callWith(ctx, "dms.XMLInsert", "", data, files)
 		if err == nil {
 			id := intParam(rep, "ObjectID")
 			if id <= 0 {
@@ -406,16 +402,23 @@ func (r *Repo) rewrite(ctx context.Context, o object, i int, c *remote.Content) 
 	})
 }
 
-// Replace sets one file's content.
-func (r *Repo) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
+// fileAt returns a document, checked against token, and the position of
+// one of its files.
+func (r *Repo) fileAt(ctx context.Context, doc remote.ID, token, file string) (object, int, error) {
 	o, err := r.object(ctx, doc)
 	if err != nil {
-		return remote.Node{}, err
+		return object{}, 0, err
 	}
 	if err := check(o, token); err != nil {
-		return remote.Node{}, err
+		return object{}, 0, err
 	}
 	i, err := index(o, file)
+	return o, i, err
+}
+
+// Replace sets one file's content.
+func (r *Repo) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
+	o, i, err := r.fileAt(ctx, doc, token, file)
 	if err != nil {
 		return remote.Node{}, err
 	}
@@ -460,14 +463,7 @@ func (r *Repo) Append(ctx context.Context, doc remote.ID, token, file string, c 
 
 // DeleteFile removes one file of a document that has several.
 func (r *Repo) DeleteFile(ctx context.Context, doc remote.ID, token, file string) (remote.Node, error) {
-	o, err := r.object(ctx, doc)
-	if err != nil {
-		return remote.Node{}, err
-	}
-	if err := check(o, token); err != nil {
-		return remote.Node{}, err
-	}
-	i, err := index(o, file)
+	o, i, err := r.fileAt(ctx, doc, token, file)
 	if err != nil {
 		return remote.Node{}, err
 	}
