@@ -9,6 +9,7 @@ var (
 	_ gofs.NodeSetattrer = (*Dir)(nil)
 	_ gofs.NodeLookuper  = (*Dir)(nil)
 	_ gofs.NodeReaddirer = (*Dir)(nil)
+	_ gofs.NodeOpendirHandler = (*Dir)(nil)
 	_ gofs.NodeMkdirer   = (*Dir)(nil)
 	_ gofs.NodeCreater   = (*Dir)(nil)
 	_ gofs.NodeUnlinker  = (*Dir)(nil)

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"hash/fnv"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,9 @@ type Dir struct {
 	// hidden are listed names moved aside to a temp name; see File.shadowDir.
 	hidden map[string]*File
 	gone   bool
+	// kernelList is a hash of the listing the kernel may hold in its
+	// readdir cache; 0 when it holds none. See OpendirHandle.
+	kernelList uint64
 }
 
 func newDir(fsys *FS, n remote.Node, doc *docRef) *Dir {
@@ -249,6 +253,14 @@ func (d *Dir) childFor(ctx context.Context, name string, n remote.Node) *gofs.In
 	}
 }
 
+// isTemp tells whether a file of this name stays local (mu held).
+func (d *Dir) isTemp(ctx context.Context, name string) bool {
+	return d.fsys.temps.IsTempBeside(name, func(target string) bool {
+		ch, err := d.child(ctx, target)
+		return err == nil && ch != nil
+	})
+}
+
 // child finds the inode shown under name (mu held); nil if there is none.
 func (d *Dir) child(ctx context.Context, name string) (*gofs.Inode, error) {
 	if f, ok := d.local[name]; ok {
@@ -300,6 +312,44 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gof
 func (d *Dir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	list, errno := d.listing(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
+	return gofs.NewListDirStream(list), 0
+}
+
+// OpendirHandle lets the kernel keep the listing in its page cache
+// (FOPEN_CACHE_DIR) while it is unchanged, so that a warm ls -lR or rsync
+// asks the daemon nothing. The kernel drops its copy itself after changes
+// made through it; a listing that changed otherwise (on the server, or by
+// an upload finishing) is given without the flags once, which makes the
+// kernel drop the stale copy, and cached again from the next open.
+func (d *Dir) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	list, errno := d.listing(ctx)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	h := fnv.New64a()
+	for _, e := range list {
+		h.Write([]byte(e.Name))
+		h.Write([]byte{0, byte(e.Mode >> 12)})
+	}
+	sum := h.Sum64() | 1 // never 0, which means the kernel holds nothing
+	var open uint32
+	if d.kernelList == 0 || d.kernelList == sum {
+		open = fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
+		d.kernelList = sum
+	} else {
+		d.kernelList = 0
+	}
+	return gofs.NewListDirStream(list).(gofs.FileHandle), open, 0
+}
+
+// listing is what readdir shows, sorted (mu held).
+func (d *Dir) listing(ctx context.Context) ([]fuse.DirEntry, syscall.Errno) {
 	if err := d.refresh(ctx); err != nil {
 		return nil, d.fsys.fail("readdir", d.path(), err)
 	}
@@ -325,7 +375,7 @@ func (d *Dir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		list = append(list, fuse.DirEntry{Name: name, Mode: mode})
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	return gofs.NewListDirStream(list), 0
+	return list, 0
 }
 
 func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -381,7 +431,7 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 		return nil, nil, 0, syscall.EEXIST
 	}
 	f := newFile(d.fsys, d, name)
-	f.temp = d.fsys.temps.IsTemp(name)
+	f.temp = d.isTemp(ctx, name)
 	d.amu.Lock()
 	noDocs := d.node.NoDocuments
 	d.amu.Unlock()

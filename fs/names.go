@@ -169,24 +169,45 @@ func (m *TempMatcher) IsTemp(name string) bool {
 	return m.rsync && isRsyncTemp(name)
 }
 
-// isRsyncTemp recognises ".<name>.XXXXXX", where X is one of [A-Za-z0-9]
-// from mkstemp. A real hidden file such as ".profile.backup" has the same
-// shape, so the six characters must hold a digit or capital letter, as
-// 99.5 % of rsync's names do. The rest are uploaded like any file and then
-// renamed over the target, which leaves the same result.
-func isRsyncTemp(name string) bool {
+// IsTempBeside is IsTemp that also knows rsync's temporaries whose six
+// characters are all small letters (one in 190): ".<name>.xxxxxx" is one
+// when a file <name> is beside it (exists says whether one is), as it is
+// when rsync updates a file. Without that the name could be a real hidden
+// file such as ".profile.backup".
+func (m *TempMatcher) IsTempBeside(name string, exists func(string) bool) bool {
+	if m.IsTemp(name) {
+		return true
+	}
+	return m.rsync && rsyncShape(name) && exists(name[1:len(name)-7])
+}
+
+// rsyncShape tells whether name looks like ".<name>.XXXXXX", X one of
+// [A-Za-z0-9] as mkstemp makes them.
+func rsyncShape(name string) bool {
 	if len(name) < 9 || name[0] != '.' || name[len(name)-7] != '.' {
 		return false
 	}
-	mixed := false
 	for _, c := range name[len(name)-6:] {
-		switch {
-		case c >= '0' && c <= '9', c >= 'A' && c <= 'Z':
-			mixed = true
-		case c >= 'a' && c <= 'z':
-		default:
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
 			return false
 		}
 	}
-	return mixed
+	return true
+}
+
+// isRsyncTemp recognises rsync's temporaries on their own: a real hidden
+// file such as ".profile.backup" has the same shape, so the six characters
+// must hold a digit or capital letter, as 99.5 % of rsync's names do (see
+// IsTempBeside for most of the rest; the others are uploaded like any
+// file and then renamed over the target, which leaves the same result).
+func isRsyncTemp(name string) bool {
+	if !rsyncShape(name) {
+		return false
+	}
+	for _, c := range name[len(name)-6:] {
+		if c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' {
+			return true
+		}
+	}
+	return false
 }

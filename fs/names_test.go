@@ -84,6 +84,12 @@ func TestTempMatcher(t *testing.T) {
 	for _, name := range []string{"letter.odt", "x", ".profile.backup", ".bashrc", "lu.txt", "report.tmp.pdf", "4914"} {
 		require.False(t, m.IsTemp(name), name)
 	}
+	// All small letters: a temporary only beside the file rsync updates.
+	beside := func(n string) bool { return n == "f03.bin" }
+	require.True(t, m.IsTempBeside(".f03.bin.pkklnx", beside))
+	require.False(t, m.IsTempBeside(".profile.backup", beside))
+	require.False(t, m.IsTempBeside(".f04.bin.pkklnx", beside))
+	require.True(t, m.IsTempBeside(".x.swp", beside))
 	_, err = NewTempMatcher([]string{"[bad"}, false)
 	require.Error(t, err)
 }

@@ -139,7 +139,7 @@ func (d *Dir) renameFile(ctx context.Context, src *File, name string, dst *Dir, 
 		}
 		tf.mu.Unlock()
 	}
-	dstTemp := d.fsys.temps.IsTemp(newName)
+	dstTemp := dst.isTemp(ctx, newName)
 	if !replace && !dstTemp {
 		if sh := dst.hidden[newName]; sh != nil && sh != src {
 			// A temp file renamed to the name of a moved-aside document
