@@ -5,17 +5,17 @@ import gofs "github.com/hanwen/go-fuse/v2/fs"
 // Which go-fuse interfaces each type implements.
 
 var (
-	_ gofs.NodeGetattrer = (*Dir)(nil)
-	_ gofs.NodeSetattrer = (*Dir)(nil)
-	_ gofs.NodeLookuper  = (*Dir)(nil)
-	_ gofs.NodeReaddirer = (*Dir)(nil)
+	_ gofs.NodeGetattrer      = (*Dir)(nil)
+	_ gofs.NodeSetattrer      = (*Dir)(nil)
+	_ gofs.NodeLookuper       = (*Dir)(nil)
+	_ gofs.NodeReaddirer      = (*Dir)(nil)
 	_ gofs.NodeOpendirHandler = (*Dir)(nil)
-	_ gofs.NodeMkdirer   = (*Dir)(nil)
-	_ gofs.NodeCreater   = (*Dir)(nil)
-	_ gofs.NodeUnlinker  = (*Dir)(nil)
-	_ gofs.NodeRmdirer   = (*Dir)(nil)
-	_ gofs.NodeRenamer   = (*Dir)(nil)
-	_ gofs.NodeStatfser  = (*Dir)(nil)
+	_ gofs.NodeMkdirer        = (*Dir)(nil)
+	_ gofs.NodeCreater        = (*Dir)(nil)
+	_ gofs.NodeUnlinker       = (*Dir)(nil)
+	_ gofs.NodeRmdirer        = (*Dir)(nil)
+	_ gofs.NodeRenamer        = (*Dir)(nil)
+	_ gofs.NodeStatfser       = (*Dir)(nil)
 
 	_ gofs.NodeGetattrer = (*File)(nil)
 	_ gofs.NodeSetattrer = (*File)(nil)
