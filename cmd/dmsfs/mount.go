@@ -51,6 +51,7 @@ type mountFlags struct {
 	tokenFile    string
 	caFile       string
 	insecure     bool
+	timeout      time.Duration
 }
 
 func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
@@ -75,6 +76,7 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding an Invenio personal access token (must not be readable by others); default: $DMSFS_TOKEN")
 	fl.StringVar(&f.caFile, "ca-file", "", "https:// and enaios://: PEM file with the CA that signed the server's certificate (trusted besides the system's)")
 	fl.BoolVar(&f.insecure, "insecure", false, "https:// and enaios://: do not check the server's certificate at all (a warning is logged)")
+	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up on a server that does not connect, or answer (HTTP: the headers; enaio: the next bytes), within this long; the request is retried or reported")
 	fl.StringArrayVar(&f.tempPatterns, "temp-pattern", nil, "also keep files matching this glob local (repeatable); the defaults cover office apps, editors and rsync")
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data),\n        axelor+http(s)://[USER@]HOST[:PORT][/PATH]\n        invenio+http(s)://HOST[:PORT][/PATH]\n        enaio(s)://[USER@]HOST[:PORT][/CABINET/FOLDER…]\n\nFlags:\n%s", fl.FlagUsages())

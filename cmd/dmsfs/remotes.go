@@ -64,7 +64,7 @@ func axelorRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remot
 			log.Warn(insecureWarning)
 		}
 		c, err := axelor.New(context.Background(), axelor.Config{BaseURL: base, User: user, Password: password,
-			APIKey: apiKey, Logger: log, HTTPClient: hc})
+			APIKey: apiKey, Logger: log, HTTPClient: hc, Timeout: f.timeout})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -95,7 +95,7 @@ func invenioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remo
 		return "", nil, err
 	}
 	return "invenio:" + base, func(log *slog.Logger) (remote.Repository, func(), error) {
-		cfg := invenio.Config{BaseURL: base, Token: token, Logger: log, CacheDir: f.cacheDir}
+		cfg := invenio.Config{BaseURL: base, Token: token, Logger: log, CacheDir: f.cacheDir, Timeout: f.timeout}
 		if tr != nil {
 			cfg.Transport = tr
 		}
@@ -148,7 +148,7 @@ func enaioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote
 		if f.insecure {
 			log.Warn(insecureWarning)
 		}
-		r, err := enaio.New(context.Background(), enaio.Config{Addr: addr, TLS: tls, CAFile: f.caFile, Insecure: f.insecure,
+		r, err := enaio.New(context.Background(), enaio.Config{Addr: addr, TLS: tls, CAFile: f.caFile, Insecure: f.insecure, Timeout: f.timeout,
 			User: user, Password: password, Root: u.Path, CacheDir: f.cacheDir, Logger: log})
 		if err != nil {
 			return nil, nil, err

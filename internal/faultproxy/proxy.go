@@ -144,7 +144,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hijackClose(w)
 		return
 	case Stall:
-		time.Sleep(stall)
+		// Until the stall ends or the client gives up.
+		select {
+		case <-time.After(stall):
+		case <-r.Context().Done():
+			return
+		}
 	}
 	out := r.Clone(r.Context())
 	out.URL.Scheme, out.URL.Host = p.target.Scheme, p.target.Host

@@ -88,6 +88,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient
 		hc = &c
+		if t, ok := c.Transport.(*http.Transport); ok { // e.g. TLS settings: keep the timeouts
+			t = t.Clone()
+			t.DialContext, t.ResponseHeaderTimeout = tr.DialContext, tr.ResponseHeaderTimeout
+			hc.Transport = t
+		}
 	}
 	jar, _ := cookiejar.New(nil)
 	hc.Jar = jar

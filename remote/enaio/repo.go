@@ -53,7 +53,10 @@ type Config struct {
 	// (default "Files").
 	FilesTable string
 	Conns      int
-	Logger     *slog.Logger
+	// Timeout bounds connecting and each wait for the server's next
+	// bytes (default 2 minutes).
+	Timeout time.Duration
+	Logger  *slog.Logger
 }
 
 // Repo is the repository.
@@ -97,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rc := rpc.Config{Addr: cfg.Addr, User: cfg.User, Password: cfg.Password, Conns: cfg.Conns, Logger: log}
+	rc := rpc.Config{Addr: cfg.Addr, User: cfg.User, Password: cfg.Password, Conns: cfg.Conns, Timeout: cfg.Timeout, Logger: log}
 	if cfg.TLS {
 		t, err := tlsConfig(cfg)
 		if err != nil {

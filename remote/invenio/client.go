@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,8 +46,13 @@ type Config struct {
 	// MaxRetryWait caps how long one 429 answer makes the client wait
 	// (default 2 minutes).
 	MaxRetryWait time.Duration
-	// Transport overrides the HTTP transport (tests, proxies).
+	// Transport overrides the HTTP transport (tests, proxies, TLS
+	// settings). An *http.Transport gets Timeout too.
 	Transport http.RoundTripper
+	// Timeout bounds connecting and waiting for an answer's headers
+	// (default 2 minutes), so that a server that stalls makes a request
+	// fail (and be retried or reported) instead of hanging the caller.
+	Timeout time.Duration
 }
 
 // Repo is the Invenio repository client.
@@ -95,10 +101,19 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 	if cfg.MaxRetryWait <= 0 {
 		cfg.MaxRetryWait = 2 * time.Minute
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
 	tr := cfg.Transport
 	if tr == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 16
+		tr = t
+	}
+	if t, ok := tr.(*http.Transport); ok {
+		t = t.Clone()
+		t.DialContext = (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext
+		t.ResponseHeaderTimeout = cfg.Timeout
 		tr = t
 	}
 	r := &Repo{cfg: cfg, base: base, log: cfg.Logger,

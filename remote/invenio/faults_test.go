@@ -6,11 +6,13 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmsfs/dmsfs/fs/fstest"
 	"github.com/dmsfs/dmsfs/internal/faultproxy"
+	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/invenio"
 	"github.com/dmsfs/dmsfs/remote/invenio/inveniotest"
 )
@@ -62,4 +64,25 @@ func TestFaults(t *testing.T) {
 		}
 	}
 	fstest.ReportFaults(t, "Invenio", rows)
+}
+
+// TestStalledServerTimesOut: a server that accepts a request and then says
+// nothing makes the call fail after Config.Timeout as unavailable (so that
+// the filesystem keeps the data and retries), instead of hanging.
+func TestStalledServerTimesOut(t *testing.T) {
+	_, url := inveniotest.Start(t, inveniotest.Options{})
+	p := faultproxy.Start(t, url)
+	repo, err := invenio.New(context.Background(), invenio.Config{BaseURL: p.URL, Token: inveniotest.TestToken,
+		CacheDir: t.TempDir(), Timeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { repo.Close() })
+	p.SetStall(time.Minute)
+	p.Set(1, faultproxy.Stall)
+	start := time.Now()
+	_, err = repo.Mkdir(context.Background(), "root", "stalled")
+	require.ErrorIs(t, err, remote.ErrUnavailable)
+	require.Less(t, time.Since(start), 30*time.Second, "the stall lasts a minute; the timeout ended the wait")
+	p.Set(0)
+	_, err = repo.List(context.Background(), "root")
+	require.NoError(t, err, "a later call works once the server answers again")
 }
