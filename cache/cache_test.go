@@ -121,11 +121,11 @@ func TestSpoolJournal(t *testing.T) {
 	_, err = os.Stat(s.Path(orphanKey))
 	require.ErrorIs(t, err, os.ErrNotExist, "data without a record was never promised")
 
-	s.Remove(key, false)
+	s.Remove(key, false, true)
 	recs, err = s.Pending()
 	require.NoError(t, err)
 	require.Empty(t, recs)
-	s.Remove("", false) // must not touch the spool directories
+	s.Remove("", false, true) // must not touch the spool directories
 	_, err = os.Stat(filepath.Join(dir, "spool/data"))
 	require.NoError(t, err)
 }

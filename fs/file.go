@@ -170,10 +170,45 @@ func (f *File) contentKey() string {
 }
 
 func (f *File) fetcher() cache.FetchFunc {
-	repo, id, name := f.fsys.repo, f.doc.id, f.rf.Name
-	return fetchWith(func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
-		return repo.Open(ctx, id, name, off, n)
+	repo, id, rf := f.fsys.repo, f.doc.id, f.rf
+	current := fetchWith(func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		return repo.Open(ctx, id, rf.Name, off, n)
 	})
+	return func(ctx context.Context, off, n int64) ([]byte, error) {
+		data, err := current(ctx, off, n)
+		if err != nil || int64(len(data)) == min(n, rf.Size-off) {
+			return data, err
+		}
+		// The document got new content after this file's view of it was
+		// taken (a handle opened before a save by rename): read the
+		// version that holds the content the handle shows, if the
+		// repository keeps one; otherwise the cache reports the mismatch.
+		if v, ok := versionWith(ctx, repo, id, rf); ok {
+			return fetchWith(func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+				return repo.OpenVersion(ctx, id, v, rf.Name, off, n)
+			})(ctx, off, n)
+		}
+		return data, nil
+	}
+}
+
+// versionWith finds the version of doc whose file rf.Name has rf's content.
+func versionWith(ctx context.Context, repo remote.Repository, doc remote.ID, rf remote.File) (int, bool) {
+	if rf.ContentID == "" {
+		return 0, false
+	}
+	vs, err := repo.Versions(ctx, doc)
+	if err != nil {
+		return 0, false
+	}
+	for _, v := range vs {
+		for _, vf := range v.Files {
+			if vf.Name == rf.Name && vf.ContentID == rf.ContentID && vf.Size == rf.Size {
+				return v.N, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // fetchWith makes a block fetcher from a ranged open.
@@ -207,7 +242,7 @@ func (f *File) ensureLocal(ctx context.Context, truncate bool) error {
 	if !truncate && f.doc != nil && f.exists {
 		if err := f.fsys.meter.reserve(f.rf.Size); err != nil {
 			fh.Close()
-			f.fsys.spool.Remove(key, f.temp)
+			f.fsys.spool.Remove(key, f.temp, false)
 			return fmt.Errorf("no room in the spool for a copy of %d bytes: %w", f.rf.Size, err)
 		}
 		rc, err := f.fsys.repo.Open(ctx, f.doc.id, f.rf.Name, 0, -1)
@@ -220,7 +255,7 @@ func (f *File) ensureLocal(ctx context.Context, truncate bool) error {
 		}
 		if err != nil {
 			fh.Close()
-			f.fsys.spool.Remove(key, f.temp)
+			f.fsys.spool.Remove(key, f.temp, false)
 			return fmt.Errorf("fetch current content: %w", err)
 		}
 	}
@@ -237,7 +272,7 @@ func (f *File) closeLocal() {
 	}
 	f.local.Close()
 	if f.key != "" { // "" after forget: already removed
-		f.fsys.spool.Remove(f.key, f.localTemp)
+		f.fsys.spool.Remove(f.key, f.localTemp, f.journaled)
 	}
 	f.local, f.key, f.journaled = nil, "", false
 }
@@ -413,7 +448,7 @@ func (f *File) forget() {
 	f.dirty = false
 	f.fsys.up.cancel(f)
 	if f.local != nil {
-		f.fsys.spool.Remove(f.key, f.localTemp) // the open descriptor stays usable
+		f.fsys.spool.Remove(f.key, f.localTemp, f.journaled) // the open descriptor stays usable
 		f.key, f.journaled = "", false
 	}
 	if f.opens == 0 && f.local != nil {

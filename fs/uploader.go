@@ -38,6 +38,9 @@ type uploader struct {
 	done chan struct{}
 }
 
+// uploadWorkers is how many queued uploads run at once.
+const uploadWorkers = 4
+
 type pending struct {
 	at      time.Time
 	tries   int
@@ -176,17 +179,27 @@ func (u *uploader) runDue() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	// Several at once: with write-back, copying many small files is bound
+	// by the server's answer time per file, not by bandwidth.
+	sem := make(chan struct{}, uploadWorkers)
+	var wg sync.WaitGroup
 	for _, f := range files {
 		select {
 		case <-u.quit:
+			wg.Wait()
 			return
-		default:
+		case sem <- struct{}{}:
 		}
-		f.mu.Lock()
-		err := f.upload(ctx)
-		f.mu.Unlock()
-		u.finish(f, nil, err)
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f.mu.Lock()
+			err := f.upload(ctx)
+			f.mu.Unlock()
+			u.finish(f, nil, err)
+		}()
 	}
+	wg.Wait()
 	for _, p := range orphans {
 		u.finish(nil, p, u.replayOne(ctx, p.rec))
 	}
@@ -270,7 +283,7 @@ func (u *uploader) drain(ctx context.Context, progress func(Queue)) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%d uploads still pending (kept in the spool): %w", q.Files, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
@@ -319,7 +332,7 @@ func (u *uploader) replayOne(ctx context.Context, rec cache.Record) error {
 	if rf, ok := fileOf(res.node, res.file); ok && res.conflict == "" && (rec.Mode != 0 || !rec.Mtime.IsZero()) {
 		u.fsys.spool.SetAttr(u.fsys.attrKey(res.node.ID, rf.Name), cache.Attr{ContentID: rf.ContentID, Mode: rec.Mode, Mtime: rec.Mtime})
 	}
-	u.fsys.spool.Remove(rec.Key, false)
+	u.fsys.spool.Remove(rec.Key, false, true)
 	return nil
 }
 

@@ -228,6 +228,35 @@ func TestSIGTERMUploadsThenUnmounts(t *testing.T) {
 	require.Equal(t, "pending", string(readDoc(t, r, n)))
 }
 
+// TestSyncWaitsForUploads: with --write-back, `dmsfs sync` returns when
+// the server has everything, showing the queue shrink.
+func TestSyncWaitsForUploads(t *testing.T) {
+	c := newCLI(t)
+	cmd, log := c.start("--write-back", "1h")
+	for i := range 20 {
+		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, fmt.Sprintf("f%02d.txt", i)), []byte(fmt.Sprint(i)), 0o644))
+	}
+	out, _, code := c.run("status", c.mnt)
+	require.Zero(t, code)
+	require.Contains(t, out, "20 upload(s) pending")
+	out, stderr, code := c.run("sync", c.mnt)
+	require.Zero(t, code, stderr)
+	require.Contains(t, out, "20 upload(s) pending")
+	require.Contains(t, out, "all uploads done")
+	out, _, code = c.run("status", c.mnt)
+	require.Zero(t, code)
+	require.Contains(t, out, "uploads:      all uploads done")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait())
+	require.Contains(t, log.String(), "pending=0", "nothing was left for the unmount")
+	r := c.repo()
+	for i := range 20 {
+		n, found := findDoc(t, r, fmt.Sprintf("f%02d.txt", i))
+		require.True(t, found)
+		require.Equal(t, fmt.Sprint(i), string(readDoc(t, r, n)))
+	}
+}
+
 func TestDaemonAndUnmountWithProgress(t *testing.T) {
 	c := newCLI(t)
 	out, stderr, code := c.run("mount", "--daemon", "--write-back", "1h", "--data", c.data, "--cache-dir", c.cacheDir, c.mnt)

@@ -60,6 +60,19 @@ func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context,
 		json.NewEncoder(w).Encode(fsys.Status())
 	})
 	mux.HandleFunc("POST /unmount", c.handleUnmount)
+	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		flusher, _ := w.(http.Flusher)
+		err := fsys.Sync(r.Context(), func(q dfs.Queue) {
+			fmt.Fprintln(w, progressLine(q))
+			if flusher != nil {
+				flusher.Flush()
+			}
+		})
+		if err != nil {
+			fmt.Fprintln(w, "error:", err)
+		}
+	})
 	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
 		plan, err := fsys.Publish(r.Context(), r.URL.Query().Get("path"), r.URL.Query().Get("dry") == "1")
 		w.Header().Set("Content-Type", "application/json")

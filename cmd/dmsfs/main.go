@@ -17,9 +17,10 @@ const usage = `dmsfs mounts a document-management repository as a directory.
 Usage:
   dmsfs mount [flags] [REMOTE] MOUNTPOINT   mount (no REMOTE: the embedded repository)
   dmsfs unmount MOUNTPOINT                  upload what is pending, with progress, then unmount
+  dmsfs sync MOUNTPOINT                     wait until every pending upload is confirmed, with progress
   dmsfs status [--json] MOUNTPOINT          upload queue, cache use, last errors
   dmsfs publish [--yes|--dry-run] PATH      publish the Invenio draft that PATH is in
-  dmsfs serve --protocol axelor|invenio [--data DIR] [--addr 127.0.0.1:PORT]
+  dmsfs serve --protocol axelor|invenio|enaio [--data DIR] [--addr 127.0.0.1:PORT]
                                             run a protocol-faithful test server
   dmsfs version
 
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMount(args[1:], stdout, stderr)
 	case "unmount", "umount":
 		err = cmdUnmount(args[1:], stdout, stderr)
+	case "sync":
+		err = cmdSync(args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(args[1:], stdout)
 	case "serve":

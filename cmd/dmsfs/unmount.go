@@ -57,6 +57,41 @@ func cmdUnmount(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// cmdSync waits until the mount's pending uploads are confirmed by the
+// server (with --write-back, close does not wait for that), printing the
+// queue as it shrinks. Failing uploads are retried until they succeed or
+// the command is interrupted; their data stays in the spool either way.
+func cmdSync(args []string, stdout, stderr io.Writer) error {
+	fl := pflag.NewFlagSet("sync", pflag.ContinueOnError)
+	fl.SetOutput(stderr)
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fl.NArg() != 1 {
+		return fmt.Errorf("%w: sync takes MOUNTPOINT", errUsage)
+	}
+	mnt, err := filepath.Abs(fl.Arg(0))
+	if err != nil {
+		return err
+	}
+	resp, err := controlClient(mnt).Post("http://dmsfs/sync", "text/plain", nil)
+	if err != nil {
+		return fmt.Errorf("no dmsfs mount answers at %s", mnt)
+	}
+	defer resp.Body.Close()
+	last, err := streamLines(resp.Body, stdout)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", mnt, err)
+	}
+	if strings.HasPrefix(last, "error:") {
+		return errors.New(strings.TrimSpace(strings.TrimPrefix(last, "error:")))
+	}
+	return nil
+}
+
 // isMountpoint tells whether path is listed in /proc/self/mountinfo.
 func isMountpoint(path string) bool {
 	b, err := os.ReadFile("/proc/self/mountinfo")
