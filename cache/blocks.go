@@ -109,6 +109,22 @@ func (b *Blocks) ReadAt(ctx context.Context, key string, size int64, dest []byte
 	return n, nil
 }
 
+// Slice returns the file's bytes at [off, off+n) without copying them
+// when they lie in one block (the kernel reads block-aligned pieces of a
+// sequential read), and ok false otherwise. The bytes must not be changed.
+func (b *Blocks) Slice(ctx context.Context, key string, size, off, n int64, fetch FetchFunc) (data []byte, ok bool, err error) {
+	idx := off / BlockSize
+	if off >= size || (off+n-1)/BlockSize != idx {
+		return nil, false, nil
+	}
+	block, err := b.block(ctx, key, size, idx, fetch)
+	if err != nil {
+		return nil, true, err
+	}
+	start := off - idx*BlockSize
+	return block[start:min(start+n, int64(len(block)))], true, nil
+}
+
 // Prefetch fetches blocks covering [off, off+n) in the background, at most
 // as many at once as the cache was made with; blocks that cannot start now
 // are skipped (the reader will ask again).

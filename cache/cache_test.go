@@ -38,6 +38,25 @@ func TestBlocksReadAcrossBlocks(t *testing.T) {
 	}
 }
 
+func TestBlocksSlice(t *testing.T) {
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	defer b.Close()
+	data := bytes.Repeat([]byte("abcdefghij"), 350000) // 3.5 MB: 4 blocks
+	var calls atomic.Int64
+	for _, c := range []struct {
+		off, n int
+		ok     bool
+	}{{0, BlockSize, true}, {BlockSize, 128 << 10, true}, {BlockSize - 5, 10, false}, {3 * BlockSize, BlockSize, true}, {len(data) - 3, 100, true}, {len(data), 10, false}} {
+		got, ok, err := b.Slice(context.Background(), "k", int64(len(data)), int64(c.off), int64(c.n), source(data, &calls))
+		require.NoError(t, err)
+		require.Equal(t, c.ok, ok, "%+v", c)
+		if ok {
+			require.Equal(t, data[c.off:min(c.off+c.n, len(data))], got, "%+v", c)
+		}
+	}
+}
+
 func TestBlocksConcurrentMissesFetchOnce(t *testing.T) {
 	b, err := NewBlocks(64<<20, 4)
 	require.NoError(t, err)

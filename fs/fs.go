@@ -157,6 +157,11 @@ func (f *FS) MountOptions(allowOther bool) *gofs.Options {
 		// kernel asking for security.capability on every write.
 		DisableXAttrs: true,
 		MaxBackground: 64,
+		// Replies come from memory, never from file descriptors: splicing
+		// them only costs a pipe, and 1 MiB replies do not fit the
+		// default 1 MiB pipe limit (go-fuse then logs and falls back on
+		// every read).
+		DisableSplice: true,
 	}
 	if allowOther {
 		// Other users get the permission checks the mode bits promise.

@@ -123,7 +123,16 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 
 	// Fetches are shared by concurrent readers: one reader's interrupt
 	// must not fail the others.
-	n, err := f.fsys.blocks.ReadAt(context.WithoutCancel(ctx), key, size, dest, off, fetch)
+	bctx := context.WithoutCancel(ctx)
+	if off >= size {
+		return fuse.ReadResultData(nil), 0
+	}
+	data, ok, err := f.fsys.blocks.Slice(bctx, key, size, off, int64(len(dest)), fetch)
+	n := len(data)
+	if !ok {
+		n, err = f.fsys.blocks.ReadAt(bctx, key, size, dest, off, fetch)
+		data = dest[:n]
+	}
 	if err != nil {
 		return nil, f.fsys.fail("read", f.path(), err)
 	}
@@ -134,7 +143,7 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	if sequential && off+int64(n) < size {
 		f.fsys.blocks.Prefetch(key, size, off+int64(n), f.fsys.opts.ReadAhead, fetch)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return fuse.ReadResultData(data), 0
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {

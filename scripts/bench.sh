@@ -24,12 +24,14 @@ BIN=$WORK/bin
 CORPUS=$WORK/corpus
 MD=$WORK/mnt-dmsfs
 MR=$WORK/mnt-rclone
-mkdir -p "$BIN" "$MD" "$MR"
+MW=$WORK/mnt-dmsfs-writeback
+mkdir -p "$BIN" "$MD" "$MR" "$MW"
 pids=()
 
 cleanup() {
   set +e
   "$BIN/dmsfs" unmount "$MD" >/dev/null 2>&1
+  "$BIN/dmsfs" unmount "$MW" >/dev/null 2>&1
   fusermount3 -u "$MR" >/dev/null 2>&1 || umount -l "$MR" >/dev/null 2>&1
   for p in "${pids[@]}"; do kill "$p" >/dev/null 2>&1; done
   wait >/dev/null 2>&1
@@ -102,6 +104,25 @@ for side in dmsfs rclone; do
 done
 diff -r "$CORPUS/small" "$WORK/rsync-dmsfs" >/dev/null || { echo "bench: dmsfs returned wrong bytes" >&2; exit 1; }
 
+say "cp of the 200 files with --write-back: until cp returns, and until the server confirmed (dmsfs sync)"
+"$BIN/dmsfs" mount --daemon --write-back 1ms --cache-dir "$WORK/dmsfs-cache-wb" --user dmsfs --password-file "$WORK/axelor/password" \
+  --log-file "$WORK/dmsfs-wb.log" "$URL" "$MW" >/dev/null
+s=$(date +%s%N)
+cp -r "$CORPUS/in" "$MW/in-wb"
+m=$(date +%s%N)
+"$BIN/dmsfs" sync "$MW" >/dev/null
+e=$(date +%s%N)
+WBCP=$(awk -v d=$((m - s)) 'BEGIN{printf "%.3f", d/1e9}')
+WBSYNC=$(awk -v d=$((e - s)) 'BEGIN{printf "%.3f", d/1e9}')
+
+say "measuring the local limits of listing and copying"
+drop
+LSCOLD=$(secs ls -lR "$CORPUS/small")
+LSWARM=$(secs ls -lR "$CORPUS/small")
+drop
+RSCOLD=$(secs rsync -a "$CORPUS/small/" "$WORK/rsync-local/")
+RSAGAIN=$(secs rsync -a "$CORPUS/small/" "$WORK/rsync-local/")
+
 say "peak RSS while reading the 1 GiB file four times"
 for _ in 1 2; do drop; cat "$MD/big.bin" >/dev/null; done
 RSS=$(awk '/VmHWM/{print $2}' "/proc/$DPID/status")
@@ -120,12 +141,14 @@ row() { printf '%-34s %10s %10s %10s %13s %12s\n' "$1" "$2" "$3" "$4" "$(ratio "
 printf '\n%-34s %10s %10s %10s %13s %12s\n' figure dmsfs rclone limit dmsfs/rclone dmsfs/limit
 row "cold sequential read 1 GiB, MB/s" "${R[dmsfs,readcold]}" "${R[rclone,readcold]}" "$CURL"
 row "warm re-read 1 GiB, MB/s" "${R[dmsfs,readwarm]}" "${R[rclone,readwarm]}" "$LOCAL"
-row "ls -lR 5,000 files cold, s" "${R[dmsfs,lscold]}" "${R[rclone,lscold]}" ""
-row "ls -lR 5,000 files warm, s" "${R[dmsfs,lswarm]}" "${R[rclone,lswarm]}" ""
-row "rsync -a 5,000 files cold, s" "${R[dmsfs,rsynccold]}" "${R[rclone,rsynccold]}" ""
-row "rsync -a 5,000 files again, s" "${R[dmsfs,rsyncagain]}" "${R[rclone,rsyncagain]}" ""
+row "ls -lR 5,000 files cold, s" "${R[dmsfs,lscold]}" "${R[rclone,lscold]}" "$LSCOLD"
+row "ls -lR 5,000 files warm, s" "${R[dmsfs,lswarm]}" "${R[rclone,lswarm]}" "$LSWARM"
+row "rsync -a 5,000 files cold, s" "${R[dmsfs,rsynccold]}" "${R[rclone,rsynccold]}" "$RSCOLD"
+row "rsync -a 5,000 files again, s" "${R[dmsfs,rsyncagain]}" "${R[rclone,rsyncagain]}" "$RSAGAIN"
 row "cp 200 x 20 KiB in, s" "${R[dmsfs,cpin]}" "${R[rclone,cpin]}" ""
+row "  same, --write-back: cp returns, s" "$WBCP" "${R[rclone,cpin]}" ""
+row "  same, --write-back: confirmed, s" "$WBSYNC" "${R[rclone,cpin]}" ""
 row "write 256 MiB, s" "${R[dmsfs,write]}" "${R[rclone,write]}" ""
-printf '\nlimits: curl from the dmsfs server (cold read), cat of a local copy from the page cache (warm re-read)\n'
+printf '\nlimits: curl from the dmsfs server (cold read), cat of a local copy from the page cache (warm re-read),\n        ls -lR and rsync -a of the local corpus (listing and copying)\n'
 printf 'dmsfs peak RSS: %d MiB (--cache-size 256 MiB)\n' $((RSS / 1024))
-printf 'dmsfs writes are confirmed by the server when cp returns; rclone (--vfs-cache-mode writes) only spools them\n'
+printf 'dmsfs writes are confirmed by the server when cp returns (with --write-back: when dmsfs sync returns);\nrclone (--vfs-cache-mode writes) only spools them when cp returns\n'
