@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmsfs/dmsfs/internal/httpx"
 	"github.com/dmsfs/dmsfs/remote"
 )
 
@@ -94,6 +95,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			hc.Transport = t
 		}
 	}
+	hc.Transport = httpx.IdleTimeout(hc.Transport, cfg.Timeout) // a body that stops coming
 	jar, _ := cookiejar.New(nil)
 	hc.Jar = jar
 	// A redirect means "not logged in" (the login page); never follow it.

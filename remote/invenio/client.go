@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmsfs/dmsfs/internal/httpx"
 	"github.com/dmsfs/dmsfs/remote"
 )
 
@@ -116,6 +117,7 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 		t.ResponseHeaderTimeout = cfg.Timeout
 		tr = t
 	}
+	tr = httpx.IdleTimeout(tr, cfg.Timeout) // a body that stops coming
 	r := &Repo{cfg: cfg, base: base, log: cfg.Logger,
 		// Redirects are followed by hand, so that the token never goes to
 		// another host and an expired signed URL can be asked for again.
