@@ -390,8 +390,9 @@ func (u *uploader) send(ctx context.Context, rec cache.Record, data io.ReaderAt,
 			return sendResult{}, fmt.Errorf("%s %s: %w", rec.Op, rec.Path, serr)
 		}
 		cf, has := cur.File(rec.Name)
-		if has && cf.SHA256 != "" && cf.SHA256 == sha256Hex(data, rec.Size) {
-			return sendResult{node: cur, file: rec.Name}, nil // already there
+		if has && u.holds(ctx, cur.ID, cf, data, rec.Size) {
+			// Already there: an earlier try whose answer was lost.
+			return sendResult{node: cur, file: rec.Name}, nil
 		}
 		if (rec.Op == cache.OpReplace && has && cf.ContentID == rec.Base) || (rec.Op == cache.OpAppend && !has) {
 			token = cur.Token // someone else changed something else: not a conflict
@@ -460,6 +461,41 @@ func (u *uploader) alreadyInserted(ctx context.Context, rec cache.Record, data i
 		}
 	}
 	return remote.Node{}, false
+}
+
+// holds tells whether the repository's file cf has exactly data's bytes:
+// by SHA-256 where the repository keeps one, else (same size only) by
+// reading it back, so that an upload that landed although its answer was
+// lost is not taken for someone else's change.
+func (u *uploader) holds(ctx context.Context, doc remote.ID, cf remote.File, data io.ReaderAt, size int64) bool {
+	if cf.Size != size {
+		return false
+	}
+	if cf.SHA256 != "" {
+		return cf.SHA256 == sha256Hex(data, size)
+	}
+	rc, err := u.fsys.repo.Open(ctx, doc, cf.Name, 0, -1)
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	mine := io.NewSectionReader(data, 0, size)
+	a, b := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		n, err := io.ReadFull(rc, a)
+		if n > 0 {
+			if m, _ := io.ReadFull(mine, b[:n]); m != n || !bytes.Equal(a[:n], b[:n]) {
+				return false
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			m, _ := mine.Read(b[:1])
+			return m == 0
+		}
+		if err != nil {
+			return false
+		}
+	}
 }
 
 func sha256Hex(r io.ReaderAt, size int64) string {

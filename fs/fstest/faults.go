@@ -56,7 +56,8 @@ func ReportFaults(t *testing.T, backend string, rows []FaultRow) {
 }
 
 // RunFaults writes n files with cp -r through a mount of viaProxy, saves a
-// third of them again with rsync -a (temp file + rename over) and reads
+// third of them again with rsync -a (temp file + rename over) and another
+// third as vim does (rename to a backup, write, delete the backup), reads
 // them back, while p injects kinds into rate of the requests. Then the
 // faults stop, pending uploads finish, and direct (the same repository,
 // not through p) is compared file by file: every file is intact, or its
@@ -110,6 +111,17 @@ func RunFaults(t *testing.T, p *faultproxy.Proxy, viaProxy, direct remote.Reposi
 		m := regexp.MustCompile(`rsync error: .*\(code (\d+)\)`).FindAllStringSubmatch(said.String(), -1)
 		for _, c := range m {
 			aborted = aborted || (c[1] != "23" && c[1] != "24")
+		}
+	}
+	// Another third is saved the way vim saves: the document is renamed
+	// to a backup name, the new content written under the name, the
+	// backup deleted. A step that fails names the file.
+	for i := 1; i < n; i += 3 {
+		WriteFile(t, filepath.Join(src, paths[i]), 7000+i*50, uint64(2000+i))
+		dst := e.Path("tree/" + paths[i])
+		save := exec.Command("sh", "-c", `mv "$1" "$1~" && cp "$2" "$1" && rm "$1~"`, "save", dst, filepath.Join(src, paths[i]))
+		if out, err := save.CombinedOutput(); err != nil {
+			said.Write(out)
 		}
 	}
 	told := func(p string) bool { return aborted || wasTold(said.String(), p) }
