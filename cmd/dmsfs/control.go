@@ -61,15 +61,7 @@ func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context,
 	})
 	mux.HandleFunc("POST /unmount", c.handleUnmount)
 	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		flusher, _ := w.(http.Flusher)
-		err := fsys.Sync(r.Context(), func(q dfs.Queue) {
-			fmt.Fprintln(w, progressLine(q))
-			if flusher != nil {
-				flusher.Flush()
-			}
-		})
-		if err != nil {
+		if err := streamProgress(w, func(progress func(dfs.Queue)) error { return fsys.Sync(r.Context(), progress) }); err != nil {
 			fmt.Fprintln(w, "error:", err)
 		}
 	})
@@ -88,15 +80,21 @@ func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context,
 	return c, nil
 }
 
-func (c *controlServer) handleUnmount(w http.ResponseWriter, r *http.Request) {
+// streamProgress runs op, writing each progress report as a line as it
+// comes.
+func streamProgress(w http.ResponseWriter, op func(progress func(dfs.Queue)) error) error {
 	w.Header().Set("Content-Type", "text/plain")
 	flusher, _ := w.(http.Flusher)
-	err := c.unmount(r.Context(), func(q dfs.Queue) {
+	return op(func(q dfs.Queue) {
 		fmt.Fprintln(w, progressLine(q))
 		if flusher != nil {
 			flusher.Flush()
 		}
 	})
+}
+
+func (c *controlServer) handleUnmount(w http.ResponseWriter, r *http.Request) {
+	err := streamProgress(w, func(progress func(dfs.Queue)) error { return c.unmount(r.Context(), progress) })
 	if err != nil {
 		fmt.Fprintln(w, "error:", err)
 		return

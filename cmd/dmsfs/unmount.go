@@ -16,33 +16,49 @@ import (
 	dfs "github.com/dmsfs/dmsfs/fs"
 )
 
-func cmdUnmount(args []string, stdout, stderr io.Writer) error {
-	fl := pflag.NewFlagSet("unmount", pflag.ContinueOnError)
+// mountpointArg parses a command that takes only MOUNTPOINT.
+func mountpointArg(cmd string, args []string, stderr io.Writer) (string, error) {
+	fl := pflag.NewFlagSet(cmd, pflag.ContinueOnError)
 	fl.SetOutput(stderr)
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return err
+			return "", err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return "", fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if fl.NArg() != 1 {
-		return fmt.Errorf("%w: unmount takes MOUNTPOINT", errUsage)
+		return "", fmt.Errorf("%w: %s takes MOUNTPOINT", errUsage, cmd)
 	}
-	mnt, err := filepath.Abs(fl.Arg(0))
+	return filepath.Abs(fl.Arg(0))
+}
+
+// postProgress asks the mount's control socket to do what, copying its
+// progress lines to stdout; errNoMount when no dmsfs answers.
+func postProgress(mnt, what string, stdout io.Writer) error {
+	resp, err := controlClient(mnt).Post("http://dmsfs/"+what, "text/plain", nil)
+	if err != nil {
+		return errNoMount
+	}
+	defer resp.Body.Close()
+	last, err := streamLines(resp.Body, stdout)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, mnt, err)
+	}
+	if strings.HasPrefix(last, "error:") {
+		return errors.New(strings.TrimSpace(strings.TrimPrefix(last, "error:")))
+	}
+	return nil
+}
+
+var errNoMount = errors.New("no dmsfs mount answers")
+
+func cmdUnmount(args []string, stdout, stderr io.Writer) error {
+	mnt, err := mountpointArg("unmount", args, stderr)
 	if err != nil {
 		return err
 	}
-	resp, err := controlClient(mnt).Post("http://dmsfs/unmount", "text/plain", nil)
-	if err == nil {
-		defer resp.Body.Close()
-		last, err := streamLines(resp.Body, stdout)
-		if err != nil {
-			return fmt.Errorf("unmount %s: %w", mnt, err)
-		}
-		if strings.HasPrefix(last, "error:") {
-			return errors.New(strings.TrimSpace(strings.TrimPrefix(last, "error:")))
-		}
-		return nil
+	if err := postProgress(mnt, "unmount", stdout); !errors.Is(err, errNoMount) {
+		return err
 	}
 	// No dmsfs process answers: the mount is dead (killed) or not dmsfs's.
 	if _, serr := os.Stat(mnt); !errors.Is(serr, syscall.ENOTCONN) && !isMountpoint(mnt) {
@@ -62,34 +78,15 @@ func cmdUnmount(args []string, stdout, stderr io.Writer) error {
 // queue as it shrinks. Failing uploads are retried until they succeed or
 // the command is interrupted; their data stays in the spool either way.
 func cmdSync(args []string, stdout, stderr io.Writer) error {
-	fl := pflag.NewFlagSet("sync", pflag.ContinueOnError)
-	fl.SetOutput(stderr)
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fl.NArg() != 1 {
-		return fmt.Errorf("%w: sync takes MOUNTPOINT", errUsage)
-	}
-	mnt, err := filepath.Abs(fl.Arg(0))
+	mnt, err := mountpointArg("sync", args, stderr)
 	if err != nil {
 		return err
 	}
-	resp, err := controlClient(mnt).Post("http://dmsfs/sync", "text/plain", nil)
-	if err != nil {
+	err = postProgress(mnt, "sync", stdout)
+	if errors.Is(err, errNoMount) {
 		return fmt.Errorf("no dmsfs mount answers at %s", mnt)
 	}
-	defer resp.Body.Close()
-	last, err := streamLines(resp.Body, stdout)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", mnt, err)
-	}
-	if strings.HasPrefix(last, "error:") {
-		return errors.New(strings.TrimSpace(strings.TrimPrefix(last, "error:")))
-	}
-	return nil
+	return err
 }
 
 // isMountpoint tells whether path is listed in /proc/self/mountinfo.
