@@ -493,3 +493,37 @@ func TestHTTPSCertificateChecks(t *testing.T) {
 		require.Equal(t, flag == "--insecure", strings.Contains(log.String(), "certificate is not checked"), flag)
 	}
 }
+
+// TestConfigFileRemote: `dmsfs mount work: MOUNTPOINT` takes the URL, the
+// user and the password from the config file's [work] section; a config
+// file holding a password that others can read is refused.
+func TestConfigFileRemote(t *testing.T) {
+	c := newCLI(t)
+	url, data := c.serveAxelor()
+	password, err := os.ReadFile(filepath.Join(data, "password"))
+	require.NoError(t, err)
+	cfg := filepath.Join(t.TempDir(), "config")
+	text := "# dmsfs remotes\n[other]\nremote = embedded:/nowhere\n\n[work]\nremote = " + url + "\nuser = dmsfs\npassword = " + strings.TrimSpace(string(password)) + "\n"
+	require.NoError(t, os.WriteFile(cfg, []byte(text), 0o644))
+
+	_, stderr, code := c.run("mount", "--config", cfg, "--cache-dir", c.cacheDir, "work:", c.mnt)
+	require.NotZero(t, code)
+	require.Contains(t, stderr, "can be read by others; run 'chmod 600")
+	require.NotContains(t, stderr, strings.TrimSpace(string(password)))
+
+	require.NoError(t, os.Chmod(cfg, 0o600))
+	_, stderr, code = c.run("mount", "--config", cfg, "--cache-dir", c.cacheDir, "nosuch:", c.mnt)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "no remote [nosuch]")
+
+	cmd, log := c.mountForeground("--config", cfg, "--cache-dir", c.cacheDir, "-v", "work:")
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "from-config.txt"), []byte("configured"), 0o644))
+	got, err := os.ReadFile(filepath.Join(c.mnt, "from-config.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "configured", string(got))
+	_, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+	require.Contains(t, log.String(), "level=DEBUG")
+	require.NotContains(t, log.String(), strings.TrimSpace(string(password)), "the verbose log holds no secret")
+}

@@ -52,6 +52,10 @@ type mountFlags struct {
 	caFile       string
 	insecure     bool
 	timeout      time.Duration
+	config       string
+	// configSecrets are secrets from the config file, by the environment
+	// variable that would otherwise hold them.
+	configSecrets map[string]string
 }
 
 func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
@@ -77,9 +81,10 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.StringVar(&f.caFile, "ca-file", "", "https:// and enaios://: PEM file with the CA that signed the server's certificate (trusted besides the system's)")
 	fl.BoolVar(&f.insecure, "insecure", false, "https:// and enaios://: do not check the server's certificate at all (a warning is logged)")
 	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up on a server that does not connect, or answer (HTTP: the headers; enaio: the next bytes), within this long; the request is retried or reported")
+	fl.StringVar(&f.config, "config", defaultConfigPath(), "config file naming remotes, for REMOTE given as NAME:")
 	fl.StringArrayVar(&f.tempPatterns, "temp-pattern", nil, "also keep files matching this glob local (repeatable); the defaults cover office apps, editors and rsync")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data),\n        axelor+http(s)://[USER@]HOST[:PORT][/PATH]\n        invenio+http(s)://HOST[:PORT][/PATH]\n        enaio(s)://[USER@]HOST[:PORT][/CABINET/FOLDER…]\n\nFlags:\n%s", fl.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: dmsfs mount [flags] [REMOTE] MOUNTPOINT\n\nREMOTE: embedded:DIR (default: the embedded repository in --data),\n        axelor+http(s)://[USER@]HOST[:PORT][/PATH]\n        invenio+http(s)://HOST[:PORT][/PATH]\n        enaio(s)://[USER@]HOST[:PORT][/CABINET/FOLDER…]\n        NAME: (a remote of the config file, see --config)\n\nFlags:\n%s", fl.FlagUsages())
 	}
 	return fl, f
 }
@@ -273,6 +278,19 @@ func checkMountpoint(mnt string) error {
 // parseRemote turns REMOTE into a label (for the cache directory) and an
 // opener.
 func parseRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote.Repository, func(), error), error) {
+	if m := remoteName.FindStringSubmatch(spec); m != nil && m[1] != "embedded" {
+		s, err := readConfigSection(f.config, m[1])
+		if err != nil {
+			return "", nil, err
+		}
+		if remoteName.MatchString(s["remote"]) {
+			return "", nil, fmt.Errorf("%w: [%s] in %s: remote must be a URL or embedded:DIR, not another name", errUsage, m[1], f.config)
+		}
+		if err := applyConfig(s, f); err != nil {
+			return "", nil, err
+		}
+		spec = s["remote"]
+	}
 	dir := ""
 	switch {
 	case spec == "":

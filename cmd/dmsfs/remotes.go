@@ -34,7 +34,7 @@ func axelorRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remot
 	}
 	u.User = nil
 	base := u.String()
-	apiKey, err := secret(f.apiKeyFile, "DMSFS_API_KEY", "API key")
+	apiKey, err := secret(f.apiKeyFile, "DMSFS_API_KEY", "API key", f.configSecrets)
 	if err != nil {
 		return "", nil, err
 	}
@@ -43,7 +43,7 @@ func axelorRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remot
 		if user == "" {
 			return "", nil, fmt.Errorf("%w: give the Axelor user with --user or as USER@ in the URL, or an API key", errUsage)
 		}
-		if password, err = secret(f.passwordFile, "DMSFS_PASSWORD", "password"); err != nil {
+		if password, err = secret(f.passwordFile, "DMSFS_PASSWORD", "password", f.configSecrets); err != nil {
 			return "", nil, err
 		}
 		if password == "" {
@@ -82,7 +82,7 @@ func invenioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remo
 	if u.User != nil {
 		return "", nil, fmt.Errorf("%w: Invenio takes a token, not a user: put nothing before @ and use DMSFS_TOKEN or --token-file", errUsage)
 	}
-	token, err := secret(f.tokenFile, "DMSFS_TOKEN", "token")
+	token, err := secret(f.tokenFile, "DMSFS_TOKEN", "token", f.configSecrets)
 	if err != nil {
 		return "", nil, err
 	}
@@ -128,7 +128,7 @@ func enaioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote
 	if user == "" {
 		return "", nil, fmt.Errorf("%w: give the enaio user with --user or as USER@ in the URL", errUsage)
 	}
-	password, err := secret(f.passwordFile, "DMSFS_PASSWORD", "password")
+	password, err := secret(f.passwordFile, "DMSFS_PASSWORD", "password", f.configSecrets)
 	if err != nil {
 		return "", nil, err
 	}
@@ -188,11 +188,14 @@ func httpTLS(u *url.URL, f *mountFlags) (*http.Transport, error) {
 
 const insecureWarning = "--insecure: the server's certificate is not checked; anyone on the network path can read and change what is sent, credentials included"
 
-// secret reads a credential from file (refused when others may read it) or
-// from the environment variable env.
-func secret(file, env, what string) (string, error) {
+// secret reads a credential from file (refused when others may read it),
+// else from the environment variable env, else from the config file.
+func secret(file, env, what string, fromConfig map[string]string) (string, error) {
 	if file == "" {
-		return os.Getenv(env), nil
+		if v := os.Getenv(env); v != "" {
+			return v, nil
+		}
+		return fromConfig[env], nil
 	}
 	st, err := os.Stat(file)
 	if err != nil {
