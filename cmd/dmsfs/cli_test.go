@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
 	"io"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -526,4 +527,61 @@ func TestConfigFileRemote(t *testing.T) {
 	require.NoError(t, cmd.Wait())
 	require.Contains(t, log.String(), "level=DEBUG")
 	require.NotContains(t, log.String(), strings.TrimSpace(string(password)), "the verbose log holds no secret")
+}
+
+// TestSecondSignalLeavesUploadsInTheSpool: the server is gone, so the
+// unmount after SIGTERM cannot finish its uploads; a second SIGTERM ends
+// dmsfs at once, saying that the uploads stay in the spool, and the next
+// mount (with the server back) uploads them.
+func TestSecondSignalLeavesUploadsInTheSpool(t *testing.T) {
+	c := newCLI(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	data := filepath.Join(t.TempDir(), "axelor")
+	startServer := func() *exec.Cmd {
+		cmd := c.cmd("serve", "--protocol", "axelor", "--data", data, "--addr", addr)
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+		require.Eventually(t, func() bool {
+			conn, err := net.Dial("tcp", addr)
+			if err == nil {
+				conn.Close()
+			}
+			return err == nil
+		}, 10*time.Second, 20*time.Millisecond)
+		return cmd
+	}
+	server := startServer()
+	args := []string{"--user", "dmsfs", "--password-file", filepath.Join(data, "password"), "--cache-dir", c.cacheDir, "axelor+http://" + addr}
+
+	cmd, log := c.mountForeground(append([]string{"--write-back", "1h"}, args...)...)
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "pending.txt"), []byte("kept in the spool"), 0o644))
+	require.NoError(t, server.Process.Signal(syscall.SIGTERM))
+	server.Wait()
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.Eventually(t, func() bool { return strings.Contains(log.String(), "signal received") }, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the drain is trying the dead server
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("dmsfs did not end after the second signal:\n%s", log)
+	}
+	require.Contains(t, log.String(), "second signal: pending uploads stay in the spool")
+	require.Contains(t, log.String(), "pending=1")
+
+	startServer()
+	cmd, log = c.mountForeground(args...)
+	got, err := os.ReadFile(filepath.Join(c.mnt, "pending.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "kept in the spool", string(got))
+	require.Contains(t, log.String(), "uploaded from the spool")
+	_, stderr, code := c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
 }
