@@ -27,14 +27,14 @@ func TestIdleTimeout(t *testing.T) {
 			return
 		}
 		for range 10 { // slower than nothing, faster than the idle time
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 			io.WriteString(w, "x")
 			w.(http.Flusher).Flush()
 		}
 	}))
 	defer srv.Close()
 	defer close(release)
-	hc := &http.Client{Transport: IdleTimeout(http.DefaultTransport, 200*time.Millisecond)}
+	hc := &http.Client{Transport: IdleTimeout(http.DefaultTransport, time.Second)}
 
 	resp, err := hc.Get(srv.URL + "/stall")
 	require.NoError(t, err)
