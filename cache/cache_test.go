@@ -23,11 +23,16 @@ func source(data []byte, calls *atomic.Int64) FetchFunc {
 	}
 }
 
-func TestBlocksReadAcrossBlocks(t *testing.T) {
+// fourBlocks is a cache and 3.5 MB of data: four blocks, the last short.
+func fourBlocks(t *testing.T) (*Blocks, []byte) {
 	b, err := NewBlocks(64<<20, 4)
 	require.NoError(t, err)
-	defer b.Close()
-	data := bytes.Repeat([]byte("abcdefghij"), 350000) // 3.5 MB: 4 blocks
+	t.Cleanup(b.Close)
+	return b, bytes.Repeat([]byte("abcdefghij"), 350000)
+}
+
+func TestBlocksReadAcrossBlocks(t *testing.T) {
+	b, data := fourBlocks(t)
 	var calls atomic.Int64
 	for _, c := range []struct{ off, n int }{{0, 10}, {BlockSize - 5, 10}, {3 * BlockSize, 500000}, {len(data) - 3, 100}, {len(data), 10}} {
 		dest := make([]byte, c.n)
@@ -39,10 +44,7 @@ func TestBlocksReadAcrossBlocks(t *testing.T) {
 }
 
 func TestBlocksSlice(t *testing.T) {
-	b, err := NewBlocks(64<<20, 4)
-	require.NoError(t, err)
-	defer b.Close()
-	data := bytes.Repeat([]byte("abcdefghij"), 350000) // 3.5 MB: 4 blocks
+	b, data := fourBlocks(t)
 	var calls atomic.Int64
 	for _, c := range []struct {
 		off, n int
