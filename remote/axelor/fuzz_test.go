@@ -2,7 +2,6 @@ package axelor_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/axelor"
+	"github.com/dmsfs/dmsfs/remote/remotetest"
 )
 
 // FuzzAnswers: every answer the server gives is the fuzzer's bytes. The
@@ -35,13 +35,7 @@ func FuzzAnswers(f *testing.F) {
 		}
 		kids, _ := c.List(ctx, axelor.RootID)
 		for _, id := range append([]remote.ID{"1"}, ids(kids)...) {
-			if n, err := c.Stat(ctx, id); err == nil && len(n.Files) > 0 {
-				if rc, err := c.Open(ctx, id, n.Files[0].Name, 0, 10); err == nil {
-					io.Copy(io.Discard, rc)
-					rc.Close()
-				}
-			}
-			c.Versions(ctx, id)
+			remotetest.ReadEverything(ctx, c, id)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package invenio_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/invenio"
+	"github.com/dmsfs/dmsfs/remote/remotetest"
 )
 
 // FuzzAnswers: after a normal discovery, every answer is the fuzzer's
@@ -47,16 +46,9 @@ func FuzzAnswers(f *testing.F) {
 		for _, rec := range recs[:min(len(recs), 2)] {
 			files, _ := r.List(ctx, rec.ID)
 			for _, f := range files[:min(len(files), 2)] {
-				if n, err := r.Stat(ctx, f.ID); err == nil && len(n.Files) > 0 {
-					if rc, err := r.Open(ctx, f.ID, n.Files[0].Name, 0, 10); err == nil {
-						io.Copy(io.Discard, rc)
-						rc.Close()
-					}
-				}
-				r.Versions(ctx, f.ID)
+				remotetest.ReadEverything(ctx, r, f.ID)
 			}
 			r.PublishPlan(ctx, rec.ID)
 		}
-		_ = remote.ID("")
 	})
 }

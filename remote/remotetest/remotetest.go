@@ -446,3 +446,16 @@ func testConcurrentReads(t *testing.T, s *suite) {
 	}
 	wg.Wait()
 }
+
+// ReadEverything makes the read calls a mount makes on id — Stat, a ranged
+// Open of its first file, Versions — ignoring their errors: for fuzzing a
+// client with malformed answers, where only a panic is a failure.
+func ReadEverything(ctx context.Context, r remote.Repository, id remote.ID) {
+	if n, err := r.Stat(ctx, id); err == nil && len(n.Files) > 0 {
+		if rc, err := r.Open(ctx, id, n.Files[0].Name, 0, 10); err == nil {
+			io.Copy(io.Discard, rc)
+			rc.Close()
+		}
+	}
+	r.Versions(ctx, id)
+}
