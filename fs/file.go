@@ -174,6 +174,9 @@ func (f *File) fetcher() cache.FetchFunc {
 	current := fetchWith(func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 		return repo.Open(ctx, id, rf.Name, off, n)
 	})
+	var once sync.Once // guards version and found
+	var version int
+	var found bool
 	return func(ctx context.Context, off, n int64) ([]byte, error) {
 		data, err := current(ctx, off, n)
 		if err != nil || int64(len(data)) == min(n, rf.Size-off) {
@@ -183,7 +186,9 @@ func (f *File) fetcher() cache.FetchFunc {
 		// taken (a handle opened before a save by rename): read the
 		// version that holds the content the handle shows, if the
 		// repository keeps one; otherwise the cache reports the mismatch.
-		if v, ok := versionWith(ctx, repo, id, rf); ok {
+		// It is looked up once for a read and its read-ahead, not per block.
+		once.Do(func() { version, found = versionWith(ctx, repo, id, rf) })
+		if v := version; found {
 			return fetchWith(func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 				return repo.OpenVersion(ctx, id, v, rf.Name, off, n)
 			})(ctx, off, n)

@@ -124,9 +124,6 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	// Fetches are shared by concurrent readers: one reader's interrupt
 	// must not fail the others.
 	bctx := context.WithoutCancel(ctx)
-	if off >= size {
-		return fuse.ReadResultData(nil), 0
-	}
 	data, ok, err := f.fsys.blocks.Slice(bctx, key, size, off, int64(len(dest)), fetch)
 	n := len(data)
 	if !ok {

@@ -479,23 +479,11 @@ func (u *uploader) holds(ctx context.Context, doc remote.ID, cf remote.File, dat
 		return false
 	}
 	defer rc.Close()
-	mine := io.NewSectionReader(data, 0, size)
-	a, b := make([]byte, 64<<10), make([]byte, 64<<10)
-	for {
-		n, err := io.ReadFull(rc, a)
-		if n > 0 {
-			if m, _ := io.ReadFull(mine, b[:n]); m != n || !bytes.Equal(a[:n], b[:n]) {
-				return false
-			}
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			m, _ := mine.Read(b[:1])
-			return m == 0
-		}
-		if err != nil {
-			return false
-		}
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return false
 	}
+	return hex.EncodeToString(h.Sum(nil)) == sha256Hex(data, size)
 }
 
 func sha256Hex(r io.ReaderAt, size int64) string {

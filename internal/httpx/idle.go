@@ -4,10 +4,28 @@ package httpx
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 )
+
+// WithTimeouts bounds every request through rt by d: connecting and
+// waiting for the answer's headers (set on a copy of rt when it is an
+// *http.Transport; nil means http.DefaultTransport), and waiting for the
+// next bytes of the body (IdleTimeout).
+func WithTimeouts(rt http.RoundTripper, d time.Duration) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if t, ok := rt.(*http.Transport); ok {
+		t = t.Clone()
+		t.DialContext = (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).DialContext
+		t.ResponseHeaderTimeout = d
+		rt = t
+	}
+	return IdleTimeout(rt, d)
+}
 
 // IdleTimeout wraps rt so that an answer whose body stops arriving for
 // idle is cut off: the read fails (and the caller retries or reports it)

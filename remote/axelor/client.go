@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -50,8 +49,9 @@ type Config struct {
 	Logger     *slog.Logger
 	// ChunkSize overrides the upload chunk size (tests).
 	ChunkSize int
-	// Timeout bounds connecting and waiting for an answer's headers
-	// (default 2 minutes); a stalled server is then retried or reported.
+	// Timeout bounds connecting, waiting for an answer's headers and
+	// waiting for the next bytes of its body (default 2 minutes); a stalled
+	// server is then retried or reported.
 	Timeout time.Duration
 }
 
@@ -76,26 +76,19 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("axelor: base URL %q is not http(s)://host[:port][/path]", cfg.BaseURL)
 	}
-	// Parallel range reads and uploads reuse their connections: the default
-	// transport keeps only two idle ones per host.
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Minute
 	}
+	// Parallel range reads and uploads reuse their connections: the default
+	// transport keeps only two idle ones per host.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
-	tr.DialContext = (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext
-	tr.ResponseHeaderTimeout = cfg.Timeout
 	hc := &http.Client{Transport: tr}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient
 		hc = &c
-		if t, ok := c.Transport.(*http.Transport); ok { // e.g. TLS settings: keep the timeouts
-			t = t.Clone()
-			t.DialContext, t.ResponseHeaderTimeout = tr.DialContext, tr.ResponseHeaderTimeout
-			hc.Transport = t
-		}
 	}
-	hc.Transport = httpx.IdleTimeout(hc.Transport, cfg.Timeout) // a body that stops coming
+	hc.Transport = httpx.WithTimeouts(hc.Transport, cfg.Timeout)
 	jar, _ := cookiejar.New(nil)
 	hc.Jar = jar
 	// A redirect means "not logged in" (the login page); never follow it.

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -48,10 +47,10 @@ type Config struct {
 	// (default 2 minutes).
 	MaxRetryWait time.Duration
 	// Transport overrides the HTTP transport (tests, proxies, TLS
-	// settings). An *http.Transport gets Timeout too.
+	// settings); Timeout applies to it too.
 	Transport http.RoundTripper
-	// Timeout bounds connecting and waiting for an answer's headers
-	// (default 2 minutes), so that a server that stalls makes a request
+	// Timeout bounds connecting, waiting for an answer's headers and
+	// waiting for the next bytes of its body (default 2 minutes), so that a server that stalls makes a request
 	// fail (and be retried or reported) instead of hanging the caller.
 	Timeout time.Duration
 }
@@ -111,13 +110,7 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 		t.MaxIdleConnsPerHost = 16
 		tr = t
 	}
-	if t, ok := tr.(*http.Transport); ok {
-		t = t.Clone()
-		t.DialContext = (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext
-		t.ResponseHeaderTimeout = cfg.Timeout
-		tr = t
-	}
-	tr = httpx.IdleTimeout(tr, cfg.Timeout) // a body that stops coming
+	tr = httpx.WithTimeouts(tr, cfg.Timeout)
 	r := &Repo{cfg: cfg, base: base, log: cfg.Logger,
 		// Redirects are followed by hand, so that the token never goes to
 		// another host and an expired signed URL can be asked for again.
