@@ -24,7 +24,23 @@ var (
 	ErrUnavailable = errors.New("repository unavailable")
 	// ErrProtocol is an answer the client could not understand.
 	ErrProtocol = errors.New("malformed answer from the repository")
+	// ErrRefused is a request the server refused for a reason that will
+	// not change by asking again (an HTTP 4xx that is neither a rate limit
+	// nor a conflict, a quota, a rule of the document type).
+	ErrRefused = errors.New("refused by the repository")
 )
+
+// Permanent tells a failure that no retry will mend (the server said no)
+// from a transient one (network, 5xx, 429, a malformed answer). Not found,
+// exists and conflict are neither: the upload queue resolves them.
+func Permanent(err error) bool {
+	for _, kind := range []error{ErrRefused, ErrPermission, ErrUnsupported, ErrReadOnly, ErrInvalidName, ErrIsFolder, ErrNotFolder} {
+		if errors.Is(err, kind) {
+			return true
+		}
+	}
+	return false
+}
 
 // Errno maps an error to the errno the filesystem returns for it.
 func Errno(err error) syscall.Errno {
@@ -52,6 +68,8 @@ func Errno(err error) syscall.Errno {
 		return syscall.EISDIR
 	case errors.Is(err, ErrInvalidName):
 		return syscall.EINVAL
+	case errors.Is(err, ErrRefused):
+		return syscall.EPERM
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
 	}

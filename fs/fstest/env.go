@@ -120,6 +120,16 @@ func (e *Env) LogText() string {
 	return e.log.String()
 }
 
+// Settle waits until every file the test closed was saved and the upload
+// queue is empty (see core.FS.Settle): what the repository then holds is
+// what the mount promised.
+func (e *Env) Settle() {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(e.T, e.FS.Settle(ctx))
+}
+
 // Unmount uploads what is pending and unmounts; calling it twice is fine.
 func (e *Env) Unmount() {
 	if e.srv == nil {

@@ -456,6 +456,7 @@ func testNamespaceOps(t *testing.T, newRepo func(t *testing.T) remote.Repository
 	_, err = e.Node("c")
 	require.ErrorIs(t, err, remote.ErrNotFound)
 	require.NoError(t, os.Remove(e.Path("a/g.txt")))
+	e.Settle() // an unlinked document stays on the server for UnlinkGrace
 	_, err = e.Node("a/g.txt")
 	require.ErrorIs(t, err, remote.ErrNotFound)
 	require.NoError(t, os.Remove(e.Path("a")))
@@ -463,6 +464,7 @@ func testNamespaceOps(t *testing.T, newRepo func(t *testing.T) remote.Repository
 
 	// A new empty file is a document too; a hard link is refused cleanly.
 	require.NoError(t, os.WriteFile(e.Path("empty"), nil, 0o644))
+	e.Settle() // a close that wrote nothing saves at release
 	require.Empty(t, e.Content(e.MustNode("empty"), ""))
 	require.Error(t, os.Link(e.Path("empty"), e.Path("link")))
 	st, err := os.Stat(e.Path("empty"))

@@ -307,6 +307,11 @@ func httpErr(code int) error {
 		return remote.ErrPermission
 	case http.StatusBadRequest:
 		return remote.ErrInvalidName
+	case http.StatusTooManyRequests, http.StatusConflict, http.StatusRequestTimeout:
+		return remote.ErrUnavailable
+	}
+	if code >= 400 && code < 500 {
+		return remote.ErrRefused // 413 too large, 415, 422: asking again will not help
 	}
 	return remote.ErrUnavailable
 }

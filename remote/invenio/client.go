@@ -250,6 +250,8 @@ func errorFrom(resp *http.Response) error {
 		e.kind = remote.ErrConflict
 	case s == 429 || s >= 500:
 		e.kind = remote.ErrUnavailable
+	case s >= 400:
+		e.kind = remote.ErrRefused // 400 validation, 413 too large, 415, 422: asking again will not help
 	default:
 		e.kind = remote.ErrProtocol
 	}

@@ -1,4 +1,4 @@
-package fs
+package core
 
 import (
 	"path"
@@ -166,7 +166,16 @@ func (m *TempMatcher) IsTemp(name string) bool {
 			return true
 		}
 	}
-	return m.rsync && isRsyncTemp(name)
+	return m.rsync && (isRsyncTemp(name) || isSedTemp(name))
+}
+
+// isSedTemp recognises GNU sed -i's temporary, "sedXXXXXX" beside the file
+// it edits. As with rsync's, the six characters must hold a digit or a
+// capital letter so that a word such as "sedation" stays a document (the
+// all-small-letter names, one in 190, are uploaded and then renamed over
+// the target: the target still gets one version).
+func isSedTemp(name string) bool {
+	return len(name) == 9 && name[:3] == "sed" && mkstempSuffix(name[3:])
 }
 
 // IsTempBeside is IsTemp that also knows rsync's temporaries whose six
@@ -201,13 +210,24 @@ func rsyncShape(name string) bool {
 // IsTempBeside for most of the rest; the others are uploaded like any
 // file and then renamed over the target, which leaves the same result).
 func isRsyncTemp(name string) bool {
-	if !rsyncShape(name) {
+	return rsyncShape(name) && mkstempSuffix(name[len(name)-6:])
+}
+
+// mkstempSuffix tells whether six characters from [A-Za-z0-9] hold a digit
+// or a capital letter.
+func mkstempSuffix(s string) bool {
+	if len(s) != 6 {
 		return false
 	}
-	for _, c := range name[len(name)-6:] {
-		if c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' {
-			return true
+	mixed := false
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9' || c >= 'A' && c <= 'Z':
+			mixed = true
+		case c >= 'a' && c <= 'z':
+		default:
+			return false
 		}
 	}
-	return false
+	return mixed
 }

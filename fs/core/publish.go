@@ -1,4 +1,4 @@
-package fs
+package core
 
 import (
 	"context"
@@ -14,16 +14,14 @@ func (f *FS) NodeAt(ctx context.Context, rel string) (remote.ID, error) {
 	d := f.root
 	parts := strings.FieldsFunc(rel, func(r rune) bool { return r == '/' })
 	for i, name := range parts {
-		d.mu.Lock()
 		ch, err := d.child(ctx, name)
-		d.mu.Unlock()
 		if err != nil {
 			return "", err
 		}
 		if ch == nil {
 			return "", fmt.Errorf("%s: %w", strings.Join(parts[:i+1], "/"), remote.ErrNotFound)
 		}
-		switch op := ch.Operations().(type) {
+		switch op := ch.(type) {
 		case *Dir:
 			d = op
 		case *File:

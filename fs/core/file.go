@@ -1,4 +1,4 @@
-package fs
+package core
 
 import (
 	"context"
@@ -6,40 +6,36 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"sync"
 	"syscall"
-	"time"
-
-	gofs "github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/dmsfs/dmsfs/cache"
+	"github.com/dmsfs/dmsfs/fs/upload"
 	"github.com/dmsfs/dmsfs/remote"
 )
 
-// localAttr are attributes kept locally (repositories do not store them).
-// Zero values mean "not set here".
-type localAttr struct {
-	mode     uint32
-	uid, gid uint32
-	owner    bool
-	mtime    time.Time
-	// mtimeSet: mtime was set explicitly (utimes), not just by writing.
-	mtimeSet bool
-}
-
-func attrFrom(a cache.Attr) localAttr {
-	return localAttr{mode: a.Mode, uid: a.UID, gid: a.GID, owner: a.HasOwner, mtime: a.Mtime, mtimeSet: !a.Mtime.IsZero()}
-}
-
 // File is a regular file: a single-file document, one file of a multi-file
 // document, a new file not yet uploaded, or a local-only temp file.
+//
+// Its content is in one of two places: the repository (local == nil; reads
+// go through the block cache) or a spool copy (local != nil), which is then
+// the content. Invariants, with mu held:
+//   - dirty ⇒ local != nil: changes exist only in the spool copy.
+//   - busy ⇒ an upload, a download of the current content or a server
+//     change of the file's identity is under way with mu released; the
+//     spool copy's bytes and the identity do not change until it ends
+//     (writers, truncates, saves and renames wait on cond).
+//   - temp ⇒ never uploaded; gone ⇒ never uploaded again.
+//   - journaled ⇒ the journal holds a record of key (the spool copy is
+//     durable and will be uploaded by the next mount if not by this one).
 type File struct {
-	gofs.Inode
 	fsys *FS
+	ino  uint64
 
-	mu sync.Mutex
+	mu   sync.Mutex
+	cond *sync.Cond // on mu: busy ended
+	busy bool
+
 	// dir and name are where the file is shown; dir.id is the folder a new
 	// file is inserted into.
 	dir  *Dir
@@ -64,25 +60,33 @@ type File struct {
 	local     *os.File
 	key       string
 	localTemp bool // key lives in the temp area (not journaled)
-	journaled bool // the journal holds a record of key
+	journaled bool
 	size      int64
 	// dirty: local differs from the repository and must be uploaded.
 	dirty bool
 	attr  localAttr
 	// opens and writers count open handles; gen counts content changes
-	// that did not come through this inode's writes, keptGen the gen the
+	// that did not come through this file's writes, keptGen the gen the
 	// kernel page cache holds.
 	opens, writers int
 	gen, keptGen   uint64
 	// gone: unlinked or replaced by a rename; never uploaded again.
 	gone bool
+	// changed is fsys.seq when this mount last changed the file on the
+	// server: a listing begun before that is older than the file's view.
+	changed uint64
 	// writeErr is a write that failed (ENOSPC, EIO): the local content is
 	// incomplete, so the next close abandons it instead of uploading it.
 	writeErr syscall.Errno
 }
 
+var _ Node = (*File)(nil)
+var _ upload.Item = (*File)(nil)
+
 func newFile(fsys *FS, dir *Dir, name string) *File {
-	return &File{fsys: fsys, dir: dir, name: name, keptGen: ^uint64(0)}
+	f := &File{fsys: fsys, ino: fsys.nextIno(), dir: dir, name: name, keptGen: ^uint64(0)}
+	f.cond = sync.NewCond(&f.mu)
+	return f
 }
 
 // newRemoteFile shows file rf of document doc.
@@ -95,12 +99,44 @@ func newRemoteFile(fsys *FS, dir *Dir, name string, doc *docRef, rf remote.File,
 	return f
 }
 
-// path is the file's path in the mount, for messages.
+// Ino is the file's inode number.
+func (f *File) Ino() uint64 { return f.ino }
+
+// path is the file's path in the mount, for messages (mu held).
 func (f *File) path() string {
 	if f.dir == nil {
 		return f.name
 	}
-	return path.Join(f.dir.path(), f.name)
+	return join(f.dir.Path(), f.name)
+}
+
+// Path is the file's path in the mount.
+func (f *File) Path() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.path()
+}
+
+// acquire waits until no other operation is under way and starts one (mu
+// held; mu is released while waiting).
+func (f *File) acquire() {
+	for f.busy {
+		f.cond.Wait()
+	}
+	f.busy = true
+}
+
+// done ends the operation acquire started (mu held).
+func (f *File) done() {
+	f.busy = false
+	f.cond.Broadcast()
+}
+
+// idle waits until no operation is under way (mu held).
+func (f *File) idle() {
+	for f.busy {
+		f.cond.Wait()
+	}
 }
 
 // onServer tells whether the repository holds this file (mu held).
@@ -111,9 +147,13 @@ func (f *File) shows(id remote.ID, fileName string, multi bool) bool {
 	return f.doc != nil && f.doc.id == id && f.exists && f.multi == multi && (!multi || f.rf.Name == fileName)
 }
 
-// refresh takes the server's newer view of the file (mu held). Local
-// changes keep their base; a clean copy follows the server.
-func (f *File) refresh(rf remote.File, token string) {
+// refresh takes the server's view of the file from a listing begun at
+// sequence number since (mu held). Local changes keep their base; a clean
+// copy follows the server.
+func (f *File) refresh(rf remote.File, token string, since uint64) {
+	if f.busy || f.changed >= since {
+		return // an upload under way or newer than the listing knows better
+	}
 	if f.doc != nil {
 		f.doc.setToken(token)
 	}
@@ -131,37 +171,24 @@ func (f *File) refresh(rf remote.File, token string) {
 	f.rf = rf
 }
 
-func (f *File) fillAttr(out *fuse.Attr) {
+// Attr is what stat shows.
+func (f *File) Attr() Attr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.fillAttrLocked(out)
+	return f.attrLocked()
 }
 
-func (f *File) fillAttrLocked(out *fuse.Attr) {
+func (f *File) attrLocked() Attr {
 	size, mtime := f.rf.Size, f.rf.ModTime
 	if f.local != nil {
 		size = f.size
 	}
-	if !f.attr.mtime.IsZero() {
-		mtime = f.attr.mtime
-	}
-	mode := uint32(0o644)
-	if f.attr.mode != 0 {
-		mode = f.attr.mode & 0o7777
-	}
-	out.Mode = syscall.S_IFREG | mode
-	out.Size = uint64(size)
-	out.Blocks = (out.Size + 511) / 512
-	out.Blksize = cache.BlockSize
-	out.Nlink = 1
+	a := Attr{Mode: syscall.S_IFREG, Size: size, Nlink: 1}
 	if f.gone {
-		out.Nlink = 0 // unlinked but still open
+		a.Nlink = 0 // unlinked but still open
 	}
-	out.SetTimes(nil, &mtime, &mtime)
-	out.Uid, out.Gid = f.fsys.opts.UID, f.fsys.opts.GID
-	if f.attr.owner {
-		out.Uid, out.Gid = f.attr.uid, f.attr.gid
-	}
+	f.attr.fill(&a, 0o644, mtime, f.fsys.opts.UID, f.fsys.opts.GID)
+	return a
 }
 
 // contentKey names the remote content in the block cache (mu held).
@@ -233,40 +260,71 @@ func fetchWith(open func(ctx context.Context, off, n int64) (io.ReadCloser, erro
 	}
 }
 
-// ensureLocal gives the file a spool copy to change (mu held). Unless
-// truncate is set the copy starts as the current content.
+// ensureLocal gives the file a spool copy to change (mu held, no operation
+// under way). Unless truncate is set the copy starts as the current
+// content, which is downloaded with mu released (the file is busy then).
 func (f *File) ensureLocal(ctx context.Context, truncate bool) error {
 	if f.local != nil {
 		return nil
 	}
-	key, fh, err := f.fsys.spool.Create(f.temp)
+	temp := f.temp
+	key, fh, err := f.fsys.spool.Create(temp)
 	if err != nil {
 		return err
 	}
 	size := int64(0)
 	if !truncate && f.doc != nil && f.exists {
-		if err := f.fsys.meter.reserve(f.rf.Size); err != nil {
+		doc, rf, fetch := f.doc.id, f.rf, f.fetcher()
+		if err := f.fsys.meter.reserve(rf.Size); err != nil {
 			fh.Close()
-			f.fsys.spool.Remove(key, f.temp, false)
-			return fmt.Errorf("no room in the spool for a copy of %d bytes: %w", f.rf.Size, err)
+			f.fsys.spool.Remove(key, temp, false)
+			return fmt.Errorf("no room in the spool for a copy of %d bytes: %w", rf.Size, err)
 		}
-		rc, err := f.fsys.repo.Open(ctx, f.doc.id, f.rf.Name, 0, -1)
-		if err == nil {
-			size, err = io.Copy(fh, rc)
-			rc.Close()
-			if err == nil && size != f.rf.Size {
-				err = fmt.Errorf("downloaded %d bytes, expected %d: %w", size, f.rf.Size, cache.ErrShortRead)
-			}
-		}
+		f.acquire()
+		f.mu.Unlock()
+		size, err = download(ctx, fetch, rf.Size, fh)
+		f.mu.Lock()
+		f.done()
 		if err != nil {
 			fh.Close()
-			f.fsys.spool.Remove(key, f.temp, false)
+			f.fsys.spool.Remove(key, temp, false)
 			return fmt.Errorf("fetch current content: %w", err)
 		}
+		if f.local != nil || f.rf.ContentID != rf.ContentID || f.doc == nil || f.doc.id != doc {
+			// Something else gave the file content meanwhile: keep that.
+			fh.Close()
+			f.fsys.spool.Remove(key, temp, false)
+			return nil
+		}
 	}
-	f.local, f.key, f.localTemp, f.size = fh, key, f.temp, size
+	f.local, f.key, f.localTemp, f.size = fh, key, temp, size
 	f.base = f.rf.ContentID
 	return nil
+}
+
+// download copies size bytes of content through fetch, which reads the
+// version the file shows even when the document has newer content (a
+// file replaced or unlinked while a handle keeps it open).
+func download(ctx context.Context, fetch cache.FetchFunc, size int64, w io.Writer) (int64, error) {
+	const chunk = 4 << 20
+	var n int64
+	for n < size {
+		b, err := fetch(ctx, n, min(chunk, size-n))
+		if err != nil {
+			return n, err
+		}
+		if len(b) == 0 {
+			break
+		}
+		if _, err := w.Write(b); err != nil {
+			return n, err
+		}
+		n += int64(len(b))
+	}
+	if n != size {
+		return n, fmt.Errorf("downloaded %d bytes, expected %d: %w", n, size, cache.ErrShortRead)
+	}
+	return n, nil
 }
 
 // closeLocal drops the spool copy (mu held); only for a clean copy or one
@@ -284,7 +342,7 @@ func (f *File) closeLocal() {
 
 // maybeDropLocal frees the spool copy once it is clean and unused (mu held).
 func (f *File) maybeDropLocal() {
-	if f.local != nil && f.opens == 0 && (f.gone || (!f.dirty && !f.temp && f.exists)) {
+	if f.local != nil && !f.busy && f.opens == 0 && (f.gone || (!f.dirty && !f.temp && f.exists)) {
 		f.closeLocal()
 	}
 }
@@ -298,6 +356,7 @@ func (f *File) abandon(ctx context.Context) {
 	f.closeLocal()
 	f.dirty, f.writeErr = false, 0
 	f.gen++
+	f.fsys.queue.Cancel(f)
 	if f.doc != nil && f.exists {
 		f.size = f.rf.Size
 		return
@@ -328,7 +387,7 @@ func (f *File) record() cache.Record {
 }
 
 // commit makes local changes durable in the spool with a journal record
-// (mu held).
+// (mu held, no operation under way).
 func (f *File) commit() error {
 	if !f.dirty || f.temp || f.gone || f.local == nil {
 		return nil
@@ -346,10 +405,12 @@ func (f *File) commit() error {
 	return nil
 }
 
-// save uploads now, or with write-back commits to the journal and uploads
-// later (mu held). A synchronous save journals only when the upload failed:
-// until it returns nothing was promised, and afterwards the server has it.
+// save uploads now, or with write-back commits to the journal and queues
+// the upload (mu held). A synchronous save journals only when the upload
+// failed: until it returns nothing was promised, and afterwards the server
+// has it.
 func (f *File) save(ctx context.Context) error {
+	f.idle()
 	if !f.dirty || f.temp || f.gone {
 		return nil
 	}
@@ -357,51 +418,81 @@ func (f *File) save(ctx context.Context) error {
 		if err := f.commit(); err != nil {
 			return err
 		}
-		f.fsys.up.schedule(f, f.fsys.opts.WriteBack)
+		f.fsys.queue.Schedule(f, f.path(), f.size, f.fsys.opts.WriteBack)
 		return nil
 	}
-	if err := f.upload(ctx); err != nil {
-		if cerr := f.commit(); cerr != nil {
-			return errors.Join(err, cerr)
-		}
-		f.fsys.up.failed(f, err)
+	err := f.upload(ctx)
+	if err == nil {
+		return nil
+	}
+	if !f.dirty || f.gone {
 		return err
 	}
-	return nil
+	if cerr := f.commit(); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	f.fsys.queue.Failed(f, f.path(), f.size, err)
+	return err
 }
 
-// upload sends the local content to the repository (mu held) and takes the
-// server's new state. A conflicting change on the server makes the local
-// content a conflict copy, and the file shows the server's content again.
+// Upload is the upload queue's call: it sends the local changes.
+func (f *File) Upload(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idle()
+	return f.upload(ctx)
+}
+
+// upload sends the local content to the repository (mu held, no operation
+// under way; mu is released while the upload runs) and takes the server's
+// new state. A conflicting change on the server makes the local content a
+// conflict copy, and the file shows the server's content again.
 func (f *File) upload(ctx context.Context) error {
 	if !f.dirty || f.temp || f.gone || f.local == nil {
 		return nil
 	}
-	rec := f.record()
-	res, err := f.fsys.up.send(ctx, rec, f.local, false)
+	req := upload.Request{Rec: f.record(), Data: f.local}
+	if f.exists {
+		req.Current = f.rf
+	}
+	f.acquire()
+	f.mu.Unlock()
+	res, err := f.fsys.sender.Send(ctx, req)
+	f.mu.Lock()
+	f.done()
 	if err != nil {
 		return err
 	}
-	f.fsys.changes.Add(1)
-	if res.conflict != "" {
+	if f.gone {
+		return nil // forget waits for uploads; nothing else ends a file
+	}
+	f.changed = f.fsys.seq.Add(1)
+	if !res.Unchanged {
+		f.fsys.changes.Add(1)
+	}
+	if res.Conflict != "" {
 		f.gen++
 		f.dirty = false
 		f.closeLocal()
 		f.dir.stale.Store(true)
 	}
-	if res.node.ID == "" { // the document is gone (conflict copy made elsewhere)
-		f.gone = true
-		return nil
-	}
-	if f.doc == nil {
-		f.doc = newDocRef(res.node)
-	}
-	f.doc.setToken(res.node.Token)
-	if rf, ok := fileOf(res.node, res.file); ok {
-		f.rf, f.exists = rf, true
+	if !res.Unchanged {
+		if res.Node.ID == "" { // the document is gone (conflict copy made elsewhere)
+			f.gone = true
+			return nil
+		}
+		if f.doc == nil || !f.multi && f.doc.id != res.Node.ID {
+			// A new document, or the content went to a new one because
+			// the old was deleted on the server.
+			f.doc = newDocRef(res.Node)
+		}
+		f.doc.setToken(res.Node.Token)
+		if rf, ok := fileOf(res.Node, res.File); ok {
+			f.rf, f.exists = rf, true
+		}
 	}
 	f.base = f.rf.ContentID
-	if res.conflict == "" {
+	if res.Conflict == "" {
 		f.dirty = false
 		if a := f.attrRecord(); a != nil || f.journaled {
 			f.fsys.spool.Finish(f.key, f.fsys.attrKey(f.doc.id, f.rf.Name), a)
@@ -430,7 +521,8 @@ func (f *File) attrRecord() *cache.Attr {
 	if a.mode == 0 && !a.mtimeSet && !a.owner {
 		return nil // a write time needs no keeping: the server's is as good
 	}
-	return &cache.Attr{ContentID: f.rf.ContentID, Mode: a.mode, UID: a.uid, GID: a.gid, HasOwner: a.owner, Mtime: a.mtime}
+	r := a.record(f.rf.ContentID)
+	return &r
 }
 
 // saveAttr keeps the local attributes for the current server content.
@@ -446,12 +538,21 @@ func (f *File) saveAttr() {
 	}
 }
 
-// forget abandons the file after an unlink (mu held): its pending upload
-// is dropped; open handles keep reading and writing the local copy.
-func (f *File) forget() {
+// forget abandons the file after an unlink or a rename over it (mu held):
+// it waits for an upload under way, drops the pending one; open handles
+// keep reading and writing the local copy.
+func (f *File) forget(ctx context.Context) {
+	f.idle()
+	if f.opens > 0 && f.local == nil && f.onServer() {
+		// Open handles keep the content, as on a local disk, after the
+		// document is gone; a copy is taken while it is still there.
+		if err := f.ensureLocal(ctx, false); err != nil {
+			f.fsys.log.Warn("no local copy of an unlinked file that is still open; reading it may fail", "path", f.path(), "err", err)
+		}
+	}
 	f.gone = true
 	f.dirty = false
-	f.fsys.up.cancel(f)
+	f.fsys.queue.Cancel(f)
 	if f.local != nil {
 		f.fsys.spool.Remove(f.key, f.localTemp, f.journaled) // the open descriptor stays usable
 		f.key, f.journaled = "", false
@@ -462,30 +563,39 @@ func (f *File) forget() {
 	}
 }
 
-// deleteRemote removes the file from the repository (mu held).
-func (f *File) deleteRemote(ctx context.Context) error {
-	if f.doc == nil || !f.exists {
-		return nil
-	}
-	if f.multi {
-		n, err := retryConflict(ctx, f.fsys.repo, f.doc, func(tok string) (remote.Node, error) {
-			return f.fsys.repo.DeleteFile(ctx, f.doc.id, tok, f.rf.Name)
+// identity is where a file lives on the server.
+type identity struct {
+	doc   *docRef
+	rf    remote.File
+	multi bool
+}
+
+// identity returns the file's server identity, if it has one (mu held).
+func (f *File) identity() (identity, bool) {
+	return identity{f.doc, f.rf, f.multi}, f.doc != nil && f.exists
+}
+
+// deleteIdentity removes a document, or one file of a multi-file one.
+func (fsys *FS) deleteIdentity(ctx context.Context, id identity) error {
+	if id.multi {
+		n, err := retryConflict(ctx, fsys.repo, id.doc, func(tok string) (remote.Node, error) {
+			return fsys.repo.DeleteFile(ctx, id.doc.id, tok, id.rf.Name)
 		})
 		if errors.Is(err, remote.ErrUnsupported) {
 			// The last file: the document goes with it.
-			_, err = retryConflict(ctx, f.fsys.repo, f.doc, func(tok string) (remote.Node, error) {
-				return remote.Node{}, f.fsys.repo.Delete(ctx, f.doc.id, tok)
+			_, err = retryConflict(ctx, fsys.repo, id.doc, func(tok string) (remote.Node, error) {
+				return remote.Node{}, fsys.repo.Delete(ctx, id.doc.id, tok)
 			})
 		}
 		if err == nil && n.Token != "" {
-			f.doc.setToken(n.Token)
+			id.doc.setToken(n.Token)
 		}
 		return ignoreNotFound(err)
 	}
-	_, err := retryConflict(ctx, f.fsys.repo, f.doc, func(tok string) (remote.Node, error) {
-		return remote.Node{}, f.fsys.repo.Delete(ctx, f.doc.id, tok)
+	_, err := retryConflict(ctx, fsys.repo, id.doc, func(tok string) (remote.Node, error) {
+		return remote.Node{}, fsys.repo.Delete(ctx, id.doc.id, tok)
 	})
-	f.fsys.spool.DeleteAttr(f.fsys.attrKey(f.doc.id, f.rf.Name))
+	fsys.spool.DeleteAttr(fsys.attrKey(id.doc.id, id.rf.Name))
 	return ignoreNotFound(err)
 }
 
@@ -515,6 +625,7 @@ func retryConflict(ctx context.Context, repo remote.Repository, doc *docRef, op 
 // materialize turns a shadow into a plain local temp file with its own
 // copy (mu held), before the document it showed gets new content.
 func (f *File) materialize(ctx context.Context) error {
+	f.idle()
 	if err := f.ensureLocal(ctx, false); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package fs
+package core
 
 import (
 	"io/fs"

@@ -1,4 +1,4 @@
-package fs
+package core
 
 import (
 	"testing"
@@ -78,10 +78,10 @@ func TestTempMatcher(t *testing.T) {
 	m, err := NewTempMatcher(DefaultTempPatterns, true)
 	require.NoError(t, err)
 	for _, name := range []string{".~lock.letter.odt#", "~$report.docx", "~WRL0001.tmp", "lu12345abc.tmp",
-		".x.swp", "4913", "x~", ".goutputstream-ABC123", ".notes.txt.a1B2c3", ".x.Q9zzzz"} {
+		".x.swp", "4913", "x~", ".goutputstream-ABC123", ".notes.txt.a1B2c3", ".x.Q9zzzz", "sedX1b2cD", "sed0abcde"} {
 		require.True(t, m.IsTemp(name), name)
 	}
-	for _, name := range []string{"letter.odt", "x", ".profile.backup", ".bashrc", "lu.txt", "report.tmp.pdf", "4914"} {
+	for _, name := range []string{"letter.odt", "x", ".profile.backup", ".bashrc", "lu.txt", "report.tmp.pdf", "4914", "sedation", "sedentary", "sed12345"} {
 		require.False(t, m.IsTemp(name), name)
 	}
 	// All small letters: a temporary only beside the file rsync updates.

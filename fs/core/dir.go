@@ -1,0 +1,815 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/versions"
+)
+
+// Dir is a folder, or a document with several files (doc != nil).
+type Dir struct {
+	fsys *FS
+	ino  uint64
+	id   remote.ID
+	doc  *docRef
+	// stale forces the next listing to ask the server (set where the
+	// Dir's lock may not be taken).
+	stale atomic.Bool
+
+	// nsMu serialises this directory's namespace changes; see the lock
+	// order in core.go.
+	nsMu sync.Mutex
+
+	// parent and name are where the directory is; guarded by fsys.treeMu.
+	parent *Dir
+	name   string
+
+	// amu is a leaf lock guarding node and attr.
+	amu  sync.Mutex
+	node remote.Node
+	attr localAttr
+
+	// mu guards the fields below.
+	mu sync.Mutex
+	// entries is the last listing: mount name → child node. In a document
+	// directory each entry is a one-file node per file.
+	entries map[string]remote.Node
+	listed  time.Time
+	// gen counts this mount's changes of entries, local, hidden and
+	// unlinked: a listing that started before one may predate it.
+	gen uint64
+	// kids are the live nodes shown for entries, so that a name keeps its
+	// node (and its open state) from lookup to lookup.
+	kids map[string]Node
+	// local holds files shown here that the listing does not (yet) show:
+	// temp files, files not uploaded yet, files renamed here. It overlays
+	// entries.
+	local map[string]*File
+	// hidden are listed names moved aside to a temp name; see File.shadowDir.
+	hidden map[string]*File
+	// unlinked are documents unlinked a moment ago, still on the server
+	// until their deletion runs; see Unlink.
+	unlinked map[string]*unlinkItem
+	versions *Versions
+	gone     bool
+	// kernelList is a hash of the listing the kernel may hold in its
+	// readdir cache; 0 when it holds none. See Listing.
+	kernelList uint64
+}
+
+var _ Node = (*Dir)(nil)
+
+func newDir(fsys *FS, n remote.Node, doc *docRef) *Dir {
+	d := &Dir{fsys: fsys, ino: fsys.nextIno(), id: n.ID, doc: doc, node: n,
+		kids: map[string]Node{}, local: map[string]*File{}, hidden: map[string]*File{}, unlinked: map[string]*unlinkItem{}}
+	if a, ok := fsys.spool.GetAttr("d/" + string(n.ID)); ok {
+		d.attr = attrFrom(a)
+	}
+	return d
+}
+
+// Ino is the directory's inode number.
+func (d *Dir) Ino() uint64 { return d.ino }
+
+// ID is the repository's ID of the folder or document.
+func (d *Dir) ID() remote.ID { return d.id }
+
+// IsDocument tells a multi-file document from a folder.
+func (d *Dir) IsDocument() bool { return d.doc != nil }
+
+// Path is the directory's path in the mount ("/" for the root).
+func (d *Dir) Path() string {
+	d.fsys.treeMu.RLock()
+	defer d.fsys.treeMu.RUnlock()
+	if d.parent == nil {
+		return "/"
+	}
+	var parts []string
+	for x := d; x.parent != nil; x = x.parent {
+		parts = append(parts, x.name)
+	}
+	p := ""
+	for i := len(parts) - 1; i >= 0; i-- {
+		p += "/" + parts[i]
+	}
+	return p
+}
+
+func (d *Dir) setPlace(parent *Dir, name string) {
+	d.fsys.treeMu.Lock()
+	d.parent, d.name = parent, name
+	d.fsys.treeMu.Unlock()
+}
+
+// Attr is what stat shows.
+func (d *Dir) Attr() Attr {
+	d.amu.Lock()
+	defer d.amu.Unlock()
+	a := Attr{Mode: syscall.S_IFDIR, Nlink: 2, Size: 4096}
+	d.attr.fill(&a, 0o755, d.node.ModTime, d.fsys.opts.UID, d.fsys.opts.GID)
+	return a
+}
+
+// Setattr changes the mode, owner or times (kept locally).
+func (d *Dir) Setattr(ctx context.Context, in SetAttr) (Attr, error) {
+	if d.fsys.opts.ReadOnly {
+		return Attr{}, syscall.EROFS
+	}
+	d.amu.Lock()
+	d.attr.apply(in, d.fsys.opts.UID, d.fsys.opts.GID)
+	a := d.attr
+	d.amu.Unlock()
+	d.fsys.spool.SetAttr("d/"+string(d.id), a.record(""))
+	return d.Attr(), nil
+}
+
+// touch records a change of the directory's entries.
+func (d *Dir) touch() {
+	d.amu.Lock()
+	defer d.amu.Unlock()
+	if !d.attr.mtime.IsZero() {
+		d.attr.mtime = d.fsys.now()
+		d.fsys.spool.SetAttr("d/"+string(d.id), d.attr.record(""))
+	}
+}
+
+// changed notes a change of this mount to the directory (mu held).
+func (d *Dir) changed() {
+	d.gen++
+}
+
+// fresh tells whether the listing may be used as it is (mu held).
+func (d *Dir) fresh() bool {
+	return d.entries != nil && !d.stale.Load() && d.fsys.now().Sub(d.listed) < d.fsys.opts.DirCacheTime
+}
+
+// refresh lists the directory again when the listing is older than
+// DirCacheTime or stale. It takes mu itself and releases it for the
+// repository call.
+func (d *Dir) refresh(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		d.mu.Lock()
+		if d.fresh() {
+			d.mu.Unlock()
+			return nil
+		}
+		if d.gone {
+			d.entries, d.listed = map[string]remote.Node{}, d.fsys.now()
+			d.mu.Unlock()
+			return nil
+		}
+		gen := d.gen
+		d.mu.Unlock()
+		d.stale.Store(false)
+		since := d.fsys.seq.Add(1)
+		entries, node, err := d.fetch(ctx)
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		if d.gen != gen && attempt < 2 {
+			// This mount changed the directory while the listing was
+			// under way: it may predate the change.
+			d.mu.Unlock()
+			d.stale.Store(true)
+			continue
+		}
+		d.apply(entries, node, since)
+		d.mu.Unlock()
+		return nil
+	}
+}
+
+// fetch asks the repository for the directory's entries.
+func (d *Dir) fetch(ctx context.Context) (map[string]remote.Node, *remote.Node, error) {
+	if d.doc != nil {
+		n, err := d.fsys.repo.Stat(ctx, d.id)
+		if err != nil {
+			return nil, nil, err
+		}
+		entries := make(map[string]remote.Node, len(n.Files))
+		for _, f := range n.Files {
+			entries[Escape(f.Name)] = remote.Node{ID: n.ID, Parent: n.Parent, Kind: remote.KindDocument,
+				Name: f.Name, Token: n.Token, ModTime: f.ModTime, Files: []remote.File{f}}
+		}
+		return entries, &n, nil
+	}
+	nodes, err := d.fsys.repo.List(ctx, d.id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return MountNames(nodes), nil, nil
+}
+
+// apply takes a new listing, begun at sequence number since (mu held).
+func (d *Dir) apply(entries map[string]remote.Node, node *remote.Node, since uint64) {
+	if node != nil {
+		d.doc.setToken(node.Token)
+		d.amu.Lock()
+		d.node = *node
+		d.amu.Unlock()
+	}
+	d.entries, d.listed = entries, d.fsys.now()
+	for name, f := range d.local {
+		n, ok := entries[name]
+		f.mu.Lock()
+		same := ok && !(n.IsDir() && d.doc == nil) && f.shows(n.ID, n.Files[0].Name, d.doc != nil) && !f.temp
+		// A clean file this mount uploaded before the listing began, and
+		// which the listing lacks (or shows another document under its
+		// name), was renamed or deleted on the server.
+		moved := !same && f.onServer() && !f.dirty && !f.busy && f.changed < since
+		f.mu.Unlock()
+		if same {
+			delete(d.local, name) // the listing shows it now
+			d.kids[name] = f
+		}
+		if moved {
+			delete(d.local, name)
+		}
+	}
+	for name, ch := range d.kids {
+		n, ok := entries[name]
+		if !ok {
+			if _, isLocal := d.local[name]; !isLocal {
+				delete(d.kids, name) // gone on the server
+			}
+			continue
+		}
+		if _, overlaid := d.local[name]; !overlaid {
+			if !d.update(ch, n, since) {
+				delete(d.kids, name) // another object under the name now
+			}
+		}
+	}
+}
+
+// update gives a live child the state of a listing begun at since (mu
+// held); false if the child does not show node n. since 0 only checks.
+func (d *Dir) update(ch Node, n remote.Node, since uint64) bool {
+	switch op := ch.(type) {
+	case *File:
+		if n.IsDir() && d.doc == nil {
+			return false
+		}
+		op.mu.Lock()
+		defer op.mu.Unlock()
+		if !op.shows(n.ID, n.Files[0].Name, d.doc != nil) || op.temp {
+			return false
+		}
+		if since > 0 {
+			op.refresh(n.Files[0], n.Token, since)
+		}
+	case *Dir:
+		if op.id != n.ID || !n.IsDir() {
+			return false
+		}
+		if since > 0 {
+			op.amu.Lock()
+			op.node = n
+			op.amu.Unlock()
+			if op.doc != nil {
+				op.doc.setToken(n.Token)
+			}
+		}
+	}
+	return true
+}
+
+// childFor returns the node showing n under name, reusing a live one (mu
+// held).
+func (d *Dir) childFor(name string, n remote.Node) Node {
+	if ch := d.kids[name]; ch != nil && d.update(ch, n, 0) {
+		return ch
+	}
+	var ch Node
+	switch {
+	case d.doc != nil:
+		ch = newRemoteFile(d.fsys, d, name, d.doc, n.Files[0], true)
+	case n.IsDir():
+		var doc *docRef
+		if n.Kind == remote.KindDocument {
+			doc = newDocRef(n)
+		}
+		sub := newDir(d.fsys, n, doc)
+		sub.setPlace(d, name)
+		ch = sub
+	default:
+		ch = newRemoteFile(d.fsys, d, name, newDocRef(n), n.Files[0], false)
+	}
+	d.kids[name] = ch
+	return ch
+}
+
+// isTemp tells whether a file of this name stays local.
+func (d *Dir) isTemp(ctx context.Context, name string) bool {
+	return d.fsys.temps.IsTempBeside(name, func(target string) bool {
+		ch, err := d.child(ctx, target)
+		return err == nil && ch != nil
+	})
+}
+
+// child finds the node shown under name; nil if there is none. It lists
+// the directory first when the listing is not fresh.
+func (d *Dir) child(ctx context.Context, name string) (Node, error) {
+	if err := d.refresh(ctx); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.childLocked(name), nil
+}
+
+// childLocked is child on the listing as it is (mu held).
+func (d *Dir) childLocked(name string) Node {
+	if f, ok := d.local[name]; ok {
+		return f
+	}
+	if d.hidden[name] != nil || d.unlinked[name] != nil {
+		return nil
+	}
+	n, ok := d.entries[name]
+	if !ok {
+		return nil
+	}
+	return d.childFor(name, n)
+}
+
+// Lookup finds name in the directory: syscall.ENOENT if there is none.
+func (d *Dir) Lookup(ctx context.Context, name string) (Node, error) {
+	if name == versions.Dir && d.fsys.caps.Versions {
+		return d.versionsNode(), nil
+	}
+	ch, err := d.child(ctx, name)
+	if err != nil {
+		return nil, d.fsys.fail("lookup", join(d.Path(), name), err)
+	}
+	if ch == nil {
+		return nil, syscall.ENOENT
+	}
+	return ch, nil
+}
+
+// Readdir lists the directory, sorted.
+func (d *Dir) Readdir(ctx context.Context) ([]DirEntry, error) {
+	list, _, err := d.listing(ctx, false)
+	return list, err
+}
+
+// Listing lists the directory for an opendir. keepCache says the kernel
+// may keep the listing in its readdir cache (FOPEN_CACHE_DIR) while it is
+// unchanged, so that a warm ls -lR or rsync asks nothing. The kernel drops
+// its copy itself after changes made through it; a listing that changed
+// otherwise (on the server, or by an upload finishing) is given without
+// keepCache once, which makes the kernel drop the stale copy, and cached
+// again from the next open.
+func (d *Dir) Listing(ctx context.Context) ([]DirEntry, bool, error) {
+	return d.listing(ctx, true)
+}
+
+func (d *Dir) listing(ctx context.Context, forKernel bool) ([]DirEntry, bool, error) {
+	if err := d.refresh(ctx); err != nil {
+		return nil, false, d.fsys.fail("readdir", d.Path(), err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dirs := make(map[string]bool, len(d.entries)+len(d.local)+1)
+	for name, n := range d.entries {
+		if d.hidden[name] != nil || d.unlinked[name] != nil {
+			continue
+		}
+		dirs[name] = n.IsDir() && d.doc == nil
+	}
+	for name := range d.local {
+		dirs[name] = false
+	}
+	if d.fsys.opts.ShowVersions && d.fsys.caps.Versions {
+		dirs[versions.Dir] = true
+	}
+	list := make([]DirEntry, 0, len(dirs))
+	for name, dir := range dirs {
+		list = append(list, DirEntry{Name: name, Dir: dir})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	if !forKernel {
+		return list, false, nil
+	}
+	h := fnv.New64a()
+	for _, e := range list {
+		h.Write([]byte(e.Name))
+		if e.Dir {
+			h.Write([]byte{0, 1})
+		} else {
+			h.Write([]byte{0, 0})
+		}
+	}
+	sum := h.Sum64() | 1 // never 0, which means the kernel holds nothing
+	keep := d.kernelList == 0 || d.kernelList == sum
+	if keep {
+		d.kernelList = sum
+	} else {
+		d.kernelList = 0
+	}
+	return list, keep, nil
+}
+
+// Mkdir creates a folder.
+func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error) {
+	if d.fsys.opts.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	if d.doc != nil || name == versions.Dir {
+		return nil, syscall.EPERM // documents hold files, not folders
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	p := join(d.Path(), name)
+	if ch, err := d.child(ctx, name); err != nil || ch != nil {
+		if err != nil {
+			return nil, d.fsys.fail("mkdir", p, err)
+		}
+		return nil, syscall.EEXIST
+	}
+	n, err := d.fsys.repo.Mkdir(ctx, d.id, Unescape(name))
+	if err != nil {
+		return nil, d.fsys.fail("mkdir", p, err)
+	}
+	sub := newDir(d.fsys, n, nil)
+	sub.setPlace(d, name)
+	if mode&0o7777 != 0o755 {
+		sub.attr.mode = mode & 0o7777
+	}
+	d.mu.Lock()
+	if d.entries != nil {
+		d.entries[name] = n
+	}
+	d.kids[name] = sub
+	d.changed()
+	d.mu.Unlock()
+	d.touch()
+	return sub, nil
+}
+
+// Create creates and opens a file. A name the cached listing lacks is
+// looked up on the server first: a document another client created
+// meanwhile is opened (O_EXCL: EEXIST), never duplicated.
+func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*File, *Handle, error) {
+	if d.fsys.opts.ReadOnly {
+		return nil, nil, syscall.EROFS
+	}
+	if name == versions.Dir {
+		return nil, nil, syscall.EPERM
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	p := join(d.Path(), name)
+	temp := d.isTemp(ctx, name)
+	ch, err := d.child(ctx, name)
+	if err == nil && ch == nil && !temp {
+		d.stale.Store(true) // the cached listing may be older than a document of this name
+		ch, err = d.child(ctx, name)
+	}
+	if err != nil {
+		return nil, nil, d.fsys.fail("create", p, err)
+	}
+	d.mu.Lock()
+	gone := d.gone
+	d.mu.Unlock()
+	if gone {
+		return nil, nil, syscall.ENOENT
+	}
+	if ch != nil {
+		ef, ok := ch.(*File)
+		if flags&syscall.O_EXCL != 0 || !ok {
+			return nil, nil, syscall.EEXIST
+		}
+		h, _, err := ef.Open(ctx, flags)
+		return ef, h, err
+	}
+	f := newFile(d.fsys, d, name)
+	f.temp = temp
+	d.amu.Lock()
+	noDocs := d.node.NoDocuments
+	d.amu.Unlock()
+	if noDocs && !f.temp {
+		return nil, nil, syscall.EACCES
+	}
+	if d.doc != nil {
+		f.doc, f.multi = d.doc, true
+	}
+	if !f.temp {
+		// A new file where a document was moved aside (vim's save) or
+		// unlinked a moment ago (install): it becomes the document's next
+		// version.
+		id, ok, err := d.takeBack(ctx, name)
+		if err != nil {
+			return nil, nil, d.fsys.fail("create", p, err)
+		}
+		if ok {
+			f.doc, f.rf, f.exists, f.multi = id.doc, id.rf, true, id.multi
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.ensureLocal(ctx, true); err != nil {
+		return nil, nil, d.fsys.fail("create", p, err)
+	}
+	if f.exists {
+		f.base = f.rf.ContentID
+	}
+	f.dirty = true // even an empty new file becomes a document
+	if mode&0o7777 != 0o644 {
+		f.attr.mode = mode & 0o7777
+	}
+	f.setMtimeNow()
+	d.mu.Lock()
+	d.local[name] = f
+	d.changed()
+	d.mu.Unlock()
+	h := f.openLocked(flags)
+	d.touch()
+	return f, h, nil
+}
+
+// takeBack returns the identity of a document moved aside or unlinked a
+// moment ago under name, for a new file of that name to take over (nsMu
+// held).
+func (d *Dir) takeBack(ctx context.Context, name string) (identity, bool, error) {
+	d.mu.Lock()
+	sh, un := d.hidden[name], d.unlinked[name]
+	d.mu.Unlock()
+	switch {
+	case sh != nil:
+		sh.mu.Lock()
+		id := identity{sh.doc, sh.rf, sh.multi}
+		err := sh.materialize(ctx)
+		sh.mu.Unlock()
+		if err != nil {
+			return identity{}, false, err
+		}
+		d.mu.Lock()
+		delete(d.hidden, name)
+		d.changed()
+		d.mu.Unlock()
+		return id, true, nil
+	case un != nil:
+		d.fsys.queue.Cancel(un)
+		d.mu.Lock()
+		delete(d.unlinked, name)
+		d.changed()
+		d.mu.Unlock()
+		return un.id, true, nil
+	}
+	return identity{}, false, nil
+}
+
+// Unlink removes a file. A document with no open handle is deleted on the
+// server after UnlinkGrace, hidden until then: a new file of the same name
+// before that (install's unlink and create, Alfresco's "shuffle") is its
+// next version instead of a new document.
+func (d *Dir) Unlink(ctx context.Context, name string) error {
+	if d.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	p := join(d.Path(), name)
+	ch, err := d.child(ctx, name)
+	if err != nil {
+		return d.fsys.fail("unlink", p, err)
+	}
+	if ch == nil {
+		return syscall.ENOENT
+	}
+	f, ok := ch.(*File)
+	if !ok {
+		return syscall.EISDIR
+	}
+	f.mu.Lock()
+	f.idle()
+	shadowName, shadow := f.shadowName, f.shadowDir != nil
+	id, onServer := f.identity()
+	onServer = onServer && (shadow || !f.temp)
+	deferred := onServer && !shadow && !id.multi
+	d.fsys.log.Debug("unlink", "path", p, "on_server", onServer, "deferred", deferred, "file", f.debugLocked())
+	f.forget(ctx)
+	f.mu.Unlock()
+	if onServer && !deferred {
+		if err := d.fsys.deleteIdentity(ctx, id); err != nil {
+			return d.fsys.fail("unlink", p, err)
+		}
+	}
+	d.mu.Lock()
+	if deferred {
+		it := &unlinkItem{dir: d, name: name, id: id, path: p}
+		d.unlinked[name] = it
+		d.fsys.queue.Schedule(it, p, 0, d.fsys.opts.UnlinkGrace)
+	}
+	if shadowName != "" {
+		delete(d.hidden, shadowName)
+		if d.entries != nil {
+			delete(d.entries, shadowName)
+		}
+		delete(d.kids, shadowName)
+	}
+	delete(d.local, name)
+	delete(d.kids, name)
+	if !deferred && d.entries != nil {
+		delete(d.entries, name)
+	}
+	d.changed()
+	if d.doc != nil && len(d.entries) == 0 && len(d.local) == 0 {
+		d.gone = true // the last file took the document with it
+	}
+	d.mu.Unlock()
+	d.touch()
+	return nil
+}
+
+// unlinkItem is the deferred deletion of an unlinked document; the upload
+// queue runs it.
+type unlinkItem struct {
+	dir  *Dir
+	name string
+	id   identity
+	path string
+}
+
+// Upload deletes the document, unless a new file took it over meanwhile.
+func (u *unlinkItem) Upload(ctx context.Context) error {
+	d := u.dir
+	d.mu.Lock()
+	mine := d.unlinked[u.name] == u
+	d.mu.Unlock()
+	if !mine {
+		return nil
+	}
+	if err := d.fsys.deleteIdentity(ctx, u.id); err != nil {
+		return fmt.Errorf("delete %s: %w", u.path, err)
+	}
+	d.mu.Lock()
+	if d.unlinked[u.name] == u {
+		delete(d.unlinked, u.name)
+		if d.entries != nil && d.entries[u.name].ID == u.id.doc.id {
+			delete(d.entries, u.name)
+		}
+		d.changed()
+	}
+	d.mu.Unlock()
+	return nil
+}
+
+// flushUnlinked deletes the documents unlinked here now, instead of after
+// the grace.
+func (d *Dir) flushUnlinked(ctx context.Context) error {
+	d.mu.Lock()
+	items := make([]*unlinkItem, 0, len(d.unlinked))
+	for _, it := range d.unlinked {
+		items = append(items, it)
+	}
+	d.mu.Unlock()
+	for _, it := range items {
+		d.fsys.queue.Cancel(it)
+		if err := it.Upload(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Rmdir removes an empty directory.
+func (d *Dir) Rmdir(ctx context.Context, name string) error {
+	if d.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	ch, err := d.child(ctx, name)
+	if err != nil {
+		return d.fsys.fail("rmdir", join(d.Path(), name), err)
+	}
+	if ch == nil {
+		return syscall.ENOENT
+	}
+	sub, ok := ch.(*Dir)
+	if !ok {
+		return syscall.ENOTDIR
+	}
+	if err := sub.removeFromServer(ctx); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if d.entries != nil {
+		delete(d.entries, name)
+	}
+	delete(d.kids, name)
+	d.changed()
+	d.mu.Unlock()
+	d.touch()
+	return nil
+}
+
+// removeFromServer deletes an empty directory. Its own nsMu is not taken
+// (that would mix tree order with lockDirs' inode order); the kernel keeps
+// the directory being removed locked against creates in it.
+func (d *Dir) removeFromServer(ctx context.Context) error {
+	if err := d.refresh(ctx); err != nil { // drops local files others deleted
+		return d.fsys.fail("rmdir", d.Path(), err)
+	}
+	d.mu.Lock()
+	gone, local := d.gone, len(d.local)
+	d.mu.Unlock()
+	if gone {
+		return nil
+	}
+	if local > 0 {
+		return syscall.ENOTEMPTY
+	}
+	if d.doc != nil {
+		// A document directory goes when its last file is unlinked.
+		n, err := d.fsys.repo.Stat(ctx, d.id)
+		if err == nil && len(n.Files) > 0 {
+			return syscall.ENOTEMPTY
+		}
+		d.markGone()
+		return nil
+	}
+	kids, err := d.fsys.repo.List(ctx, d.id)
+	if err != nil {
+		return d.fsys.fail("rmdir", d.Path(), err)
+	}
+	d.mu.Lock()
+	unlinked := map[remote.ID]bool{}
+	for _, it := range d.unlinked {
+		unlinked[it.id.doc.id] = true
+	}
+	d.mu.Unlock()
+	for _, k := range kids {
+		if !unlinked[k.ID] {
+			return syscall.ENOTEMPTY
+		}
+	}
+	// Empty but for documents unlinked a moment ago: they go now.
+	if err := d.flushUnlinked(ctx); err != nil {
+		return d.fsys.fail("rmdir", d.Path(), err)
+	}
+	d.amu.Lock()
+	ref := &docRef{id: d.id, token: d.node.Token}
+	d.amu.Unlock()
+	_, err = retryConflict(ctx, d.fsys.repo, ref, func(tok string) (remote.Node, error) {
+		return remote.Node{}, d.fsys.repo.Delete(ctx, d.id, tok)
+	})
+	if err = ignoreNotFound(err); err != nil {
+		return d.fsys.fail("rmdir", d.Path(), err)
+	}
+	d.markGone()
+	d.fsys.spool.DeleteAttr("d/" + string(d.id))
+	return nil
+}
+
+func (d *Dir) markGone() {
+	d.mu.Lock()
+	d.gone = true
+	d.entries, d.kids = map[string]remote.Node{}, map[string]Node{}
+	d.changed()
+	d.mu.Unlock()
+}
+
+// lockDirs takes the nsMu of a and b (once if they are one), in inode
+// order, and returns the unlock.
+func lockDirs(a, b *Dir) func() {
+	if a == b {
+		a.nsMu.Lock()
+		return a.nsMu.Unlock
+	}
+	first, second := a, b
+	if b.ino < a.ino {
+		first, second = b, a
+	}
+	first.nsMu.Lock()
+	second.nsMu.Lock()
+	return func() { second.nsMu.Unlock(); first.nsMu.Unlock() }
+}
+
+// Statfs is the spool disk's: it bounds what can be written before it is
+// uploaded.
+func (f *FS) Statfs() (syscall.Statfs_t, error) {
+	var st syscall.Statfs_t
+	err := syscall.Statfs(f.spool.Dir(), &st)
+	return st, err
+}

@@ -1,0 +1,356 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+// Handle is an open file. Content state lives in the File (all handles of
+// a file see the same bytes); the handle knows its access mode, whether it
+// wrote since its last flush, and where a sequential reader reads next.
+//
+// When a close is a save: a flush saves only what this handle wrote since
+// its last flush (bash's `>` opens with O_TRUNC, dup2s and closes the
+// first descriptor before writing: that flush must not save the truncated
+// file); changes that no flush saved (an O_TRUNC with no write, a
+// truncate, another handle's writes whose close only made them durable)
+// are saved at release, once the last writer is gone.
+type Handle struct {
+	f     *File
+	write bool
+
+	mu      sync.Mutex
+	nextOff int64 // guarded by mu
+	wrote   bool  // a write, truncate or allocate since the last flush; guarded by File.mu
+
+	released atomic.Bool
+}
+
+// File is the file the handle has open.
+func (h *Handle) File() *File { return h.f }
+
+// Open opens the file. keepCache tells the kernel it may keep the pages
+// it cached at the last open (the content has not changed since).
+func (f *File) Open(ctx context.Context, flags uint32) (h *Handle, keepCache bool, err error) {
+	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	if write && f.fsys.opts.ReadOnly {
+		return nil, false, syscall.EROFS
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if write && flags&syscall.O_TRUNC != 0 {
+		if err := f.truncate(ctx, 0); err != nil {
+			return nil, false, err
+		}
+	} else if f.keptGen == f.gen {
+		keepCache = true
+	}
+	f.keptGen = f.gen
+	return f.openLocked(flags), keepCache, nil
+}
+
+func (f *File) openLocked(flags uint32) *Handle {
+	h := &Handle{f: f, write: flags&syscall.O_ACCMODE != syscall.O_RDONLY}
+	f.fsys.opened(h)
+	f.opens++
+	if h.write {
+		f.writers++
+	}
+	return h
+}
+
+// truncate sets the size (mu held).
+func (f *File) truncate(ctx context.Context, size int64) error {
+	f.idle()
+	cur := f.rf.Size
+	if f.local != nil {
+		cur = f.size
+	}
+	if size == cur && (f.local != nil || f.exists) {
+		return nil // no change: nothing to save (an O_TRUNC of an empty file)
+	}
+	if err := f.ensureLocal(ctx, size == 0); err != nil {
+		return f.fsys.fail("truncate", f.path(), err)
+	}
+	f.idle()
+	if err := f.local.Truncate(size); err != nil {
+		return err
+	}
+	f.size = size
+	f.dirty = true
+	f.setMtimeNow()
+	return nil
+}
+
+// Setattr changes the size, mode, owner or times; h is the handle it came
+// through, nil for a change by path.
+func (f *File) Setattr(ctx context.Context, h *Handle, in SetAttr) (Attr, error) {
+	if f.fsys.opts.ReadOnly {
+		return Attr{}, syscall.EROFS
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if in.Size != nil {
+		changed := f.dirty
+		f.dirty = false
+		err := f.truncate(ctx, *in.Size)
+		changed, f.dirty = f.dirty, f.dirty || changed
+		if err != nil {
+			return Attr{}, err
+		}
+		if h != nil && changed {
+			h.wrote = true // a truncate that changes nothing is no write
+		}
+		// truncate(2) by path, with no descriptor open for writing: no
+		// close will save it. (An open with O_TRUNC comes here without a
+		// handle too, but then a writer is open and its release saves.)
+		if h == nil && f.writers == 0 {
+			if err := f.save(ctx); err != nil {
+				return Attr{}, f.fsys.fail("truncate", f.path(), err)
+			}
+		}
+	}
+	f.attr.apply(in, f.fsys.opts.UID, f.fsys.opts.GID)
+	f.saveAttr()
+	return f.attrLocked(), nil
+}
+
+// Read reads into dest at off; it returns the bytes read, which may be a
+// slice of the block cache rather than of dest.
+func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, error) {
+	f := h.f
+	f.mu.Lock()
+	if local := f.local; local != nil {
+		size := f.size
+		f.mu.Unlock()
+		if off >= size {
+			return nil, nil
+		}
+		n, err := local.ReadAt(dest[:min(int64(len(dest)), size-off)], off)
+		if err != nil && err != io.EOF {
+			return nil, f.fsys.fail("read", f.Path(), err)
+		}
+		return dest[:n], nil
+	}
+	if f.doc == nil || !f.exists {
+		f.mu.Unlock()
+		return nil, nil
+	}
+	key, size, fetch := f.contentKey(), f.rf.Size, f.fetcher()
+	f.mu.Unlock()
+
+	// Fetches are shared by concurrent readers: one reader's interrupt
+	// must not fail the others.
+	bctx := context.WithoutCancel(ctx)
+	data, ok, err := f.fsys.blocks.Slice(bctx, key, size, off, int64(len(dest)), fetch)
+	n := len(data)
+	if !ok {
+		n, err = f.fsys.blocks.ReadAt(bctx, key, size, dest, off, fetch)
+		data = dest[:n]
+	}
+	if err != nil {
+		return nil, f.fsys.fail("read", f.Path(), err)
+	}
+	h.mu.Lock()
+	sequential := off == h.nextOff
+	h.nextOff = off + int64(n)
+	h.mu.Unlock()
+	if sequential && off+int64(n) < size {
+		f.fsys.blocks.Prefetch(key, size, off+int64(n), f.fsys.opts.ReadAhead, fetch)
+	}
+	return data, nil
+}
+
+// Write writes data at off.
+func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error) {
+	f := h.f
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idle()
+	if err := f.ensureLocal(ctx, false); err != nil {
+		return 0, f.fsys.fail("write", f.path(), err)
+	}
+	f.idle()
+	if err := f.fsys.meter.reserve(off + int64(len(data)) - f.size); err != nil {
+		f.writeErr = syscall.ENOSPC
+		f.fsys.log.Error("write refused: the spool is full (--spool-size)", "path", f.path())
+		return 0, syscall.ENOSPC
+	}
+	n, err := f.local.WriteAt(data, off)
+	if end := off + int64(n); end > f.size {
+		f.size = end
+	}
+	if n > 0 {
+		f.dirty = true
+		h.wrote = true
+		f.setMtimeNow()
+	}
+	if err != nil {
+		f.writeErr = errnoOf(err)
+		f.fsys.log.Error("write failed", "path", f.path(), "err", err)
+		return n, f.writeErr
+	}
+	return n, nil
+}
+
+// errnoOf is the errno behind a local file error (EIO if none).
+func errnoOf(err error) syscall.Errno {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return syscall.EIO
+}
+
+// Flush runs on every close(2) of a descriptor. It saves what this handle
+// wrote: durable in the spool first, then uploaded (or queued, with
+// write-back).
+func (h *Handle) Flush(ctx context.Context) error {
+	if !h.write {
+		return nil
+	}
+	f := h.f
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.writeErr != 0 && !f.temp {
+		// A write failed: what is local is not what the application meant
+		// to save. Uploading it would replace good content with a torso.
+		errno := f.writeErr
+		f.fsys.log.Error("close after a failed write: the changes are dropped, the repository keeps its content", "path", f.path(), "err", errno)
+		f.idle()
+		f.abandon(ctx)
+		return errno
+	}
+	if !h.wrote {
+		return nil // nothing written through this descriptor: no save (see Handle)
+	}
+	h.wrote = false
+	if !f.dirty || f.gone || f.temp {
+		return nil
+	}
+	// Every close after writes saves them, even while another handle is
+	// open: the kernel releases handles asynchronously, so an open count
+	// cannot tell the last close.
+	if err := f.save(ctx); err != nil {
+		return f.fsys.fail("close", f.path(), err)
+	}
+	return nil
+}
+
+// Fsync makes the changes durable in the spool.
+func (h *Handle) Fsync(ctx context.Context) error {
+	f := h.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idle()
+	if err := f.commit(); err != nil {
+		return f.fsys.fail("fsync", f.path(), err)
+	}
+	if f.local != nil && f.temp {
+		if err := f.local.Sync(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Release is the last close of the descriptor. Changes that no flush
+// saved are saved now, once no writer is left: uploaded (the application
+// is no longer waiting), or queued with write-back.
+func (h *Handle) Release(ctx context.Context) error {
+	if h.released.Swap(true) {
+		return syscall.EBADF
+	}
+	f := h.f
+	defer f.fsys.closed(h)
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opens--
+	if h.write {
+		f.writers--
+	}
+	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 && !f.fsys.queue.Queued(f) {
+		if err := f.save(ctx); err != nil {
+			f.fsys.fail("close", f.path(), err)
+		}
+	}
+	f.maybeDropLocal()
+	return nil
+}
+
+// unsaved tells whether the file has changes that a release may still save.
+func (f *File) unsaved() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dirty && !f.gone && !f.temp
+}
+
+// Allocate reserves space in the spool copy (posix_fallocate).
+func (h *Handle) Allocate(ctx context.Context, off, size uint64, mode uint32) error {
+	f := h.f
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idle()
+	if err := f.ensureLocal(ctx, false); err != nil {
+		return f.fsys.fail("fallocate", f.path(), err)
+	}
+	f.idle()
+	if err := f.fsys.meter.reserve(int64(off+size) - f.size); err != nil {
+		return syscall.ENOSPC
+	}
+	if err := syscall.Fallocate(int(f.local.Fd()), mode, int64(off), int64(size)); err != nil {
+		return err
+	}
+	if end := int64(off + size); mode&0x01 == 0 && end > f.size { // not FALLOC_FL_KEEP_SIZE
+		f.size = end
+		f.dirty = true
+		h.wrote = true
+		f.setMtimeNow()
+	}
+	return nil
+}
+
+// Debug describes the file's state, for tests.
+func (f *File) Debug() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.debugLocked()
+}
+
+func (f *File) debugLocked() string {
+	id := remote.ID("")
+	if f.doc != nil {
+		id = f.doc.id
+	}
+	return fmt.Sprintf("ino=%d name=%s doc=%v/%s exists=%v rf=%+v local=%v size=%d dirty=%v temp=%v gone=%v opens=%d writers=%d",
+		f.ino, f.name, f.doc != nil, id, f.exists, f.rf, f.local != nil, f.size, f.dirty, f.temp, f.gone, f.opens, f.writers)
+}
+
+// DocID is the document the file shows ("" if none yet).
+func (f *File) DocID() remote.ID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.doc == nil || !f.exists || f.temp {
+		return ""
+	}
+	return f.doc.id
+}

@@ -1,0 +1,940 @@
+package core_test
+
+// The reference-model test (after Mountpoint for S3's reftests): seeded
+// random sequences of what programs do — cp, shell redirects, appends,
+// truncates, temp-file saves (rsync, LibreOffice, sed -i), vim's and
+// install's save dances, long-lived handles writing at offsets, renames,
+// unlinks, mkdir/rmdir, remounts — and an outside writer changing the
+// repository through its API, run against the FUSE-free core and a small
+// model of the tree. After each step the touched paths (and every 50 steps
+// the whole tree) must show what the model says; at the end the
+// repository must hold exactly the model's documents, each with the
+// number of versions the model counted: one per save whose bytes differ,
+// no empty intermediate ones, no duplicates.
+//
+// DMSFS_SEED=n replays one sequence; DMSFS_REFTEST_OPS sets the length.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmsfs/dmsfs/cache"
+	"github.com/dmsfs/dmsfs/fs/core"
+	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/embedded"
+	"github.com/dmsfs/dmsfs/remote/remotetest"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// mfile is the model of one file: what the mount shows, and what the
+// repository holds of it.
+type mfile struct {
+	data     []byte
+	onServer bool
+	server   []byte // the repository's content
+	versions int    // the versions the repository must have
+	empties  int    // of those, how many were saved empty on purpose
+	dirty    bool   // changed since the last save
+	writers  int
+	gone     bool // unlinked or replaced: never saved again
+}
+
+type mhandle struct {
+	f     *mfile
+	h     *core.Handle
+	write bool
+	wrote bool
+	path  string // where it was opened, for messages
+}
+
+type model struct {
+	files    map[string]*mfile
+	dirs     map[string]bool
+	unlinked map[string]*mfile // unlinked a moment ago, still on the server
+	handles  []*mhandle
+	// shadowOf maps a vim backup's path to the document name it hides.
+	shadowOf map[string]string
+}
+
+// save is what a save does to the repository's side of the model.
+func (m *model) save(f *mfile) {
+	if f.gone {
+		return
+	}
+	f.dirty = false
+	if f.onServer && bytes.Equal(f.data, f.server) {
+		return // identical bytes make no version
+	}
+	if len(f.data) == 0 {
+		f.empties++
+	}
+	f.onServer = true
+	f.versions++
+	f.server = append([]byte(nil), f.data...)
+}
+
+// takeBack gives a new file at p the identity of a document unlinked
+// there a moment ago, as the core does for install's unlink and create.
+func (m *model) takeBack(p string, nf *mfile) {
+	if u := m.unlinked[p]; u != nil {
+		nf.onServer, nf.server, nf.versions, nf.empties = true, u.server, u.versions, u.empties
+		delete(m.unlinked, p)
+	}
+}
+
+// synced: the deferred deletions ran.
+func (m *model) synced() { m.unlinked = map[string]*mfile{} }
+
+type harness struct {
+	t     *testing.T
+	rng   *rand.Rand
+	repo  *embedded.Repo
+	spool *cache.Spool
+	fs    *core.FS
+	clk   *clock
+	dir   string
+	m     *model
+	step  int
+	log   []string
+	// touched are the paths the step changed, checked in the repository
+	// after it.
+	touched []string
+}
+
+var (
+	fileNames = []string{"a.txt", "b.txt", "report.odt", "notes", "data.bin"}
+	dirNames  = []string{"d1", "d2", "sub"}
+)
+
+func (h *harness) ctx() context.Context { return context.Background() }
+
+func (h *harness) mount() {
+	var err error
+	h.spool, err = cache.OpenSpool(h.dir)
+	require.NoError(h.t, err)
+	opts := core.Options{Now: h.clk.Now, DirCacheTime: time.Minute, QueueTick: time.Hour}
+	if os.Getenv("DMSFS_REFTEST_LOG") != "" {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	h.fs, err = core.New(h.ctx(), h.repo, h.spool, opts)
+	require.NoError(h.t, err)
+}
+
+func (h *harness) unmount() {
+	require.NoError(h.t, h.fs.Settle(h.ctx()))
+	h.fs.Close()
+	require.NoError(h.t, h.spool.Close())
+}
+
+func (h *harness) fail(format string, args ...any) {
+	h.t.Helper()
+	tail := h.log
+	if g := os.Getenv("DMSFS_REFTEST_GREP"); g != "" {
+		tail = nil
+		for _, l := range h.log {
+			if strings.Contains(l, g) {
+				tail = append(tail, l)
+			}
+		}
+	}
+	if len(tail) > 30 {
+		tail = tail[len(tail)-30:]
+	}
+	h.t.Fatalf("step %d: %s\nlast steps:\n  %s", h.step, fmt.Sprintf(format, args...), strings.Join(tail, "\n  "))
+}
+
+func (h *harness) noErr(err error, what string) {
+	h.t.Helper()
+	if err != nil {
+		h.fail("%s: %v", what, err)
+	}
+}
+
+// resolve finds the core node at p ("" is the root).
+func (h *harness) resolve(p string) (core.Node, error) {
+	var n core.Node = h.fs.Root()
+	if p == "" {
+		return n, nil
+	}
+	for _, name := range strings.Split(p, "/") {
+		d, ok := n.(*core.Dir)
+		if !ok {
+			return nil, syscall.ENOTDIR
+		}
+		ch, err := d.Lookup(h.ctx(), name)
+		if err != nil {
+			return nil, err
+		}
+		n = ch
+	}
+	return n, nil
+}
+
+func (h *harness) dirAt(p string) *core.Dir {
+	h.t.Helper()
+	n, err := h.resolve(p)
+	h.noErr(err, "resolve dir "+p)
+	d, ok := n.(*core.Dir)
+	if !ok {
+		h.fail("%s is no directory", p)
+	}
+	return d
+}
+
+func (h *harness) content() []byte {
+	n := h.rng.IntN(5)
+	if n == 0 {
+		return nil
+	}
+	size := []int{1, 10, 100, 5000, 70000}[h.rng.IntN(5)]
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte('a' + h.rng.IntN(26))
+	}
+	return b
+}
+
+func (h *harness) randomDir() string {
+	ds := make([]string, 0, len(h.m.dirs))
+	for d := range h.m.dirs {
+		ds = append(ds, d)
+	}
+	sort.Strings(ds)
+	return ds[h.rng.IntN(len(ds))]
+}
+
+// randomFile picks an existing file, or "" if there is none.
+func (h *harness) randomFile() string {
+	fs := make([]string, 0, len(h.m.files))
+	for p := range h.m.files {
+		fs = append(fs, p)
+	}
+	if len(fs) == 0 {
+		return ""
+	}
+	sort.Strings(fs)
+	return fs[h.rng.IntN(len(fs))]
+}
+
+func (h *harness) randomPath() string {
+	if h.rng.IntN(3) > 0 {
+		if p := h.randomFile(); p != "" {
+			return p
+		}
+	}
+	return path.Join(h.randomDir(), fileNames[h.rng.IntN(len(fileNames))])
+}
+
+// open opens p as a program would: the file if it exists (O_TRUNC when
+// asked), else a new one.
+func (h *harness) open(p string, trunc bool) (*mhandle, bool) {
+	h.touched = append(h.touched, p)
+	d, name := h.dirAt(dirOf(p)), path.Base(p)
+	mf := h.m.files[p]
+	var ch *core.Handle
+	if mf != nil {
+		n, err := d.Lookup(h.ctx(), name)
+		h.noErr(err, "lookup "+p)
+		flags := uint32(syscall.O_RDWR)
+		if trunc {
+			flags |= syscall.O_TRUNC
+		}
+		ch, _, err = n.(*core.File).Open(h.ctx(), flags)
+		h.noErr(err, "open "+p)
+		if trunc && len(mf.data) > 0 {
+			mf.data, mf.dirty = nil, true
+		}
+	} else {
+		_, hd, err := d.Create(h.ctx(), name, syscall.O_RDWR|syscall.O_CREAT|syscall.O_TRUNC, 0o644)
+		h.noErr(err, "create "+p)
+		ch = hd
+		mf = &mfile{dirty: true}
+		h.m.takeBack(p, mf)
+		h.m.files[p] = mf
+	}
+	mf.writers++
+	mh := &mhandle{f: mf, h: ch, write: true, path: p}
+	return mh, true
+}
+
+func dirOf(p string) string {
+	d := path.Dir(p)
+	if d == "." {
+		return ""
+	}
+	return d
+}
+
+func (h *harness) write(mh *mhandle, off int, data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	n, err := mh.h.Write(h.ctx(), data, int64(off))
+	h.noErr(err, "write "+mh.path)
+	require.Equal(h.t, len(data), n)
+	f := mh.f
+	if end := off + len(data); end > len(f.data) {
+		f.data = append(f.data, make([]byte, end-len(f.data))...)
+	}
+	copy(f.data[off:], data)
+	f.dirty, mh.wrote = true, true
+}
+
+// pathOf is where the model shows f now ("" if nowhere).
+func (h *harness) pathOf(f *mfile) string {
+	for p, x := range h.m.files {
+		if x == f {
+			return p
+		}
+	}
+	return ""
+}
+
+func (h *harness) flush(mh *mhandle) {
+	h.touched = append(h.touched, h.pathOf(mh.f))
+	h.noErr(mh.h.Flush(h.ctx()), "flush "+mh.path)
+	if mh.write && mh.wrote {
+		mh.wrote = false
+		if mh.f.dirty {
+			h.m.save(mh.f)
+		}
+	}
+}
+
+func (h *harness) release(mh *mhandle) {
+	h.touched = append(h.touched, h.pathOf(mh.f))
+	h.noErr(mh.h.Release(h.ctx()), "release "+mh.path)
+	if mh.write {
+		mh.f.writers--
+		if mh.f.writers == 0 && mh.f.dirty {
+			h.m.save(mh.f)
+		}
+	}
+	for i, x := range h.m.handles {
+		if x == mh {
+			h.m.handles = append(h.m.handles[:i], h.m.handles[i+1:]...)
+			break
+		}
+	}
+}
+
+func (h *harness) closeHandle(mh *mhandle) {
+	h.flush(mh)
+	h.release(mh)
+}
+
+// program runs a whole save of p with data the way one program does.
+func (h *harness) program(kind int, p string, data []byte) {
+	switch kind {
+	case 0: // cp, python open/write/close
+		mh, _ := h.open(p, true)
+		h.write(mh, 0, data)
+		h.closeHandle(mh)
+	case 1: // bash/dash redirect, dd: open O_TRUNC, dup2, close, write, close
+		mh, _ := h.open(p, true)
+		h.flush(mh)
+		h.write(mh, 0, data)
+		h.closeHandle(mh)
+	case 2: // >> append
+		mh, _ := h.open(p, false)
+		h.flush(mh)
+		h.write(mh, len(mh.f.data), data)
+		h.closeHandle(mh)
+	case 3: // : > f
+		mh, _ := h.open(p, true)
+		h.flush(mh)
+		h.closeHandle(mh)
+	case 4: // ftruncate then write in one open (python's truncate(0), write)
+		mh, _ := h.open(p, false)
+		zero := int64(0)
+		_, err := mh.h.File().Setattr(h.ctx(), mh.h, core.SetAttr{Size: &zero})
+		h.noErr(err, "ftruncate "+p)
+		if len(mh.f.data) > 0 {
+			mh.f.data, mh.f.dirty, mh.wrote = nil, true, true
+		}
+		h.write(mh, 0, data)
+		h.closeHandle(mh)
+	case 5, 6, 7: // temp file + rename over: rsync, LibreOffice, sed -i
+		base := path.Base(p)
+		tmp := []string{"." + base + ".Xa1b2C", "lu4711.tmp", "sedQ3xZ9k"}[kind-5]
+		tp := path.Join(dirOf(p), tmp)
+		mh, _ := h.open(tp, true)
+		h.write(mh, 0, data)
+		h.closeHandle(mh)
+		h.rename(tp, p)
+	case 8: // vim: x → x~, write x anew, delete x~
+		if h.m.files[p] == nil || h.m.files[p].writers > 0 {
+			h.program(0, p, data)
+			return
+		}
+		bak := p + "~"
+		h.rename(p, bak)
+		mh, _ := h.open(p, true)
+		h.write(mh, 0, data)
+		h.closeHandle(mh)
+		h.unlink(bak)
+	case 9: // install: unlink, create anew
+		if f := h.m.files[p]; f != nil && f.writers == 0 {
+			h.unlink(p)
+		}
+		h.program(0, p, data)
+	}
+}
+
+// rename renames a file in the core and the model.
+func (h *harness) rename(from, to string) {
+	h.touched = append(h.touched, from, to)
+	src := h.m.files[from]
+	sd, dd := h.dirAt(dirOf(from)), h.dirAt(dirOf(to))
+	err := sd.Rename(h.ctx(), path.Base(from), dd, path.Base(to), 0)
+	h.noErr(err, "rename "+from+" → "+to)
+	tgt := h.m.files[to]
+	temp := isTemp(path.Base(to))
+	switch {
+	case temp && src.onServer:
+		// moved aside: vim's backup (only renamed back or deleted here)
+		src.onServer = false // the model follows the shadow as a local file
+		h.m.unlinked[from] = &mfile{onServer: true, server: src.server, versions: src.versions, empties: src.empties}
+		h.m.shadowOf[to] = from
+	case tgt != nil && tgt.onServer:
+		// the target's document gets the content; the source's own goes
+		src.onServer, src.server, src.versions, src.empties = true, tgt.server, tgt.versions, tgt.empties
+		tgt.gone = true
+		src.dirty = true
+		h.m.save(src)
+	case tgt == nil && h.m.unlinked[to] != nil && !temp:
+		h.m.takeBack(to, src)
+		src.dirty = true
+		h.m.save(src)
+	case !src.onServer:
+		if tgt != nil {
+			tgt.gone = true
+		}
+		if !temp {
+			src.dirty = true
+			h.m.save(src)
+		}
+	default:
+		if tgt != nil {
+			tgt.gone = true
+		}
+	}
+	delete(h.m.files, from)
+	h.m.files[to] = src
+}
+
+func isTemp(name string) bool {
+	m, _ := core.NewTempMatcher(core.DefaultTempPatterns, true)
+	return m.IsTemp(name)
+}
+
+func (h *harness) unlink(p string) {
+	h.touched = append(h.touched, p)
+	f := h.m.files[p]
+	err := h.dirAt(dirOf(p)).Unlink(h.ctx(), path.Base(p))
+	h.noErr(err, "unlink "+p)
+	if orig, ok := h.m.shadowOf[p]; ok {
+		delete(h.m.shadowOf, p)
+		delete(h.m.unlinked, orig) // deleting the backup deletes the moved-aside document (if not taken back)
+	} else if f.onServer {
+		h.m.unlinked[p] = f
+	}
+	f.gone = true
+	delete(h.m.files, p)
+}
+
+// check compares what the core shows at p with the model.
+func (h *harness) check(p string) {
+	h.t.Helper()
+	n, err := h.resolve(p)
+	f := h.m.files[p]
+	if f == nil {
+		if !errors.Is(err, syscall.ENOENT) && !h.m.dirs[p] {
+			h.fail("%s: want ENOENT, got %v (node %T)", p, err, n)
+		}
+		return
+	}
+	h.noErr(err, "lookup "+p)
+	file, ok := n.(*core.File)
+	if !ok {
+		h.fail("%s is %T, want a file", p, n)
+	}
+	if a := file.Attr(); a.Size != int64(len(f.data)) {
+		h.fail("%s: size %d, model %d (%s)", p, a.Size, len(f.data), file.Debug())
+	}
+	hd, _, err := file.Open(h.ctx(), syscall.O_RDONLY)
+	h.noErr(err, "open "+p)
+	got := make([]byte, 0, len(f.data))
+	buf := make([]byte, 1<<20)
+	for {
+		b, err := hd.Read(h.ctx(), buf, int64(len(got)))
+		h.noErr(err, "read "+p+" ("+file.Debug()+")")
+		if len(b) == 0 {
+			break
+		}
+		got = append(got, b...)
+	}
+	h.noErr(hd.Release(h.ctx()), "release "+p)
+	if !bytes.Equal(got, f.data) {
+		h.fail("%s: read %d bytes %q…, model %d bytes %q…", p, len(got), head(got), len(f.data), head(f.data))
+	}
+}
+
+func head(b []byte) []byte { return b[:min(len(b), 12)] }
+
+// checkTree compares every directory listing with the model.
+func (h *harness) checkTree() {
+	h.t.Helper()
+	for d := range h.m.dirs {
+		list, err := h.dirAt(d).Readdir(h.ctx())
+		h.noErr(err, "readdir "+d)
+		var got, want []string
+		for _, e := range list {
+			got = append(got, path.Join(d, e.Name))
+		}
+		for p := range h.m.files {
+			if dirOf(p) == d {
+				want = append(want, p)
+			}
+		}
+		for p := range h.m.dirs {
+			if p != "" && dirOf(p) == d {
+				want = append(want, p)
+			}
+		}
+		sort.Strings(want)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			h.fail("listing of %q: %v, model %v", d, got, want)
+		}
+	}
+	docs := map[remote.ID]string{}
+	for p := range h.m.files {
+		h.check(p)
+		n, _ := h.resolve(p)
+		if id := n.(*core.File).DocID(); id != "" {
+			if other, dup := docs[id]; dup {
+				h.fail("%s and %s show one document %s", p, other, id)
+			}
+			docs[id] = p
+		}
+	}
+}
+
+// outside changes the repository through its API, as another client would,
+// on files this mount has no handle or unsaved change on; the mount sees it
+// once its listing expires.
+func (h *harness) outside() {
+	h.noErr(h.fs.Sync(h.ctx(), nil), "sync before the outside writer")
+	h.m.synced()
+	busy := map[*mfile]bool{}
+	for _, mh := range h.m.handles {
+		busy[mh.f] = true
+	}
+	p := h.randomPath()
+	f := h.m.files[p]
+	ctx := h.ctx()
+	node := func(p string) remote.Node {
+		n, err := lookupRepo(ctx, h.repo, p)
+		h.noErr(err, "repository lookup "+p)
+		return n
+	}
+	switch {
+	case f == nil:
+		data := h.content()
+		_, err := h.repo.Insert(ctx, node(dirOf(p)).ID, path.Base(p), remotetest.Content(data))
+		h.noErr(err, "outside insert "+p)
+		h.m.files[p] = &mfile{data: data, onServer: true, server: bytes.Clone(data), versions: 1, empties: b2i(len(data) == 0)}
+		h.logf("outside insert %s (%d bytes)", p, len(data))
+	case busy[f] || f.dirty || !f.onServer:
+		return
+	default:
+		n := node(p)
+		switch h.rng.IntN(3) {
+		case 0:
+			data := h.content()
+			_, err := h.repo.Replace(ctx, n.ID, n.Token, n.Files[0].Name, remotetest.Content(data))
+			h.noErr(err, "outside replace "+p)
+			f.data, f.server = data, bytes.Clone(data)
+			f.versions++
+			f.empties += b2i(len(data) == 0)
+			h.logf("outside replace %s (%d bytes)", p, len(data))
+		case 1:
+			to := path.Join(h.randomDir(), fileNames[h.rng.IntN(len(fileNames))])
+			if h.m.files[to] != nil {
+				return
+			}
+			_, err := h.repo.Rename(ctx, n.ID, n.Token, node(dirOf(to)).ID, path.Base(to))
+			h.noErr(err, "outside rename "+p)
+			delete(h.m.files, p)
+			h.m.files[to] = f
+			h.logf("outside rename %s → %s", p, to)
+		case 2:
+			h.noErr(h.repo.Delete(ctx, n.ID, n.Token), "outside delete "+p)
+			delete(h.m.files, p)
+			f.gone = true
+			h.logf("outside delete %s", p)
+		}
+	}
+	h.clk.Advance(2 * time.Minute) // past the listing cache
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// lookupRepo finds a node by its path through the Repository API.
+func lookupRepo(ctx context.Context, repo remote.Repository, p string) (remote.Node, error) {
+	n, err := repo.Root(ctx)
+	if err != nil || p == "" {
+		return n, err
+	}
+	for _, name := range strings.Split(p, "/") {
+		kids, err := repo.List(ctx, n.ID)
+		if err != nil {
+			return remote.Node{}, err
+		}
+		found := false
+		for _, k := range kids {
+			if k.Name == name {
+				n, found = k, true
+			}
+		}
+		if !found {
+			return remote.Node{}, fmt.Errorf("%s: %w", p, remote.ErrNotFound)
+		}
+	}
+	return n, nil
+}
+
+func (h *harness) logf(format string, args ...any) {
+	h.log = append(h.log, fmt.Sprintf("%d: ", h.step)+fmt.Sprintf(format, args...))
+}
+
+// checkRepo compares what the repository holds at p with the model, for a
+// file whose saves are done (no open writer, no unsaved change).
+func (h *harness) checkRepo(p string) {
+	h.t.Helper()
+	f := h.m.files[p]
+	if f == nil || f.writers > 0 || f.dirty || !f.onServer {
+		return
+	}
+	n, err := lookupRepo(h.ctx(), h.repo, p)
+	h.noErr(err, "repository lookup "+p)
+	vs, err := h.repo.Versions(h.ctx(), n.ID)
+	h.noErr(err, "versions "+p)
+	if len(vs) != f.versions {
+		var sizes []int64
+		for _, v := range vs {
+			sizes = append(sizes, v.Files[0].Size)
+		}
+		h.fail("%s: %d versions in the repository (sizes %v), model %d (%d bytes now)", p, len(vs), sizes, f.versions, len(f.server))
+	}
+	if got := n.Files[0].Size; got != int64(len(f.server)) {
+		h.fail("%s: %d bytes in the repository, model %d", p, got, len(f.server))
+	}
+}
+
+// one runs one random step.
+func (h *harness) one() {
+	h.touched = h.touched[:0]
+	defer func() {
+		for _, p := range h.touched {
+			h.checkRepo(p)
+		}
+	}()
+	p := h.randomPath()
+	switch r := h.rng.IntN(100); {
+	case r < 40: // a whole program's save
+		kind := h.rng.IntN(10)
+		if f := h.m.files[p]; f != nil && f.writers > 0 && kind >= 5 {
+			kind = 0
+		}
+		data := h.content()
+		h.logf("program %d saves %s (%d bytes)", kind, p, len(data))
+		h.program(kind, p, data)
+		h.check(p)
+	case r < 48: // open a handle that stays open
+		if len(h.m.handles) >= 4 {
+			return
+		}
+		h.logf("open %s", p)
+		mh, _ := h.open(p, false)
+		h.m.handles = append(h.m.handles, mh)
+	case r < 60: // write through an open handle
+		if len(h.m.handles) == 0 {
+			return
+		}
+		mh := h.m.handles[h.rng.IntN(len(h.m.handles))]
+		off := h.rng.IntN(len(mh.f.data) + 10)
+		data := h.content()
+		h.logf("write %d bytes at %d to %s", len(data), off, mh.path)
+		h.write(mh, off, data)
+	case r < 66: // close an open handle (sometimes fsync first)
+		if len(h.m.handles) == 0 {
+			return
+		}
+		mh := h.m.handles[h.rng.IntN(len(h.m.handles))]
+		if h.rng.IntN(2) == 0 {
+			h.noErr(mh.h.Fsync(h.ctx()), "fsync "+mh.path)
+		}
+		h.logf("close %s", mh.path)
+		h.closeHandle(mh)
+	case r < 70: // truncate by path
+		f := h.m.files[p]
+		if f == nil {
+			return
+		}
+		size := int64(h.rng.IntN(len(f.data) + 1))
+		n, err := h.resolve(p)
+		h.noErr(err, "lookup "+p)
+		_, err = n.(*core.File).Setattr(h.ctx(), nil, core.SetAttr{Size: &size})
+		h.noErr(err, "truncate "+p)
+		h.logf("truncate %s to %d", p, size)
+		if int(size) != len(f.data) {
+			f.data, f.dirty = f.data[:size], true
+			if f.writers == 0 {
+				h.m.save(f)
+			}
+		}
+		h.check(p)
+	case r < 78: // rename a file, maybe over another
+		f := h.m.files[p]
+		to := path.Join(h.randomDir(), fileNames[h.rng.IntN(len(fileNames))])
+		if f == nil || to == p {
+			return
+		}
+		h.logf("rename %s → %s", p, to)
+		h.rename(p, to)
+		h.check(p)
+		h.check(to)
+	case r < 84: // unlink
+		if h.m.files[p] == nil {
+			return
+		}
+		h.logf("unlink %s", p)
+		h.unlink(p)
+		h.check(p)
+	case r < 88: // mkdir or rmdir
+		d := path.Join(h.randomDir(), dirNames[h.rng.IntN(len(dirNames))])
+		if strings.Count(d, "/") > 2 {
+			return
+		}
+		if !h.m.dirs[d] {
+			h.logf("mkdir %s", d)
+			_, err := h.dirAt(dirOf(d)).Mkdir(h.ctx(), path.Base(d), 0o755)
+			h.noErr(err, "mkdir "+d)
+			h.m.dirs[d] = true
+			return
+		}
+		empty := true
+		for q := range h.m.files {
+			empty = empty && !strings.HasPrefix(q, d+"/")
+		}
+		for q := range h.m.dirs {
+			empty = empty && !strings.HasPrefix(q, d+"/")
+		}
+		h.logf("rmdir %s (empty: %v)", d, empty)
+		err := h.dirAt(dirOf(d)).Rmdir(h.ctx(), path.Base(d))
+		if !empty {
+			if !errors.Is(err, syscall.ENOTEMPTY) {
+				h.fail("rmdir %s: want ENOTEMPTY, got %v", d, err)
+			}
+			return
+		}
+		h.noErr(err, "rmdir "+d)
+		delete(h.m.dirs, d)
+		for q := range h.m.unlinked {
+			if strings.HasPrefix(q, d+"/") {
+				delete(h.m.unlinked, q)
+			}
+		}
+	case r < 94:
+		h.outside()
+	case r < 96: // remount
+		h.logf("remount")
+		for len(h.m.handles) > 0 {
+			h.closeHandle(h.m.handles[0])
+		}
+		h.unmount()
+		h.m.synced()
+		h.mount()
+	default:
+		h.check(p)
+	}
+}
+
+// repoTree lists the repository's documents as path=id, through its API
+// (which leaves the mount as it is).
+func (h *harness) repoTree() string {
+	var out []string
+	var walk func(id remote.ID, p string)
+	walk = func(id remote.ID, p string) {
+		kids, _ := h.repo.List(h.ctx(), id)
+		for _, k := range kids {
+			kp := path.Join(p, k.Name)
+			if k.Kind == remote.KindFolder {
+				walk(k.ID, kp)
+			} else {
+				out = append(out, fmt.Sprintf("%s=%s", kp, k.ID))
+			}
+		}
+	}
+	root, _ := h.repo.Root(h.ctx())
+	walk(root.ID, "")
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+// verify compares the repository with the model.
+func (h *harness) verify() {
+	ctx := h.ctx()
+	for len(h.m.handles) > 0 {
+		mh := h.m.handles[0]
+		h.logf("close %s (at the end)", mh.path)
+		h.closeHandle(mh)
+	}
+	h.logf("settle (at the end)")
+	h.noErr(h.fs.Settle(ctx), "settle")
+	h.m.synced()
+	h.checkTree()
+	seen := map[string]bool{}
+	var walk func(id remote.ID, p string)
+	walk = func(id remote.ID, p string) {
+		kids, err := h.repo.List(ctx, id)
+		h.noErr(err, "list "+p)
+		for _, k := range kids {
+			kp := path.Join(p, k.Name)
+			if k.Kind == remote.KindFolder {
+				if !h.m.dirs[kp] {
+					h.fail("repository has folder %s the model lacks", kp)
+				}
+				walk(k.ID, kp)
+				continue
+			}
+			if seen[kp] {
+				h.fail("repository has two documents at %s", kp)
+			}
+			seen[kp] = true
+			f := h.m.files[kp]
+			if f == nil {
+				h.fail("repository has document %s the model lacks", kp)
+			}
+			vs, err := h.repo.Versions(ctx, k.ID)
+			h.noErr(err, "versions "+kp)
+			empties := 0
+			for _, v := range vs {
+				if len(v.Files) == 1 && v.Files[0].Size == 0 {
+					empties++
+				}
+			}
+			if len(vs) != f.versions || empties != f.empties {
+				h.fail("%s: %d versions (%d empty) in the repository, model %d (%d empty)", kp, len(vs), empties, f.versions, f.empties)
+			}
+			rc, err := h.repo.Open(ctx, k.ID, k.Files[0].Name, 0, -1)
+			h.noErr(err, "open "+kp)
+			var b bytes.Buffer
+			_, err = b.ReadFrom(rc)
+			rc.Close()
+			h.noErr(err, "read "+kp)
+			if !bytes.Equal(b.Bytes(), f.data) {
+				h.fail("%s: repository holds %d bytes, model %d", kp, b.Len(), len(f.data))
+			}
+		}
+	}
+	root, err := h.repo.Root(ctx)
+	h.noErr(err, "root")
+	walk(root.ID, "")
+	for p := range h.m.files {
+		if !seen[p] {
+			h.fail("model has %s, the repository does not", p)
+		}
+	}
+}
+
+func runModel(t *testing.T, seed uint64, ops int) {
+	repo, err := embedded.Open(t.TempDir(), embedded.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { repo.Close() })
+	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), repo: repo, dir: t.TempDir(),
+		clk: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		m:   &model{files: map[string]*mfile{}, dirs: map[string]bool{"": true}, unlinked: map[string]*mfile{}, shadowOf: map[string]string{}}}
+	h.mount()
+	defer func() {
+		if t.Failed() {
+			t.Logf("seed %d failed; replay with DMSFS_SEED=%d", seed, seed)
+		}
+	}()
+	trace := os.Getenv("DMSFS_REFTEST_TRACE") != ""
+	for h.step = 0; h.step < ops; h.step++ {
+		h.one()
+		if trace {
+			var mine []string
+			for _, p := range strings.Fields(os.Getenv("DMSFS_REFTEST_WATCH")) {
+				if n, err := h.resolve(p); err == nil {
+					mine = append(mine, p+"="+n.(*core.File).Debug())
+				}
+			}
+			h.logf("repository: %s; mount: %s", h.repoTree(), strings.Join(mine, " "))
+		}
+		if h.step%50 == 49 || os.Getenv("DMSFS_REFTEST_EVERY") != "" {
+			h.checkTree()
+		}
+	}
+	h.verify()
+	h.unmount()
+}
+
+func TestReferenceModel(t *testing.T) {
+	ops := 2000
+	if s := os.Getenv("DMSFS_REFTEST_OPS"); s != "" {
+		ops, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("DMSFS_SEED"); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		require.NoError(t, err)
+		runModel(t, seed, ops)
+		return
+	}
+	base := uint64(time.Now().UnixNano())
+	for i := range uint64(10) { // 10 × 2,000 operations
+		seed := base + i
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			runModel(t, seed, ops)
+		})
+	}
+}

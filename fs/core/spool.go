@@ -1,0 +1,137 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dmsfs/dmsfs/cache"
+	"github.com/dmsfs/dmsfs/fs/upload"
+)
+
+// replay queues the journal an earlier mount left behind and uploads it
+// now; what fails stays queued and is retried in the background, what the
+// repository refuses goes to lost+found.
+func (f *FS) replay(ctx context.Context) error {
+	recs, err := f.spool.Pending()
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	f.log.Info("uploading files a previous mount left in the spool", "count", len(recs))
+	for _, rec := range recs {
+		it := &replayItem{fsys: f, rec: rec}
+		err := it.Upload(ctx)
+		if err == nil {
+			f.log.Info("uploaded from the spool", "path", rec.Path, "bytes", rec.Size)
+			continue
+		}
+		f.queue.Failed(it, rec.Path, rec.Size, err)
+	}
+	return nil
+}
+
+// replayItem is a journal record of an earlier mount, uploaded by the queue.
+type replayItem struct {
+	fsys *FS
+	rec  cache.Record
+}
+
+func (it *replayItem) Upload(ctx context.Context) error {
+	f, rec := it.fsys, it.rec
+	fh, err := os.Open(f.spool.Path(rec.Key))
+	if err != nil {
+		return fmt.Errorf("spool data of %s: %w", rec.Path, err)
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err == nil && st.Size() != rec.Size {
+		// Written again after the record (not fsync'd, so not promised):
+		// what is on disk is the newest content.
+		f.log.Debug("spool data grew after its journal record", "path", rec.Path, "bytes", st.Size(), "journal", rec.Size)
+		rec.Size = st.Size()
+	}
+	res, err := f.sender.Send(ctx, upload.Request{Rec: rec, Data: fh, Replay: true})
+	if err != nil {
+		return err
+	}
+	if rf, ok := fileOf(res.Node, res.File); ok && res.Conflict == "" && (rec.Mode != 0 || !rec.Mtime.IsZero()) {
+		f.spool.SetAttr(f.attrKey(res.Node.ID, rf.Name), cache.Attr{ContentID: rf.ContentID, Mode: rec.Mode, Mtime: rec.Mtime})
+	}
+	f.spool.Remove(rec.Key, false, true)
+	return nil
+}
+
+// lostFound moves the bytes of an upload the repository refused for good
+// out of the spool, to <cache-dir>/lost+found/<path> (davfs2's rule:
+// never dropped), and returns where.
+func (f *FS) lostFound(src io.ReaderAt, size int64, mountPath string) (string, error) {
+	rel := filepath.Clean("/" + mountPath)[1:]
+	dst := filepath.Join(f.spool.Dir(), "lost+found", rel)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return "", err
+	}
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(dst); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		ext := filepath.Ext(rel)
+		dst = filepath.Join(f.spool.Dir(), "lost+found", fmt.Sprintf("%s.%d%s", strings.TrimSuffix(rel, ext), i, ext))
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, io.NewSectionReader(src, 0, size)); err != nil {
+		out.Close()
+		return "", err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return "", err
+	}
+	return dst, out.Close()
+}
+
+// LostFound is where refused uploads go: <cache-dir>/lost+found.
+func (f *FS) LostFound() string { return filepath.Join(f.spool.Dir(), "lost+found") }
+
+// saveRefused moves what the repository refused for good to lost+found
+// (at unmount; until then the bytes stay in the mount).
+func (f *FS) saveRefused() {
+	for _, it := range f.queue.RefusedItems() {
+		switch x := it.(type) {
+		case *File:
+			x.mu.Lock()
+			if x.local != nil && x.dirty && !x.gone {
+				if dst, err := f.lostFound(x.local, x.size, x.path()); err != nil {
+					f.log.Error("could not keep a refused upload in lost+found; it stays in the spool", "path", x.path(), "err", err)
+				} else {
+					f.log.Warn("the repository refused this file for good; its bytes are in lost+found", "path", x.path(), "saved", dst)
+					x.dirty = false
+					x.closeLocal()
+				}
+			}
+			x.mu.Unlock()
+		case *replayItem:
+			fh, err := os.Open(f.spool.Path(x.rec.Key))
+			if err != nil {
+				continue
+			}
+			st, _ := fh.Stat()
+			dst, err := f.lostFound(fh, st.Size(), x.rec.Path)
+			fh.Close()
+			if err != nil {
+				f.log.Error("could not keep a refused upload in lost+found; it stays in the spool", "path", x.rec.Path, "err", err)
+				continue
+			}
+			f.log.Warn("the repository refused this file for good; its bytes are in lost+found", "path", x.rec.Path, "saved", dst)
+			f.spool.Remove(x.rec.Key, false, true)
+		}
+	}
+}

@@ -1,0 +1,301 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/dmsfs/dmsfs/cache"
+	"github.com/dmsfs/dmsfs/fs/core"
+)
+
+// dirNode, fileNode and versionsNode are the kernel's view of the core's
+// nodes. Each wraps one core node and is keyed by its inode number, so
+// that go-fuse finds the inode it already has for a node looked up again.
+type dirNode struct {
+	gofs.Inode
+	d *core.Dir
+}
+
+type fileNode struct {
+	gofs.Inode
+	f *core.File
+}
+
+type versionsNode struct {
+	gofs.Inode
+	v *core.Versions
+}
+
+// inode returns the kernel's inode for a core node under parent.
+func inode(ctx context.Context, parent *gofs.Inode, n core.Node) *gofs.Inode {
+	switch x := n.(type) {
+	case *core.Dir:
+		return parent.NewInode(ctx, &dirNode{d: x}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: x.Ino()})
+	case *core.File:
+		return parent.NewInode(ctx, &fileNode{f: x}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: x.Ino()})
+	case *core.Versions:
+		mode := uint32(syscall.S_IFREG)
+		if x.IsDir() {
+			mode = syscall.S_IFDIR
+		}
+		return parent.NewInode(ctx, &versionsNode{v: x}, gofs.StableAttr{Mode: mode, Ino: x.Ino()})
+	}
+	panic("unknown core node")
+}
+
+func fill(a core.Attr, out *fuse.Attr) {
+	out.Mode = a.Mode
+	out.Size = uint64(a.Size)
+	out.Blocks = (out.Size + 511) / 512
+	out.Blksize = cache.BlockSize
+	out.Nlink = a.Nlink
+	t := a.Mtime
+	out.SetTimes(nil, &t, &t)
+	out.Uid, out.Gid = a.UID, a.GID
+}
+
+func setAttrIn(in *fuse.SetAttrIn) core.SetAttr {
+	var s core.SetAttr
+	if v, ok := in.GetSize(); ok {
+		size := int64(v)
+		s.Size = &size
+	}
+	if v, ok := in.GetMode(); ok {
+		s.Mode = &v
+	}
+	if v, ok := in.GetUID(); ok {
+		s.UID = &v
+	}
+	if v, ok := in.GetGID(); ok {
+		s.GID = &v
+	}
+	if v, ok := in.GetMTime(); ok {
+		t := v
+		s.Mtime = &t
+	}
+	return s
+}
+
+func dirEntries(list []core.DirEntry) []fuse.DirEntry {
+	out := make([]fuse.DirEntry, len(list))
+	for i, e := range list {
+		out[i] = fuse.DirEntry{Name: e.Name, Mode: syscall.S_IFREG}
+		if e.Dir {
+			out[i].Mode = syscall.S_IFDIR
+		}
+	}
+	return out
+}
+
+// Directories.
+
+func (n *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fill(n.d.Attr(), &out.Attr)
+	return 0
+}
+
+func (n *dirNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	a, err := n.d.Setattr(ctx, setAttrIn(in))
+	if err != nil {
+		return errno(err)
+	}
+	fill(a, &out.Attr)
+	return 0
+}
+
+func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ch, err := n.d.Lookup(ctx, name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	fill(ch.Attr(), &out.Attr)
+	return inode(ctx, n.EmbeddedInode(), ch), 0
+}
+
+func (n *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	list, err := n.d.Readdir(ctx)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return gofs.NewListDirStream(dirEntries(list)), 0
+}
+
+func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	list, keep, err := n.d.Listing(ctx)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	var open uint32
+	if keep {
+		open = fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
+	}
+	return gofs.NewListDirStream(dirEntries(list)).(gofs.FileHandle), open, 0
+}
+
+func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	sub, err := n.d.Mkdir(ctx, name, mode)
+	if err != nil {
+		return nil, errno(err)
+	}
+	fill(sub.Attr(), &out.Attr)
+	return inode(ctx, n.EmbeddedInode(), sub), 0
+}
+
+func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	f, h, err := n.d.Create(ctx, name, flags, mode)
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	fill(f.Attr(), &out.Attr)
+	return inode(ctx, n.EmbeddedInode(), f), &fileHandle{h: h}, 0, 0
+}
+
+func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	return errno(n.d.Unlink(ctx, name))
+}
+
+func (n *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return errno(n.d.Rmdir(ctx, name))
+}
+
+func (n *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	dst, ok := newParent.(*dirNode)
+	if !ok {
+		return syscall.EROFS // into .versions
+	}
+	return errno(n.d.Rename(ctx, name, dst.d, newName, flags))
+}
+
+func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	st, err := n.d.FS().Statfs()
+	if err != nil {
+		return gofs.ToErrno(err)
+	}
+	out.FromStatfsT(&st)
+	out.NameLen = 255
+	return 0
+}
+
+// Files.
+
+func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fill(n.f.Attr(), &out.Attr)
+	return 0
+}
+
+func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	var h *core.Handle
+	if x, ok := fh.(*fileHandle); ok {
+		h = x.h
+	}
+	a, err := n.f.Setattr(ctx, h, setAttrIn(in))
+	if err != nil {
+		return errno(err)
+	}
+	fill(a, &out.Attr)
+	return 0
+}
+
+func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	h, keep, err := n.f.Open(ctx, flags)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	var open uint32
+	if keep {
+		// The content is what the kernel cached at the last open.
+		open = fuse.FOPEN_KEEP_CACHE
+	}
+	return &fileHandle{h: h}, open, 0
+}
+
+// fileHandle is an open file.
+type fileHandle struct{ h *core.Handle }
+
+func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	data, err := h.h.Read(ctx, dest, off)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return fuse.ReadResultData(data), 0
+}
+
+func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	n, err := h.h.Write(ctx, data, off)
+	return uint32(n), errno(err)
+}
+
+func (h *fileHandle) Flush(ctx context.Context) syscall.Errno { return errno(h.h.Flush(ctx)) }
+
+func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return errno(h.h.Fsync(ctx))
+}
+
+func (h *fileHandle) Release(ctx context.Context) syscall.Errno { return errno(h.h.Release(ctx)) }
+
+func (h *fileHandle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
+	return errno(h.h.Allocate(ctx, off, size, mode))
+}
+
+// The .versions tree: read-only.
+
+func (n *versionsNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fill(n.v.Attr(), &out.Attr)
+	return 0
+}
+
+func (n *versionsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ch, err := n.v.Lookup(ctx, name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	fill(ch.Attr(), &out.Attr)
+	return inode(ctx, n.EmbeddedInode(), ch), 0
+}
+
+func (n *versionsNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	list, err := n.v.Readdir(ctx)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return gofs.NewListDirStream(dirEntries(list)), 0
+}
+
+func (n *versionsNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	// Old versions never change: the kernel may keep their pages.
+	return nil, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+func (n *versionsNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	data, err := n.v.Read(ctx, dest, off)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return fuse.ReadResultData(data), 0
+}
+
+func (n *versionsNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EROFS
+}
+
+func (n *versionsNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EROFS
+}
+
+func (n *versionsNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+
+func (n *versionsNode) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
+
+func (n *versionsNode) Rmdir(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
+
+func (n *versionsNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return syscall.EROFS
+}

@@ -1,0 +1,394 @@
+// Package upload is dmsfs's upload queue: it schedules the uploads that do
+// not happen inside close (write-back, retries of failed ones, journal
+// records of an earlier mount), retries transient failures with backoff,
+// takes permanent ones out of the queue, and resolves what an upload finds
+// on the server (Send: stale tokens, conflicts, deleted documents, answers
+// that were lost).
+//
+// Lock order: an Item's own locks before Queue.mu. The queue never holds mu
+// while it calls an Item.
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dmsfs/dmsfs/internal/backoff"
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+// Item is something the queue uploads: a file with local changes, or a
+// journal record an earlier mount left behind.
+type Item interface {
+	// Upload sends the item's current content. It returns nil when the
+	// repository has it (or nothing is left to send).
+	Upload(ctx context.Context) error
+}
+
+// Options configure a Queue.
+type Options struct {
+	// Workers is how many uploads run at once (4 if 0).
+	Workers int
+	// Retry is the backoff after failures (1 s doubling to 5 min if zero).
+	Retry backoff.Policy
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+	// Tick is how often the queue looks for due uploads (250 ms if 0).
+	Tick time.Duration
+	// OnError is told of every failed attempt (for `dmsfs status`).
+	OnError func(path string, err error)
+	Logger  *slog.Logger
+}
+
+// Queue runs uploads. Create it with New; Stop ends it.
+type Queue struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	items   map[Item]*pending // waiting or under way; guarded by mu
+	refused map[Item]*pending // refused for good; guarded by mu
+	busy    int               // uploads under way; guarded by mu
+	changed chan struct{}     // closed and replaced whenever the queue changes; guarded by mu
+
+	wake chan struct{}
+	quit chan struct{}
+	done chan struct{}
+}
+
+type pending struct {
+	at      time.Time
+	tries   int
+	path    string
+	size    int64
+	lastErr string
+	running bool
+	// again: scheduled again while running; the entry stays after this run.
+	again bool
+}
+
+// Status is the state of the queue.
+type Status struct {
+	Files   int    `json:"files"`
+	Bytes   int64  `json:"bytes"`
+	Failing int    `json:"failing"`
+	Items   []Info `json:"items,omitempty"`
+	// Refused are uploads the repository refused for good; they are not
+	// retried, and their bytes stay in the mount (then in lost+found).
+	Refused []Info `json:"refused,omitempty"`
+}
+
+// Info is one pending or refused upload.
+type Info struct {
+	Path      string    `json:"path"`
+	Size      int64     `json:"size"`
+	Due       time.Time `json:"due"`
+	Tries     int       `json:"tries"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// New starts a queue.
+func New(opts Options) *Queue {
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Retry.Base == 0 {
+		opts.Retry = backoff.Policy{Base: time.Second, Max: 5 * time.Minute, Jitter: true}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = 250 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	q := &Queue{opts: opts, log: opts.Logger, items: map[Item]*pending{}, refused: map[Item]*pending{},
+		changed: make(chan struct{}), wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	go q.loop()
+	return q
+}
+
+// signal tells Drain that something changed (mu held).
+func (q *Queue) signal() {
+	close(q.changed)
+	q.changed = make(chan struct{})
+}
+
+// entry returns it's entry, adding it (mu held). path and size describe it
+// for Status: where it is in the mount and how big.
+func (q *Queue) entry(it Item, path string, size int64) *pending {
+	p := q.items[it]
+	if p == nil {
+		p = &pending{}
+		q.items[it] = p
+	}
+	delete(q.refused, it) // a new save of a refused file tries again
+	p.path, p.size = path, size
+	return p
+}
+
+// Schedule queues it's upload after delay (again, if it is queued).
+func (q *Queue) Schedule(it Item, path string, size int64, delay time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.entry(it, path, size)
+	p.at = q.opts.Now().Add(delay)
+	if p.running {
+		p.again = true
+	}
+	q.signal()
+	if delay <= 0 {
+		q.poke()
+	}
+}
+
+// EnsureQueued queues it after delay unless it is queued already, e.g.
+// waiting out the backoff of a failure.
+func (q *Queue) EnsureQueued(it Item, path string, size int64, delay time.Duration) {
+	q.mu.Lock()
+	_, queued := q.items[it]
+	q.mu.Unlock()
+	if !queued {
+		q.Schedule(it, path, size, delay)
+	}
+}
+
+// Failed records a failed upload of it made outside the queue (a close
+// that uploads itself); it is retried after the backoff, or, when the
+// failure is permanent, taken out of the queue.
+func (q *Queue) Failed(it Item, path string, size int64, err error) {
+	q.mu.Lock()
+	p := q.entry(it, path, size)
+	q.mu.Unlock()
+	q.finish(it, p, err)
+}
+
+// Cancel drops it from the queue (the file was deleted).
+func (q *Queue) Cancel(it Item) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.items, it)
+	delete(q.refused, it)
+	q.signal()
+}
+
+// Queued tells whether it waits for an upload.
+func (q *Queue) Queued(it Item) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, ok := q.items[it]
+	return ok
+}
+
+func (q *Queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stop ends the queue; what is not uploaded stays with its items.
+func (q *Queue) Stop() {
+	close(q.quit)
+	<-q.done
+}
+
+func (q *Queue) loop() {
+	defer close(q.done)
+	tick := time.NewTicker(q.opts.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-q.quit:
+			return
+		case <-tick.C:
+		case <-q.wake:
+		}
+		q.runDue()
+	}
+}
+
+// Poll runs what is due now and returns when it is done; tests with an
+// injected clock call it instead of waiting for the ticker.
+func (q *Queue) Poll() { q.runDue() }
+
+// runDue uploads what is due, Workers at a time: with write-back, copying
+// many small files is bound by the server's answer time per file, not by
+// bandwidth.
+func (q *Queue) runDue() {
+	now := q.opts.Now()
+	q.mu.Lock()
+	var due []Item
+	for it, p := range q.items {
+		if !p.running && !p.at.After(now) {
+			p.running = true
+			due = append(due, it)
+		}
+	}
+	q.busy += len(due)
+	q.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	sem := make(chan struct{}, q.opts.Workers)
+	var wg sync.WaitGroup
+	for i, it := range due {
+		select {
+		case <-q.quit:
+			q.mu.Lock()
+			for _, rest := range due[i:] {
+				if p := q.items[rest]; p != nil {
+					p.running = false
+				}
+			}
+			q.busy -= len(due) - i
+			q.mu.Unlock()
+			wg.Wait()
+			return
+		case sem <- struct{}{}:
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := it.Upload(ctx)
+			q.mu.Lock()
+			p := q.items[it]
+			q.busy--
+			q.mu.Unlock()
+			if p != nil {
+				q.finish(it, p, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// finish takes the outcome of one upload of it.
+func (q *Queue) finish(it Item, p *pending, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	defer q.signal()
+	p.running = false
+	if q.items[it] != p {
+		return // cancelled meanwhile
+	}
+	if err == nil {
+		if p.again {
+			p.again = false
+			return // saved again while uploading: the entry stays, due as scheduled
+		}
+		delete(q.items, it)
+		return
+	}
+	p.again = false
+	p.tries++
+	p.lastErr = err.Error()
+	if q.opts.OnError != nil {
+		q.opts.OnError(p.path, err)
+	}
+	if remote.Permanent(err) {
+		delete(q.items, it)
+		q.refused[it] = p
+		q.log.Error("upload refused for good; not retried, the bytes are kept", "path", p.path, "err", err)
+		return
+	}
+	p.at = q.opts.Now().Add(q.opts.Retry.Delay(p.tries))
+}
+
+// Status reports what is queued and what was refused.
+func (q *Queue) Status() Status {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var s Status
+	for _, p := range q.items {
+		s.Files++
+		s.Bytes += p.size
+		if p.tries > 0 {
+			s.Failing++
+		}
+		s.Items = append(s.Items, info(p))
+	}
+	for _, p := range q.refused {
+		s.Refused = append(s.Refused, info(p))
+	}
+	sort.Slice(s.Items, func(i, j int) bool { return s.Items[i].Path < s.Items[j].Path })
+	sort.Slice(s.Refused, func(i, j int) bool { return s.Refused[i].Path < s.Refused[j].Path })
+	return s
+}
+
+func info(p *pending) Info {
+	return Info{Path: p.path, Size: p.size, Due: p.at, Tries: p.tries, LastError: p.lastErr}
+}
+
+// ErrRefused is what Drain returns when uploads were refused for good.
+var ErrRefused = errors.New("uploads refused by the repository")
+
+// Drain makes everything due now and waits until nothing is left to try:
+// the queue is empty but for refused uploads. It returns an error naming
+// the refused ones (wrapping ErrRefused), or ctx's when it ends first.
+func (q *Queue) Drain(ctx context.Context, progress func(Status)) error {
+	q.mu.Lock()
+	now := q.opts.Now()
+	for _, p := range q.items {
+		if p.tries == 0 {
+			p.at = now
+		}
+	}
+	q.mu.Unlock()
+	q.poke()
+	last := -1
+	for {
+		q.mu.Lock()
+		changed, busy := q.changed, q.busy
+		q.mu.Unlock()
+		s := q.Status()
+		if progress != nil && s.Files != last {
+			progress(s)
+			last = s.Files
+		}
+		if s.Files == 0 && busy == 0 {
+			if len(s.Refused) > 0 {
+				return RefusedError(s.Refused)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d uploads still pending (kept in the spool): %w", s.Files, ctx.Err())
+		case <-changed:
+		case <-time.After(time.Second): // a due retry needs the clock, not a change
+			q.poke()
+		}
+	}
+}
+
+// RefusedError names refused uploads and their reasons.
+func RefusedError(refused []Info) error {
+	var b strings.Builder
+	for i, r := range refused {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: %s", r.Path, r.LastError)
+	}
+	return fmt.Errorf("%d %w (not retried; the bytes are kept): %s", len(refused), ErrRefused, b.String())
+}
+
+// RefusedItems are the items the repository refused for good.
+func (q *Queue) RefusedItems() []Item {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := make([]Item, 0, len(q.refused))
+	for it := range q.refused {
+		items = append(items, it)
+	}
+	return items
+}

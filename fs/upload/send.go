@@ -1,0 +1,224 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/dmsfs/dmsfs/cache"
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+// Sender performs uploads against a repository.
+type Sender struct {
+	Repo remote.Repository
+	Log  *slog.Logger
+	Now  func() time.Time
+}
+
+// Request is one upload: a journal record and the bytes it describes.
+type Request struct {
+	Rec  cache.Record
+	Data io.ReaderAt
+	// Current is the repository's file as the caller last saw it (replace
+	// only; zero when unknown): an upload of the very same bytes makes no
+	// version.
+	Current remote.File
+	// Replay: the record comes from an earlier mount's journal; an upload
+	// that already reached the server before a crash is not repeated.
+	Replay bool
+}
+
+// Result is the repository's state after an upload: the document, the name
+// of the uploaded file in it, and the name of the conflict copy if the
+// content went there instead. An empty node ID means the target is gone and
+// the content was saved as a new document elsewhere. Unchanged: the
+// repository had these bytes already and nothing was sent (Node is zero).
+type Result struct {
+	Node      remote.Node
+	File      string
+	Conflict  string
+	Unchanged bool
+}
+
+// Send performs one upload. A stale token whose file the server has not
+// changed is retried with the fresh token; a real conflict saves the
+// content as a conflict copy beside the file.
+func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
+	rec := req.Rec
+	c := remote.Content{ReaderAt: req.Data, Size: rec.Size}
+	if rec.Op == cache.OpInsert {
+		if req.Replay {
+			if n, ok := s.alreadyInserted(ctx, rec, req.Data); ok {
+				return Result{Node: n, File: rec.Name}, nil
+			}
+		}
+		n, err := s.Repo.Insert(ctx, rec.Parent, rec.Name, c)
+		if err != nil {
+			return Result{}, fmt.Errorf("insert %s: %w", rec.Path, err)
+		}
+		return Result{Node: n, File: rec.Name}, nil
+	}
+	if rec.Op == cache.OpReplace && !req.Replay && req.Current.ContentID == rec.Base && req.Current.ContentID != "" &&
+		s.holds(ctx, rec.Doc, req.Current, req.Data, rec.Size) {
+		// The same bytes as the document has (rsync over a fresh cache,
+		// a save without changes): no new version.
+		return Result{File: rec.Name, Unchanged: true}, nil
+	}
+	token := rec.Token
+	for attempt := 0; attempt < 4; attempt++ {
+		var n remote.Node
+		err := remote.ErrConflict // a replay checks the server state first
+		if !req.Replay || attempt > 0 {
+			if rec.Op == cache.OpReplace {
+				n, err = s.Repo.Replace(ctx, rec.Doc, token, rec.Name, c)
+			} else {
+				n, err = s.Repo.Append(ctx, rec.Doc, token, rec.Name, c)
+			}
+		}
+		if err == nil {
+			return Result{Node: n, File: rec.Name}, nil
+		}
+		if !errors.Is(err, remote.ErrConflict) && !errors.Is(err, remote.ErrExist) && !errors.Is(err, remote.ErrNotFound) {
+			return Result{}, fmt.Errorf("%s %s: %w", rec.Op, rec.Path, err)
+		}
+		cur, serr := s.Repo.Stat(ctx, rec.Doc)
+		if errors.Is(serr, remote.ErrNotFound) {
+			return s.saveOrphan(ctx, rec, c)
+		}
+		if serr != nil {
+			return Result{}, fmt.Errorf("%s %s: %w", rec.Op, rec.Path, serr)
+		}
+		cf, has := cur.File(rec.Name)
+		if has && s.holds(ctx, cur.ID, cf, req.Data, rec.Size) {
+			// Already there: an earlier try whose answer was lost, or
+			// the same bytes as the server has.
+			return Result{Node: cur, File: rec.Name}, nil
+		}
+		if (rec.Op == cache.OpReplace && has && cf.ContentID == rec.Base) || (rec.Op == cache.OpAppend && !has) {
+			token = cur.Token // someone else changed something else: not a conflict
+			continue
+		}
+		if rec.Op == cache.OpReplace && !has {
+			return s.saveOrphan(ctx, rec, c)
+		}
+		return s.conflictCopy(ctx, rec, c, cur)
+	}
+	return Result{}, fmt.Errorf("%s %s: %w", rec.Op, rec.Path, remote.ErrConflict)
+}
+
+// conflictCopy saves content that would overwrite someone else's change
+// next to the file.
+func (s *Sender) conflictCopy(ctx context.Context, rec cache.Record, c remote.Content, cur remote.Node) (Result, error) {
+	name := ConflictName(rec.Name, s.Now())
+	res := Result{Node: cur, File: rec.Name, Conflict: name}
+	var err error
+	if len(cur.Files) > 1 {
+		res.Node, err = s.Repo.Append(ctx, cur.ID, cur.Token, name, c)
+	} else {
+		_, err = s.Repo.Insert(ctx, cur.Parent, name, c)
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("save conflict copy of %s: %w", rec.Path, err)
+	}
+	s.Log.Warn("the file changed on the server since it was opened; the local content was saved as a conflict copy",
+		"path", rec.Path, "copy", name)
+	return res, nil
+}
+
+// saveOrphan keeps content whose document was deleted on the server, as a
+// new document of the same name in the folder it was in.
+func (s *Sender) saveOrphan(ctx context.Context, rec cache.Record, c remote.Content) (Result, error) {
+	if rec.Parent == "" {
+		return Result{}, fmt.Errorf("%s %s: the document was deleted on the server: %w", rec.Op, rec.Path, remote.ErrNotFound)
+	}
+	n, err := s.Repo.Insert(ctx, rec.Parent, rec.Name, c)
+	if err != nil {
+		return Result{}, fmt.Errorf("save %s as a new document (the old one was deleted on the server): %w", rec.Path, err)
+	}
+	s.Log.Warn("the document was deleted on the server; the local content was saved as a new document", "path", rec.Path)
+	if rec.Op == cache.OpAppend { // the file's document is gone: it lives on elsewhere
+		return Result{Conflict: rec.Name}, nil
+	}
+	return Result{Node: n, File: rec.Name}, nil
+}
+
+// alreadyInserted finds a document an interrupted insert already created.
+func (s *Sender) alreadyInserted(ctx context.Context, rec cache.Record, data io.ReaderAt) (remote.Node, bool) {
+	kids, err := s.Repo.List(ctx, rec.Parent)
+	if err != nil {
+		return remote.Node{}, false
+	}
+	sum := ""
+	for _, k := range kids {
+		if k.Kind != remote.KindDocument || k.Name != rec.Name || len(k.Files) != 1 || k.Files[0].Size != rec.Size || k.Files[0].SHA256 == "" {
+			continue
+		}
+		if sum == "" {
+			sum = SHA256Hex(data, rec.Size)
+		}
+		if k.Files[0].SHA256 == sum {
+			return k, true
+		}
+	}
+	return remote.Node{}, false
+}
+
+// holds tells whether the repository's file cf has exactly data's bytes:
+// by SHA-256 where the repository keeps one, else (same size only) by
+// reading it back and comparing as it comes, stopping at the first
+// difference.
+func (s *Sender) holds(ctx context.Context, doc remote.ID, cf remote.File, data io.ReaderAt, size int64) bool {
+	if cf.Size != size {
+		return false
+	}
+	if cf.SHA256 != "" {
+		return cf.SHA256 == SHA256Hex(data, size)
+	}
+	rc, err := s.Repo.Open(ctx, doc, cf.Name, 0, -1)
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	const chunk = 1 << 20
+	theirs, ours := make([]byte, chunk), make([]byte, chunk)
+	for off := int64(0); off < size; off += chunk {
+		n := int(min(chunk, size-off))
+		if _, err := io.ReadFull(rc, theirs[:n]); err != nil {
+			return false
+		}
+		if _, err := data.ReadAt(ours[:n], off); err != nil && !(err == io.EOF && off+int64(n) == size) {
+			return false
+		}
+		if !bytes.Equal(theirs[:n], ours[:n]) {
+			return false
+		}
+	}
+	return true
+}
+
+// SHA256Hex is the hex SHA-256 of r's first size bytes ("" if unreadable).
+func SHA256Hex(r io.ReaderAt, size int64) string {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ConflictName is "<name> (conflict <time>).<ext>".
+func ConflictName(name string, t time.Time) string {
+	ext := path.Ext(name)
+	if ext == name {
+		ext = ""
+	}
+	return strings.TrimSuffix(name, ext) + " (conflict " + t.UTC().Format("2006-01-02T15-04-05Z") + ")" + ext
+}
