@@ -585,3 +585,94 @@ func TestSecondSignalLeavesUploadsInTheSpool(t *testing.T) {
 	require.Zero(t, code, stderr)
 	require.NoError(t, cmd.Wait())
 }
+
+// A permanently refused upload (the Axelor server's name blocklist) does
+// not hold anything up: `dmsfs sync` and `dmsfs unmount` return at once,
+// exit non-zero and name the file and the server's reason; the other
+// uploads complete; after unmount the bytes are in lost+found.
+func TestRefusedUploadGoesToLostFound(t *testing.T) {
+	c := newCLI(t)
+	url, data := c.serve("axelor", "--upload-blocklist", `\.exe$`)
+	creds := []string{"--user", "dmsfs", "--password-file", filepath.Join(data, "password"), "--cache-dir", c.cacheDir}
+	cmd, _ := c.mountForeground(append(append(creds, "--write-back", "1h"), url)...)
+
+	// A shell redirect, as a user saves: bash ignores the close error.
+	out, err := exec.Command("bash", "-c", "printf 'keep me\\n' > "+filepath.Join(c.mnt, "tool.exe")+
+		"; printf 'fine\\n' > "+filepath.Join(c.mnt, "notes.txt")).CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	start := time.Now()
+	_, stderr, code := c.run("sync", c.mnt)
+	require.NotZero(t, code, "sync reports the refusal")
+	require.Contains(t, stderr, "/tool.exe")
+	require.Contains(t, stderr, "File name is not allowed")
+	require.Less(t, time.Since(start), time.Minute, "sync does not retry a refusal")
+
+	status, _, code := c.run("status", c.mnt)
+	require.Zero(t, code)
+	require.Contains(t, status, "refused:")
+	require.Contains(t, status, "/tool.exe")
+	b, err := os.ReadFile(filepath.Join(c.mnt, "tool.exe"))
+	require.NoError(t, err, "the bytes stay in the mount until unmount")
+	require.Equal(t, "keep me\n", string(b))
+
+	stdout, stderr, code := c.run("unmount", c.mnt)
+	require.NotZero(t, code, "unmount reports the refusal: %s", stdout)
+	lost := filepath.Join(c.cacheDir, "lost+found", "tool.exe")
+	require.Contains(t, stderr, lost)
+	require.NoError(t, cmd.Wait())
+	b, err = os.ReadFile(lost)
+	require.NoError(t, err)
+	require.Equal(t, "keep me\n", string(b))
+
+	// notes.txt was uploaded; tool.exe is not in the repository.
+	cmd, _ = c.mountForeground(append(creds, url)...)
+	b, err = os.ReadFile(filepath.Join(c.mnt, "notes.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "fine\n", string(b))
+	_, err = os.Stat(filepath.Join(c.mnt, "tool.exe"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+}
+
+// Mounting over a killed mount at once (while the kernel may still answer
+// stat from its attribute cache) is refused as a dead mount, read from
+// /proc/self/mountinfo; nothing is stacked, and one unmount clears it.
+func TestMountOverKilledMountIsRefused(t *testing.T) {
+	c := newCLI(t)
+	cmd, _ := c.mountForeground("--cache-dir", c.cacheDir, "embedded:"+c.data)
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "a.txt"), []byte("a"), 0o644))
+	for _, p := range []string{c.mnt, filepath.Join(c.mnt, "a.txt")} {
+		_, err := os.Stat(p) // the kernel caches the attributes it got
+		require.NoError(t, err)
+	}
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait()
+
+	second := c.cmd("mount", "--cache-dir", c.cacheDir, "embedded:"+c.data, c.mnt)
+	var errb lockedBuffer
+	second.Stderr = &errb
+	require.NoError(t, second.Start())
+	stop := time.AfterFunc(20*time.Second, func() { second.Process.Kill() }) // a stacked mount would stay
+	err := second.Wait()
+	stop.Stop()
+	require.Error(t, err, "the mount is refused")
+	require.Contains(t, errb.String(), "dead dmsfs mount")
+	mounts := func() int {
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		require.NoError(t, err)
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 4 && f[4] == c.mnt {
+				n++
+			}
+		}
+		return n
+	}
+	require.Equal(t, 1, mounts(), "no second mount stacked on the dead one")
+	_, stderr, code := c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.Zero(t, mounts(), "one unmount clears it")
+}

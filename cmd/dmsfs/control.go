@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	dfs "github.com/dmsfs/dmsfs/fs"
@@ -62,7 +63,7 @@ func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context,
 	mux.HandleFunc("POST /unmount", c.handleUnmount)
 	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
 		if err := streamProgress(w, func(progress func(dfs.Queue)) error { return fsys.Sync(r.Context(), progress) }); err != nil {
-			fmt.Fprintln(w, "error:", err)
+			writeError(w, err)
 		}
 	})
 	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +97,7 @@ func streamProgress(w http.ResponseWriter, op func(progress func(dfs.Queue)) err
 func (c *controlServer) handleUnmount(w http.ResponseWriter, r *http.Request) {
 	err := streamProgress(w, func(progress func(dfs.Queue)) error { return c.unmount(r.Context(), progress) })
 	if err != nil {
-		fmt.Fprintln(w, "error:", err)
+		writeError(w, err)
 		return
 	}
 	fmt.Fprintln(w, "unmounted")
@@ -141,12 +142,24 @@ func controlClient(mountpoint string) *http.Client {
 	}}
 }
 
-// streamLines copies a streamed answer line by line.
-func streamLines(r io.Reader, w io.Writer) (last string, err error) {
+// writeError ends a streamed answer with err, each of its lines marked.
+func writeError(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, "error:", line)
+	}
+}
+
+// streamLines copies a streamed answer line by line, and returns the
+// error its last lines carry (see writeError).
+func streamLines(r io.Reader, w io.Writer) (failure []string, err error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		last = sc.Text()
-		fmt.Fprintln(w, last)
+		line := sc.Text()
+		if msg, ok := strings.CutPrefix(line, "error: "); ok {
+			failure = append(failure, msg)
+			continue
+		}
+		fmt.Fprintln(w, line)
 	}
-	return last, sc.Err()
+	return failure, sc.Err()
 }

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/dmsfs/dmsfs/cache"
 	dfs "github.com/dmsfs/dmsfs/fs"
+	"github.com/dmsfs/dmsfs/fs/core"
+	"github.com/dmsfs/dmsfs/fs/upload"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/embedded"
 )
@@ -194,10 +197,17 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	var unmountErr error
 	unmount := func(ctx context.Context, progress func(dfs.Queue)) error {
 		once.Do(func() {
-			if err := fsys.Sync(ctx, progress); err != nil {
+			err := fsys.Sync(ctx, progress)
+			refused := errors.Is(err, upload.ErrRefused)
+			if err != nil && !refused {
 				log.Warn("unmounting with uploads left in the spool; they upload at the next mount", "err", err, "cache_dir", f.cacheDir)
 			}
-			unmountErr = unmountServer(srv, mnt)
+			if unmountErr = unmountServer(srv, mnt); unmountErr != nil || !refused {
+				return
+			}
+			// Refused for good: unmounted all the same (waiting would not
+			// help), with the bytes kept in lost+found and a failure said.
+			unmountErr = lostError(fsys.SaveRefused())
 		})
 		return unmountErr
 	}
@@ -244,6 +254,21 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	return nil
 }
 
+// lostError tells of uploads the repository refused for good and where
+// their bytes are.
+func lostError(lost []core.Lost) error {
+	var b strings.Builder
+	for _, l := range lost {
+		fmt.Fprintf(&b, "\n  %s: %s", l.Path, l.Reason)
+		if l.Saved != "" {
+			fmt.Fprintf(&b, "\n    its bytes are in %s", l.Saved)
+		} else {
+			b.WriteString("\n    its bytes stay in the cache directory's spool")
+		}
+	}
+	return fmt.Errorf("unmounted, but the repository refused %d upload(s) for good:%s", len(lost), b.String())
+}
+
 // unmountServer unmounts, retrying while the mount point is busy.
 func unmountServer(srv *fuse.Server, mnt string) error {
 	var err error
@@ -272,7 +297,55 @@ func checkMountpoint(mnt string) error {
 		resp.Body.Close()
 		return fmt.Errorf("%s is already a dmsfs mount", mnt)
 	}
+	// The kernel may still answer stat from its attribute cache for a
+	// while after the process died; the mount table does not forget.
+	if fstype, ok := mountAt(mnt); ok && fstype == "fuse.dmsfs" {
+		return fmt.Errorf("%s is a dead dmsfs mount (its process is gone); run 'dmsfs unmount %s' first", mnt, mnt)
+	}
 	return nil
+}
+
+// mountAt tells whether /proc/self/mountinfo lists a mount at path, and
+// its file system type.
+func mountAt(path string) (fstype string, ok bool) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// id parent major:minor root mountpoint options [optional…] - fstype source super
+		f := strings.Fields(line)
+		if len(f) < 5 || unescapeMountinfo(f[4]) != path {
+			continue
+		}
+		fstype, ok = "", true // the last one listed is the top of the stack
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) {
+				fstype = f[i+1]
+			}
+		}
+	}
+	return fstype, ok
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space) of
+// /proc/self/mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // parseRemote turns REMOTE into a label (for the cache directory) and an

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	s3 := fl.Bool("s3", false, "invenio: serve downloads as 302 redirects to a separate storage endpoint with signed URLs, like invenio-s3")
 	ranges := fl.Bool("range", false, "invenio: honour Range on direct downloads (FILES_REST_ALLOW_RANGE_REQUESTS; off by default, as in InvenioRDM)")
 	maxFiles := fl.Int("max-files", 100, "invenio: files per record (RDM_RECORDS_MAX_FILES_COUNT)")
+	blocklist := fl.String("upload-blocklist", "", "axelor: refuse uploads of file names matching this regular expression, as data.upload.blocklist.pattern does")
 	useTLS := fl.Bool("tls", false, "enaio: serve TLS with a self-signed certificate for \"AppServer\" (written to DIR/ca.pem), as enaio installations do")
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: dmsfs serve --protocol axelor|invenio|enaio [--data DIR] [--addr 127.0.0.1:PORT]\n\nRuns a protocol-faithful test server for trying dmsfs, for tests and benchmarks.\nAxelor and enaio: the password is taken from DMSFS_PASSWORD, or made up and written to DIR/password.\nInvenio: the token is taken from DMSFS_TOKEN, or made up and written to DIR/token.\n\nFlags:\n%s", fl.FlagUsages())
@@ -75,7 +77,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 		handler, cleanup = h, c
 	} else {
-		h, err := serveAxelor(*data, ln, *user, stdout)
+		var block *regexp.Regexp
+		if *blocklist != "" {
+			if block, err = regexp.Compile(*blocklist); err != nil {
+				return fmt.Errorf("%w: --upload-blocklist: %v", errUsage, err)
+			}
+		}
+		h, err := serveAxelor(*data, ln, *user, block, stdout)
 		if err != nil {
 			return err
 		}
@@ -98,7 +106,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func serveAxelor(data string, ln net.Listener, user string, stdout io.Writer) (http.Handler, error) {
+func serveAxelor(data string, ln net.Listener, user string, block *regexp.Regexp, stdout io.Writer) (http.Handler, error) {
 	password, pwFile, err := servePassword(data)
 	if err != nil {
 		return nil, err
@@ -108,7 +116,7 @@ func serveAxelor(data string, ln net.Listener, user string, stdout io.Writer) (h
 		return nil, err
 	}
 	srv, err := axelortest.New(data, axelortest.Options{Users: map[string]string{user: password},
-		APIKeys: map[string]string{apiKey: user}})
+		APIKeys: map[string]string{apiKey: user}, BlockPattern: block})
 	if err != nil {
 		return nil, err
 	}

@@ -40,12 +40,12 @@ func postProgress(mnt, what string, stdout io.Writer) error {
 		return errNoMount
 	}
 	defer resp.Body.Close()
-	last, err := streamLines(resp.Body, stdout)
+	failure, err := streamLines(resp.Body, stdout)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", what, mnt, err)
 	}
-	if strings.HasPrefix(last, "error:") {
-		return errors.New(strings.TrimSpace(strings.TrimPrefix(last, "error:")))
+	if len(failure) > 0 {
+		return errors.New(strings.Join(failure, "\n"))
 	}
 	return nil
 }
@@ -91,16 +91,8 @@ func cmdSync(args []string, stdout, stderr io.Writer) error {
 
 // isMountpoint tells whether path is listed in /proc/self/mountinfo.
 func isMountpoint(path string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
-			return true
-		}
-	}
-	return false
+	_, ok := mountAt(path)
+	return ok
 }
 
 func cmdStatus(args []string, stdout io.Writer) error {
@@ -141,6 +133,13 @@ func cmdStatus(args []string, stdout io.Writer) error {
 			line += fmt.Sprintf(", %d failed tries, last: %s", it.Tries, it.LastError)
 		}
 		fmt.Fprintln(stdout, line)
+	}
+	if len(st.Queue.Refused) > 0 {
+		fmt.Fprintf(stdout, "refused:      %d upload(s) the repository refused for good (not retried; kept in the mount, at unmount in %s)\n",
+			len(st.Queue.Refused), filepath.Join(st.CacheDir, "lost+found"))
+		for _, it := range st.Queue.Refused {
+			fmt.Fprintf(stdout, "  %s (%s): %s\n", it.Path, humanBytes(it.Size), it.LastError)
+		}
 	}
 	fmt.Fprintf(stdout, "write-back:   %s\n", st.WriteBack)
 	fmt.Fprintf(stdout, "block cache:  %s of %s\n", humanBytes(st.CacheUsed), humanBytes(st.CacheSize))

@@ -23,6 +23,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path"
@@ -201,7 +202,7 @@ func (f *FS) nextIno() uint64 { return f.inos.Add(1) }
 // first to upload everything.
 func (f *FS) Close() {
 	f.queue.Stop()
-	f.saveRefused()
+	f.SaveRefused()
 	f.blocks.Close()
 }
 
@@ -210,7 +211,11 @@ func (f *FS) Close() {
 // repository refused for good do not hold it up: they end it with an
 // error that names them (upload.ErrRefused).
 func (f *FS) Sync(ctx context.Context, progress func(upload.Status)) error {
-	return f.queue.Drain(ctx, progress)
+	err := f.queue.Drain(ctx, progress)
+	if errors.Is(err, upload.ErrRefused) {
+		return fmt.Errorf("%w\nthe bytes stay in the mount until unmount, then in %s", err, f.LostFound())
+	}
+	return err
 }
 
 // Settle waits until no descriptor that wrote unsaved changes is open

@@ -101,24 +101,43 @@ func (f *FS) lostFound(src io.ReaderAt, size int64, mountPath string) (string, e
 // LostFound is where refused uploads go: <cache-dir>/lost+found.
 func (f *FS) LostFound() string { return filepath.Join(f.spool.Dir(), "lost+found") }
 
-// saveRefused moves what the repository refused for good to lost+found
-// (at unmount; until then the bytes stay in the mount).
-func (f *FS) saveRefused() {
+// Lost is an upload the repository refused for good, and where its bytes
+// were kept.
+type Lost struct {
+	Path   string // in the mount
+	Reason string
+	Saved  string // in lost+found; "" if they could not be moved (then still in the spool)
+}
+
+// SaveRefused moves the bytes of what the repository refused for good to
+// lost+found and says where; unmount calls it (Close too, for the rest).
+// Until then the bytes stay in the mount.
+func (f *FS) SaveRefused() []Lost {
+	reasons := map[string]string{}
+	for _, r := range f.queue.Status().Refused {
+		reasons[r.Path] = r.LastError
+	}
+	var lost []Lost
 	for _, it := range f.queue.RefusedItems() {
+		var l Lost
 		switch x := it.(type) {
 		case *File:
 			x.mu.Lock()
+			l.Path = x.path()
 			if x.local != nil && x.dirty && !x.gone {
-				if dst, err := f.lostFound(x.local, x.size, x.path()); err != nil {
-					f.log.Error("could not keep a refused upload in lost+found; it stays in the spool", "path", x.path(), "err", err)
+				dst, err := f.lostFound(x.local, x.size, l.Path)
+				if err != nil {
+					f.log.Error("could not keep a refused upload in lost+found; it stays in the spool", "path", l.Path, "err", err)
 				} else {
-					f.log.Warn("the repository refused this file for good; its bytes are in lost+found", "path", x.path(), "saved", dst)
+					l.Saved = dst
 					x.dirty = false
-					x.closeLocal()
+					x.closeLocal() // its spool copy and journal record
+					x.size = x.rf.Size
 				}
 			}
 			x.mu.Unlock()
 		case *replayItem:
+			l.Path = x.rec.Path
 			fh, err := os.Open(f.spool.Path(x.rec.Key))
 			if err != nil {
 				continue
@@ -128,10 +147,19 @@ func (f *FS) saveRefused() {
 			fh.Close()
 			if err != nil {
 				f.log.Error("could not keep a refused upload in lost+found; it stays in the spool", "path", x.rec.Path, "err", err)
-				continue
+			} else {
+				l.Saved = dst
+				f.spool.Remove(x.rec.Key, false, true)
 			}
-			f.log.Warn("the repository refused this file for good; its bytes are in lost+found", "path", x.rec.Path, "saved", dst)
-			f.spool.Remove(x.rec.Key, false, true)
+		default:
+			continue
 		}
+		f.queue.Cancel(it)
+		l.Reason = reasons[l.Path]
+		if l.Saved != "" {
+			f.log.Warn("the repository refused this file for good; its bytes are in lost+found", "path", l.Path, "reason", l.Reason, "saved", l.Saved)
+		}
+		lost = append(lost, l)
 	}
+	return lost
 }

@@ -373,13 +373,10 @@ func (q *Queue) Drain(ctx context.Context, progress func(Status)) error {
 // RefusedError names refused uploads and their reasons.
 func RefusedError(refused []Info) error {
 	var b strings.Builder
-	for i, r := range refused {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%s: %s", r.Path, r.LastError)
+	for _, r := range refused {
+		fmt.Fprintf(&b, "\n  %s: %s", r.Path, r.LastError)
 	}
-	return fmt.Errorf("%d %w (not retried; the bytes are kept): %s", len(refused), ErrRefused, b.String())
+	return fmt.Errorf("%d %w (not retried):%s", len(refused), ErrRefused, b.String())
 }
 
 // RefusedItems are the items the repository refused for good.

@@ -55,6 +55,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := s.st.uploadPath(id)
+	if s.opts.BlockPattern != nil && s.opts.BlockPattern.MatchString(name) {
+		os.Remove(path) // a rejected file is deleted, every chunk is checked
+		uploadError(w, http.StatusBadRequest, "File name is not allowed: "+name)
+		return
+	}
 	var have int64
 	if st, err := os.Stat(path); err == nil {
 		have = st.Size()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,10 @@ type Options struct {
 	SessionTimeout time.Duration
 	// NoRange makes downloads ignore Range, as a proxy that strips it does.
 	NoRange bool
+	// BlockPattern is the server's data.upload.blocklist.pattern: uploads
+	// of matching names are refused with 400 "File name is not allowed"
+	// (specs/axelor.md §5 step 7; MetaFiles.checkPath).
+	BlockPattern *regexp.Regexp
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }
