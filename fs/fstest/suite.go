@@ -43,6 +43,9 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"WriteBackSurvivesCrash", testWriteBackSurvivesCrash},
 		{"ListingCacheExpires", testListingCacheExpires},
 		{"ReadOnlyMount", testReadOnlyMount},
+		{"ProgramsSave", testProgramsSave},
+		{"StaleListingCreate", testStaleListingCreate},
+		{"RsyncFreshCache", testRsyncFreshCache},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newRepo) })

@@ -1,0 +1,166 @@
+package fstest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	dfs "github.com/dmsfs/dmsfs/fs"
+	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/remotetest"
+)
+
+// A program's ordinary save, run by a shell with $F the file in the mount
+// and $SRC a local file holding "new\n". want is the file's content after it,
+// given "v1\n" before (or nothing, for a new file).
+type program struct {
+	name    string
+	script  string
+	want    func(before string) string
+	needOld bool // reads the file first: only for an existing one
+}
+
+func replaced(string) string { return "new\n" }
+
+var programs = []program{
+	{"bash redirect", `bash -c 'printf "new\n" > "$F"'`, replaced, false},
+	{"dash redirect", `dash -c 'printf "new\n" > "$F"'`, replaced, false},
+	{"bash append", `bash -c 'printf "more\n" >> "$F"'`, func(b string) string { return b + "more\n" }, false},
+	{"cat redirect", `cat "$SRC" > "$F"`, replaced, false},
+	{"tee", `printf "new\n" | tee "$F" > /dev/null`, replaced, false},
+	{"sed -i", `sed -i 's/v1/v2/' "$F"`, func(string) string { return "v2\n" }, true},
+	{"dd", `dd if="$SRC" of="$F" status=none`, replaced, false},
+	{"install", `install -m 644 "$SRC" "$F"`, replaced, false},
+	{"python3", `python3 -c 'import os; f = open(os.environ["F"], "w"); f.write("new\n"); f.close()'`, replaced, false},
+	{"cp", `cp "$SRC" "$F"`, replaced, false},
+	{"truncate then write", `python3 -c 'import os; f = open(os.environ["F"], "r+"); f.truncate(0); f.write("new\n"); f.close()'`, replaced, true},
+	{"colon redirect", `: > "$F"`, func(string) string { return "" }, false},
+}
+
+// testProgramsSave runs real programs' saves and checks through the
+// Repository API that each is exactly one new version of the same
+// document with the final bytes, never an empty intermediate version, and
+// that a new file is one document with one version.
+func testProgramsSave(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	repo := newRepo(t)
+	ctx := context.Background()
+	root, err := repo.Root(ctx)
+	require.NoError(t, err)
+	for i := range programs {
+		_, err := repo.Insert(ctx, root.ID, programFile("old", i), remotetest.Content([]byte("v1\n")))
+		require.NoError(t, err)
+	}
+	e := Mount(t, repo, dfs.Options{})
+	src := filepath.Join(t.TempDir(), "src")
+	require.NoError(t, os.WriteFile(src, []byte("new\n"), 0o644))
+	for i, p := range programs {
+		for _, existing := range []bool{true, false} {
+			if !existing && p.needOld {
+				continue
+			}
+			name := programFile("new", i)
+			before := ""
+			if existing {
+				name, before = programFile("old", i), "v1\n"
+			}
+			// Not cmd.Dir = the mount: the child would chdir into it
+			// between fork and exec, while this process (the FUSE server)
+			// holds the fork lock.
+			cmd := exec.Command("sh", "-c", p.script)
+			cmd.Env = append(os.Environ(), "F="+e.Path(name), "SRC="+src)
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s: %s", p.name, out)
+			want := p.want(before)
+			got, err := os.ReadFile(e.Path(name))
+			require.NoError(t, err)
+			require.Equal(t, want, string(got), "%s: the mount shows the saved bytes", p.name)
+
+			e.Settle()
+			var docs []remote.Node
+			for _, n := range e.Tree(e.MustNode("")) {
+				if n.Name == name || strings.HasPrefix(n.Name, strings.TrimSuffix(name, ".txt")) {
+					docs = append(docs, n)
+				}
+			}
+			require.Len(t, docs, 1, "%s (%s): one document", p.name, name)
+			require.Equal(t, want, string(e.Content(docs[0], "")), "%s: the repository has the final bytes", p.name)
+			versions := 1
+			if existing {
+				versions = 2
+			}
+			e.RequireVersions(docs[0], versions, "%s (%s): one version per save", p.name, name)
+			if repo.Capabilities().VersionsOnPublish {
+				continue
+			}
+			vs, err := repo.Versions(ctx, docs[0].ID)
+			require.NoError(t, err)
+			for _, v := range vs[:len(vs)-1] {
+				require.NotZero(t, v.Files[0].Size, "%s (%s): no empty intermediate version", p.name, name)
+			}
+		}
+	}
+}
+
+func programFile(kind string, i int) string {
+	return kind + "-" + strings.ReplaceAll(programs[i].name, " ", "_") + ".txt"
+}
+
+// testStaleListingCreate: another client creates a file in a folder whose
+// listing this mount has cached; a shell redirect to that name writes a
+// new version of that document instead of a second document of the same
+// name, and an O_EXCL create is refused with EEXIST.
+func testStaleListingCreate(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	repo := newRepo(t)
+	e := Mount(t, repo, dfs.Options{})
+	require.NoError(t, os.Mkdir(e.Path("d"), 0o755))
+	require.NoError(t, os.WriteFile(e.Path("d/other.txt"), []byte("o"), 0o644))
+	entries, err := os.ReadDir(e.Path("d")) // the listing of d is cached now
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+
+	ctx := context.Background()
+	d := e.MustNode("d")
+	for _, name := range []string{"x.txt", "y.txt"} {
+		_, err := repo.Insert(ctx, d.ID, name, remotetest.Content([]byte("from elsewhere\n")))
+		require.NoError(t, err)
+	}
+	e.Run("bash", "-c", "echo y > "+e.Path("d/x.txt"))
+	_, err = os.OpenFile(e.Path("d/y.txt"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	require.ErrorIs(t, err, os.ErrExist)
+
+	e.Settle()
+	docs := e.Tree(d)
+	require.Len(t, docs, 3, "no duplicate documents: %v", docs)
+	require.Equal(t, "y\n", string(e.Content(docs["x.txt"], "")))
+	e.RequireVersions(docs["x.txt"], 2)
+	require.Equal(t, "from elsewhere\n", string(e.Content(docs["y.txt"], "")))
+	e.RequireVersions(docs["y.txt"], 1)
+}
+
+// testRsyncFreshCache: rsync -a of an unchanged tree through a mount with
+// a new cache directory (another machine, a reinstall) cannot match the
+// times and sends every file again; identical bytes make no version.
+func testRsyncFreshCache(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	e := Mount(t, newRepo(t), dfs.Options{})
+	src := t.TempDir()
+	paths := makeTree(t, src, 40, 2<<20)
+	e.Run("rsync", "-a", src+"/", e.Path("x")+"/")
+	before := e.Tree(e.MustNode("x"))
+	require.Len(t, before, len(paths))
+
+	e.Remount(true)
+	e.Run("rsync", "-a", src+"/", e.Path("x")+"/")
+	e.Settle()
+	after := e.Tree(e.MustNode("x"))
+	require.Len(t, after, len(paths))
+	for p, n := range after {
+		require.Equal(t, before[p].ID, n.ID, "%s keeps its document", p)
+		e.RequireVersions(n, 1, "%s: the same bytes again make no version", p)
+	}
+	e.Run("diff", "-r", src, e.Path("x"))
+}
