@@ -29,7 +29,7 @@ import (
 
 // Env is a mounted filesystem under test.
 type Env struct {
-	T        *testing.T
+	T        testing.TB
 	Repo     remote.Repository
 	Mnt      string
 	CacheDir string
@@ -55,7 +55,7 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 
 // RequireFUSE skips the test where FUSE cannot be used, and fails it
 // instead when CI=true.
-func RequireFUSE(t *testing.T) {
+func RequireFUSE(t testing.TB) {
 	t.Helper()
 	why := ""
 	if _, err := os.Stat("/dev/fuse"); err != nil {
@@ -75,13 +75,13 @@ func RequireFUSE(t *testing.T) {
 }
 
 // Mount mounts repo with opts on a fresh mount point and cache directory.
-func Mount(t *testing.T, repo remote.Repository, opts dfs.Options) *Env {
+func Mount(t testing.TB, repo remote.Repository, opts dfs.Options) *Env {
 	t.Helper()
 	return MountIn(t, repo, opts, t.TempDir())
 }
 
 // MountIn mounts with the cache (spool, journal) in cacheDir.
-func MountIn(t *testing.T, repo remote.Repository, opts dfs.Options, cacheDir string) *Env {
+func MountIn(t testing.TB, repo remote.Repository, opts dfs.Options, cacheDir string) *Env {
 	t.Helper()
 	RequireFUSE(t)
 	e := &Env{T: t, Repo: repo, Mnt: t.TempDir(), CacheDir: cacheDir, Opts: opts}
@@ -300,7 +300,7 @@ func (e *Env) Tree(root remote.Node) map[string]remote.Node {
 }
 
 // WriteFile writes a file with a pseudo-random content of size bytes.
-func WriteFile(t *testing.T, path string, size int, seed uint64) []byte {
+func WriteFile(t testing.TB, path string, size int, seed uint64) []byte {
 	t.Helper()
 	b := make([]byte, size)
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
