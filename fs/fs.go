@@ -51,6 +51,9 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 func (f *FS) MountOptions(allowOther bool) *gofs.Options {
 	o := f.Options()
 	ttl := o.DirCacheTime
+	if o.NoKernelCache {
+		ttl = 0
+	}
 	neg := time.Duration(0)
 	mo := fuse.MountOptions{
 		FsName:       "dmsfs",

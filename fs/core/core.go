@@ -51,6 +51,10 @@ type Options struct {
 	UnlinkGrace time.Duration
 	// ReadOnly refuses every change with EROFS.
 	ReadOnly bool
+	// NoKernelCache makes the kernel keep no entries and attributes (it
+	// asks the filesystem at every access) whatever DirCacheTime is;
+	// tests whose clock is not the kernel's use it.
+	NoKernelCache bool
 	// ShowVersions lists .versions in directory listings.
 	ShowVersions bool
 	// TempPatterns are the names kept local (DefaultTempPatterns if nil).
@@ -245,6 +249,25 @@ func (f *FS) Settle(ctx context.Context) error {
 		case <-released:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// WaitHandles waits until at most n handles are open: the kernel sends a
+// release after close(2) has returned, and tests that count on what a
+// release saves wait for it.
+func (f *FS) WaitHandles(ctx context.Context, n int) error {
+	for {
+		f.handlesMu.Lock()
+		open, released := len(f.handles), f.released
+		f.handlesMu.Unlock()
+		if open <= n {
+			return nil
+		}
+		select {
+		case <-released:
+		case <-ctx.Done():
+			return fmt.Errorf("%d handles still open: %w", open, ctx.Err())
 		}
 	}
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"ProgramsSave", testProgramsSave},
 		{"StaleListingCreate", testStaleListingCreate},
 		{"RsyncFreshCache", testRsyncFreshCache},
+		{"ReferenceModel", testReferenceModel},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newRepo) })
