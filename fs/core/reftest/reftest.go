@@ -35,7 +35,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/dmsfs/dmsfs/fs/core"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/remotetest"
@@ -169,15 +168,15 @@ func (m *model) takeBack(p string, nf *mfile) {
 func (m *model) synced() { m.unlinked = map[string]*mfile{} }
 
 type harness struct {
-	t     testing.TB
-	cfg   Config
-	rng   *rand.Rand
-	repo  remote.Repository
-	fs    Target
-	clk   *clock
-	m     *model
-	step  int
-	log   []string
+	t    testing.TB
+	cfg  Config
+	rng  *rand.Rand
+	repo remote.Repository
+	fs   Target
+	clk  *clock
+	m    *model
+	step int
+	log  []string
 	// touched are the paths the step changed, checked in the repository
 	// after it.
 	touched []string
