@@ -1,10 +1,6 @@
 package remote
 
-import (
-	"context"
-	"errors"
-	"syscall"
-)
+import "errors"
 
 // Sentinel errors. Backends wrap them (fmt.Errorf("…: %w", ErrNotFound)) so
 // that the server's message travels with the kind.
@@ -40,40 +36,4 @@ func Permanent(err error) bool {
 		}
 	}
 	return false
-}
-
-// Errno maps an error to the errno the filesystem returns for it.
-func Errno(err error) syscall.Errno {
-	var errno syscall.Errno
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &errno):
-		return errno
-	case errors.Is(err, ErrNotFound):
-		return syscall.ENOENT
-	case errors.Is(err, ErrExist):
-		return syscall.EEXIST
-	case errors.Is(err, ErrPermission):
-		return syscall.EACCES
-	case errors.Is(err, ErrReadOnly):
-		return syscall.EROFS
-	case errors.Is(err, ErrUnsupported):
-		return syscall.ENOTSUP
-	case errors.Is(err, ErrNotEmpty):
-		return syscall.ENOTEMPTY
-	case errors.Is(err, ErrNotFolder):
-		return syscall.ENOTDIR
-	case errors.Is(err, ErrIsFolder):
-		return syscall.EISDIR
-	case errors.Is(err, ErrInvalidName):
-		return syscall.EINVAL
-	case errors.Is(err, ErrRefused):
-		return syscall.EPERM
-	case errors.Is(err, context.Canceled):
-		return syscall.EINTR
-	}
-	// Conflicts are resolved by the filesystem (conflict copies); one that
-	// reaches an application, like any server or protocol failure, is EIO.
-	return syscall.EIO
 }

@@ -316,8 +316,7 @@ func (f *FS) Status() Status {
 // fail logs a failure of op on path and keeps it for Status. It returns
 // err, so that callers can write `return f.fail(…)`.
 func (f *FS) fail(op, p string, err error) error {
-	errno := remote.Errno(err)
-	if errno == syscall.ENOENT || errno == syscall.EEXIST || errno == syscall.ENOTEMPTY {
+	if ordinary(err) {
 		f.log.Debug("operation answered", "op", op, "path", p, "err", err)
 		return err // ordinary answers, not failures
 	}
@@ -329,6 +328,16 @@ func (f *FS) fail(op, p string, err error) error {
 	}
 	f.errMu.Unlock()
 	return err
+}
+
+// ordinary tells answers (not found, exists, not empty) from failures.
+func ordinary(err error) bool {
+	for _, kind := range []error{remote.ErrNotFound, remote.ErrExist, remote.ErrNotEmpty, syscall.ENOENT, syscall.EEXIST, syscall.ENOTEMPTY} {
+		if errors.Is(err, kind) {
+			return true
+		}
+	}
+	return false
 }
 
 // docRef is a document's identity and concurrency token, shared by the nodes

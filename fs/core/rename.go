@@ -363,7 +363,7 @@ func (d *Dir) saveMoved(src *File) func(context.Context) error {
 			return nil
 		}
 		if err := src.save(ctx); err != nil {
-			if errors.Is(err, remote.ErrUnavailable) || remote.Errno(err) == syscall.EIO || remote.Permanent(err) {
+			if !ordinary(err) && !errors.Is(err, syscall.ENOSPC) {
 				d.fsys.log.Warn("upload after rename failed; kept in the spool", "path", src.path(), "err", err)
 				return nil
 			}

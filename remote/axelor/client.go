@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -23,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmsfs/dmsfs/internal/backoff"
 	"github.com/dmsfs/dmsfs/internal/httpx"
 	"github.com/dmsfs/dmsfs/remote"
 )
@@ -220,16 +220,15 @@ func (c *Client) relogin(ctx context.Context) error {
 	return c.login(ctx)
 }
 
+// retryPolicy is the wait between retries of a failed request.
+var retryPolicy = backoff.Policy{Base: 100 * time.Millisecond, Max: 30 * time.Second, Jitter: true}
+
 func (c *Client) sleep(ctx context.Context, attempt int, retryAfter string) {
-	d := time.Duration(100<<attempt) * time.Millisecond
+	d := retryPolicy.Delay(attempt + 1)
 	if s, err := strconv.Atoi(retryAfter); err == nil && s > 0 {
-		d = min(time.Duration(s)*time.Second, 30*time.Second)
+		d = (backoff.Policy{Base: min(time.Duration(s)*time.Second, 30*time.Second), Jitter: true}).Delay(1)
 	}
-	d = d/2 + rand.N(d/2+1)
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
+	backoff.Sleep(ctx, d)
 }
 
 // envelope is Axelor's JSON service answer.

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmsfs/dmsfs/internal/backoff"
 	"github.com/dmsfs/dmsfs/internal/httpx"
 	"github.com/dmsfs/dmsfs/remote"
 )
@@ -318,7 +319,7 @@ func (r *Repo) do(ctx context.Context, method, rawURL string, b *body, hdr http.
 				resp.Body.Close()
 			}
 			r.log.Warn("invenio: retrying", "method", method, "url", redact(u), "attempt", failures, "err", errString(err, resp))
-			if !sleep(ctx, time.Duration(failures*failures)*250*time.Millisecond) {
+			if !sleep(ctx, retryPolicy.Delay(failures)) {
 				return nil, ctx.Err()
 			}
 			continue
@@ -352,16 +353,10 @@ func retryAfter(resp *http.Response, now time.Time) time.Duration {
 	return 20 * time.Second
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+// retryPolicy is the wait between retries of an idempotent request.
+var retryPolicy = backoff.Policy{Base: 250 * time.Millisecond, Max: 4 * time.Second, Jitter: true}
+
+func sleep(ctx context.Context, d time.Duration) bool { return backoff.Sleep(ctx, d) == nil }
 
 // call sends a request and decodes a JSON answer of one of the ok statuses
 // into out (when out is not nil).

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/dmsfs/dmsfs/internal/backoff"
 )
 
 // Config says where and as whom to connect.
@@ -83,6 +84,13 @@ type conn struct {
 
 // Dial logs in once, so that wrong credentials or a wrong address fail here
 // with a clear message, and keeps that connection for the first call.
+// The waits between attempts: after a login the connection lost, and
+// between attempts of a call.
+var (
+	loginRetry = backoff.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second}
+	callRetry  = backoff.Policy{Base: 100 * time.Millisecond, Max: 3 * time.Second, Jitter: true}
+)
+
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Conns <= 0 {
 		cfg.Conns = 4
@@ -112,7 +120,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		// A connection that broke during the login is tried again.
 		log.Info("enaio: login interrupted, trying again", "attempt", attempt+1, "err", err)
-		time.Sleep(min(100*time.Millisecond<<attempt, 2*time.Second))
+		if serr := backoff.Sleep(ctx, loginRetry.Delay(attempt+1)); serr != nil {
+			err = fmt.Errorf("%w (last: %v)", serr, err)
+			break
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -249,13 +260,10 @@ func (c *Client) Call(ctx context.Context, req Request, sink Sink, repeatable bo
 	var last error
 	for attempt := range c.cfg.Attempts {
 		if attempt > 0 {
-			wait := min(50*time.Millisecond<<attempt, 3*time.Second)
-			wait = wait/2 + rand.N(wait/2+1)
+			wait := callRetry.Delay(attempt)
 			c.log.Info("enaio: reconnecting", "job", req.Job, "attempt", attempt+1, "after", wait.Round(time.Millisecond), "err", last)
-			select {
-			case <-ctx.Done():
-				return Reply{}, fmt.Errorf("%w (last: %v)", ctx.Err(), last)
-			case <-time.After(wait):
+			if err := backoff.Sleep(ctx, wait); err != nil {
+				return Reply{}, fmt.Errorf("%w (last: %v)", err, last)
 			}
 		}
 		cn, err := c.get(ctx)
