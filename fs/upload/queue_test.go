@@ -1,0 +1,124 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmsfs/dmsfs/internal/backoff"
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// item fails with the errors in fails, one per try, then succeeds.
+type item struct {
+	mu    sync.Mutex
+	fails []error
+	tries int
+}
+
+func (it *item) Upload(context.Context) error {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	it.tries++
+	if len(it.fails) == 0 {
+		return nil
+	}
+	err := it.fails[0]
+	it.fails = it.fails[1:]
+	return err
+}
+
+func newQueue(clk *fakeClock) *Queue {
+	return New(Options{Now: clk.Now, Tick: time.Hour, Retry: backoff.Policy{Base: time.Second, Max: time.Minute}})
+}
+
+// A transient failure is retried after the backoff by the injected clock,
+// not before.
+func TestQueueRetriesByTheClock(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	q := newQueue(clk)
+	defer q.Stop()
+	it := &item{fails: []error{fmt.Errorf("put: %w", remote.ErrUnavailable)}}
+	q.Schedule(it, "/a", 1, 0)
+	q.Poll()
+	require.Equal(t, 1, it.tries)
+	s := q.Status()
+	require.Equal(t, 1, s.Files)
+	require.Equal(t, 1, s.Failing)
+	require.Contains(t, s.Items[0].LastError, "unavailable")
+
+	q.Poll() // not due yet
+	require.Equal(t, 1, it.tries)
+	clk.Advance(time.Second)
+	q.Poll()
+	require.Equal(t, 2, it.tries)
+	require.Zero(t, q.Status().Files)
+}
+
+// A permanent refusal leaves the queue at once: Drain names it and does
+// not wait; the other uploads complete.
+func TestQueueRefusalStopsNothing(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	q := newQueue(clk)
+	defer q.Stop()
+	bad := &item{fails: []error{fmt.Errorf("upload: File name is not allowed: %w", remote.ErrInvalidName)}}
+	good := &item{}
+	q.Schedule(bad, "/tool.exe", 8, time.Hour)
+	q.Schedule(good, "/notes.txt", 5, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := q.Drain(ctx, nil)
+	require.ErrorIs(t, err, ErrRefused)
+	require.Contains(t, err.Error(), "/tool.exe: upload: File name is not allowed")
+	require.Equal(t, 1, good.tries)
+	require.Equal(t, 1, bad.tries, "a refusal is not retried")
+	s := q.Status()
+	require.Zero(t, s.Files)
+	require.Len(t, s.Refused, 1)
+	require.Equal(t, []Item{bad}, q.RefusedItems())
+
+	// Saving it again tries again.
+	q.Schedule(bad, "/tool.exe", 8, 0)
+	q.Poll()
+	require.Equal(t, 2, bad.tries)
+	require.Empty(t, q.Status().Refused)
+	require.NoError(t, q.Drain(ctx, nil))
+}
+
+// Drain ends with its context and says what is left.
+func TestQueueDrainEndsWithContext(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	q := newQueue(clk)
+	defer q.Stop()
+	fails := make([]error, 100)
+	for i := range fails {
+		fails[i] = remote.ErrUnavailable
+	}
+	q.Schedule(&item{fails: fails}, "/a", 1, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	var seen []int
+	err := q.Drain(ctx, func(s Status) {
+		seen = append(seen, s.Files)
+		cancel()
+	})
+	require.True(t, errors.Is(err, context.Canceled), "%v", err)
+	require.Contains(t, err.Error(), "1 uploads still pending")
+	require.Equal(t, []int{1}, seen)
+}
