@@ -146,6 +146,18 @@ func (d *Dir) changed() {
 	d.gen++
 }
 
+// drop forgets what was shown under name: it is gone from the server (mu
+// is taken).
+func (d *Dir) drop(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries != nil {
+		delete(d.entries, name)
+	}
+	delete(d.kids, name)
+	d.changed()
+}
+
 // fresh tells whether the listing may be used as it is (mu held).
 func (d *Dir) fresh() bool {
 	return d.entries != nil && !d.stale.Load() && d.fsys.now().Sub(d.listed) < d.fsys.opts.DirCacheTime
@@ -713,13 +725,7 @@ func (d *Dir) Rmdir(ctx context.Context, name string) error {
 	if err := sub.removeFromServer(ctx); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	if d.entries != nil {
-		delete(d.entries, name)
-	}
-	delete(d.kids, name)
-	d.changed()
-	d.mu.Unlock()
+	d.drop(name)
 	d.touch()
 	return nil
 }

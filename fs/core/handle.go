@@ -48,7 +48,7 @@ func (f *File) Open(ctx context.Context, flags uint32) (h *Handle, keepCache boo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if write && flags&syscall.O_TRUNC != 0 {
-		if err := f.truncate(ctx, 0); err != nil {
+		if _, err := f.truncate(ctx, 0); err != nil {
 			return nil, false, err
 		}
 	} else if f.keptGen == f.gen {
@@ -68,27 +68,27 @@ func (f *File) openLocked(flags uint32) *Handle {
 	return h
 }
 
-// truncate sets the size (mu held).
-func (f *File) truncate(ctx context.Context, size int64) error {
+// truncate sets the size (mu held) and tells whether that changed it.
+func (f *File) truncate(ctx context.Context, size int64) (bool, error) {
 	f.idle()
 	cur := f.rf.Size
 	if f.local != nil {
 		cur = f.size
 	}
 	if size == cur && (f.local != nil || f.exists) {
-		return nil // no change: nothing to save (an O_TRUNC of an empty file)
+		return false, nil // no change: nothing to save (an O_TRUNC of an empty file)
 	}
 	if err := f.ensureLocal(ctx, size == 0); err != nil {
-		return f.fsys.fail("truncate", f.path(), err)
+		return false, f.fsys.fail("truncate", f.path(), err)
 	}
 	f.idle()
 	if err := f.local.Truncate(size); err != nil {
-		return err
+		return false, err
 	}
 	f.size = size
 	f.dirty = true
 	f.setMtimeNow()
-	return nil
+	return true, nil
 }
 
 // Setattr changes the size, mode, owner or times; h is the handle it came
@@ -102,10 +102,7 @@ func (f *File) Setattr(ctx context.Context, h *Handle, in SetAttr) (Attr, error)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if in.Size != nil {
-		changed := f.dirty
-		f.dirty = false
-		err := f.truncate(ctx, *in.Size)
-		changed, f.dirty = f.dirty, f.dirty || changed
+		changed, err := f.truncate(ctx, *in.Size)
 		if err != nil {
 			return Attr{}, err
 		}
@@ -179,11 +176,9 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 	defer cancel()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.idle()
-	if err := f.ensureLocal(ctx, false); err != nil {
-		return 0, f.fsys.fail("write", f.path(), err)
+	if err := f.writable(ctx, "write"); err != nil {
+		return 0, err
 	}
-	f.idle()
 	if err := f.fsys.meter.reserve(off + int64(len(data)) - f.size); err != nil {
 		f.writeErr = syscall.ENOSPC
 		f.fsys.log.Error("write refused: the spool is full (--spool-size)", "path", f.path())
@@ -204,6 +199,17 @@ func (h *Handle) Write(ctx context.Context, data []byte, off int64) (int, error)
 		return n, f.writeErr
 	}
 	return n, nil
+}
+
+// writable gives the file a spool copy to change, once no operation is
+// under way (mu held).
+func (f *File) writable(ctx context.Context, op string) error {
+	f.idle()
+	if err := f.ensureLocal(ctx, false); err != nil {
+		return f.fsys.fail(op, f.path(), err)
+	}
+	f.idle() // the download, if one ran, was an operation
+	return nil
 }
 
 // errnoOf is the errno behind a local file error (EIO if none).
@@ -309,11 +315,9 @@ func (h *Handle) Allocate(ctx context.Context, off, size uint64, mode uint32) er
 	defer cancel()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.idle()
-	if err := f.ensureLocal(ctx, false); err != nil {
-		return f.fsys.fail("fallocate", f.path(), err)
+	if err := f.writable(ctx, "fallocate"); err != nil {
+		return err
 	}
-	f.idle()
 	if err := f.fsys.meter.reserve(int64(off+size) - f.size); err != nil {
 		return syscall.ENOSPC
 	}

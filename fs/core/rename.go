@@ -84,13 +84,7 @@ func (d *Dir) renameDir(ctx context.Context, src *Dir, name string, dst *Dir, ne
 		if err := t.removeFromServer(ctx); err != nil {
 			return err
 		}
-		dst.mu.Lock()
-		if dst.entries != nil {
-			delete(dst.entries, newName)
-		}
-		delete(dst.kids, newName)
-		dst.changed()
-		dst.mu.Unlock()
+		dst.drop(newName)
 	}
 	src.amu.Lock()
 	ref := &docRef{id: src.id, token: src.node.Token}
@@ -111,13 +105,7 @@ func (d *Dir) renameDir(ctx context.Context, src *Dir, name string, dst *Dir, ne
 	src.node = n
 	src.amu.Unlock()
 	src.setPlace(dst, newName)
-	d.mu.Lock()
-	if d.entries != nil {
-		delete(d.entries, name)
-	}
-	delete(d.kids, name)
-	d.changed()
-	d.mu.Unlock()
+	d.drop(name)
 	dst.mu.Lock()
 	if dst.entries != nil {
 		dst.entries[newName] = n
@@ -162,12 +150,8 @@ func (d *Dir) renameFile(ctx context.Context, src *File, name string, dst *Dir, 
 			}
 			sd.mu.Lock()
 			delete(sd.hidden, sn)
-			if sd.entries != nil {
-				delete(sd.entries, sn)
-			}
-			delete(sd.kids, sn)
-			sd.changed()
 			sd.mu.Unlock()
+			sd.drop(sn)
 			tf.mu.Lock()
 		}
 		tf.mu.Unlock()
