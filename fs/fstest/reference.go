@@ -23,25 +23,39 @@ func testReferenceModel(t *testing.T, newRepo func(t *testing.T) remote.Reposito
 	for _, seed := range seeds {
 		repo := newRepo(t)
 		if repo.Capabilities().VersionsOnPublish {
-			// Open finding: on Invenio's drafts a read through a handle
-			// opened before a later save failed with ENOENT (seed
-			// 1796121860035152358); README, Known limits.
-			t.Skip("the reference model does not run on draft repositories yet (README, Known limits)")
+			// Open finding: on Invenio drafts a file the mount shows
+			// reads ENOENT after renames and unlinks in its record — the
+			// client keeps a renamed file's first ID through an alias
+			// table, and a new file may take that key (seed
+			// 1796121860035152358; DMSFS_REFTEST_DRAFTS=1 runs it).
+			// README, Known limits.
+			if os.Getenv("DMSFS_REFTEST_DRAFTS") == "" {
+				t.Skip("the reference model does not run on draft repositories yet (README, Known limits)")
+			}
 		}
 		reftest.Run(t, reftest.Config{Repo: repo, Seed: seed, Ops: ops, EndOnly: true,
 			Target: func(now func() time.Time) reftest.Target {
 				// The kernel keeps nothing (its cache follows its own
 				// clock), the mount's listings follow the model's.
 				e := Mount(t, repo, dfs.Options{Now: now, DirCacheTime: time.Minute, NoKernelCache: true, QueueTick: time.Hour})
-				return &mountTarget{e: e}
+				m := &mountTarget{e: e, files: map[*os.File]bool{}}
+				t.Cleanup(m.closeAll) // before the unmount: a failed run leaves files open
+				return m
 			}})
 	}
 }
 
 // mountTarget is the reference model's view of a real mount.
 type mountTarget struct {
-	e    *Env
-	open int // handles the model holds open
+	e     *Env
+	open  int // handles the model holds open
+	files map[*os.File]bool
+}
+
+func (m *mountTarget) closeAll() {
+	for f := range m.files {
+		f.Close()
+	}
 }
 
 func (m *mountTarget) path(p string) string { return m.e.Path(p) }
@@ -59,6 +73,7 @@ func (m *mountTarget) Open(p string, create, trunc bool) (reftest.Handle, error)
 		return nil, err
 	}
 	m.open++
+	m.files[f] = true
 	return &mountHandle{m: m, f: f}, nil
 }
 
@@ -68,6 +83,7 @@ func (m *mountTarget) OpenRead(p string) (reftest.Handle, error) {
 		return nil, err
 	}
 	m.open++
+	m.files[f] = true
 	return &mountHandle{m: m, f: f}, nil
 }
 
@@ -147,6 +163,7 @@ func (h *mountHandle) Flush() error {
 // sends after it, which may save.
 func (h *mountHandle) Close() error {
 	err := h.f.Close()
+	delete(h.m.files, h.f)
 	h.m.open--
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
