@@ -22,17 +22,6 @@ func testReferenceModel(t *testing.T, newRepo func(t *testing.T) remote.Reposito
 	seeds, ops := reftest.Seeds(1, 300)
 	for _, seed := range seeds {
 		repo := newRepo(t)
-		if repo.Capabilities().VersionsOnPublish {
-			// Open finding: on Invenio drafts a file the mount shows
-			// reads ENOENT after renames and unlinks in its record — the
-			// client keeps a renamed file's first ID through an alias
-			// table, and a new file may take that key (seed
-			// 1796121860035152358; DMSFS_REFTEST_DRAFTS=1 runs it).
-			// README, Known limits.
-			if os.Getenv("DMSFS_REFTEST_DRAFTS") == "" {
-				t.Skip("the reference model does not run on draft repositories yet (README, Known limits)")
-			}
-		}
 		reftest.Run(t, reftest.Config{Repo: repo, Seed: seed, Ops: ops, EndOnly: true,
 			Target: func(now func() time.Time) reftest.Target {
 				// The kernel keeps nothing (its cache follows its own

@@ -71,6 +71,7 @@ type Repo struct {
 	recs      map[string]*record         // working copy by parent (concept) id
 	made      map[string]time.Time       // records created here, for search lag
 	alias     map[remote.ID]remote.ID    // stable ID → current ID (after renames)
+	minted    int                        // IDs stableID made up; guarded by mu
 	stable    map[remote.ID]remote.ID    // current ID → stable ID
 	vdirs     map[string]map[string]bool // parent id → empty folders made here
 	locks     map[string]*sync.Mutex     // per parent id

@@ -134,14 +134,25 @@ func (r *Repo) resolve(id remote.ID) (ref, bool) {
 	return ref{}, false
 }
 
-// stableID is the ID callers know for what is now at cur.
+// stableID is the ID callers know for what is now at cur. When cur is
+// still the ID callers know for something renamed away from it, what is
+// at cur now gets an ID of its own ("<cur>#<n>"), so that the two are not
+// taken for one (found by the reference-model test: a new file at a
+// renamed file's old key read the renamed one).
 func (r *Repo) stableID(cur remote.ID) remote.ID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s, ok := r.stable[cur]; ok {
 		return s
 	}
-	return cur
+	if _, taken := r.alias[cur]; !taken {
+		return cur
+	}
+	r.minted++
+	id := remote.ID(fmt.Sprintf("%s#%d", cur, r.minted))
+	r.alias[id] = cur
+	r.stable[cur] = id
+	return id
 }
 
 // moved records that what the caller knows as id now lives at cur.

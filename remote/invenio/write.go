@@ -52,7 +52,7 @@ func (r *Repo) Insert(ctx context.Context, parent remote.ID, name string, c remo
 	if err != nil {
 		return remote.Node{}, err
 	}
-	id := ref{kind: 'f', parent: f.parent, key: key}.id()
+	id := r.stableID(ref{kind: 'f', parent: f.parent, key: key}.id())
 	return r.fileNode(id, parent, e), nil
 }
 
