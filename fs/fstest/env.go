@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/dmsfs/dmsfs/cache"
 	dfs "github.com/dmsfs/dmsfs/fs"
+	"github.com/dmsfs/dmsfs/fs/core/reftest"
 	"github.com/dmsfs/dmsfs/remote"
 )
 
@@ -181,28 +181,7 @@ func (e *Env) Run(name string, args ...string) string {
 // Node finds a node through the Repository API (not the mount) by its
 // repository path of names separated by "/".
 func (e *Env) Node(path string) (remote.Node, error) {
-	ctx := context.Background()
-	n, err := e.Repo.Root(ctx)
-	if err != nil || path == "" {
-		return n, err
-	}
-	for _, name := range strings.Split(path, "/") {
-		kids, err := e.Repo.List(ctx, n.ID)
-		if err != nil {
-			return remote.Node{}, err
-		}
-		found := false
-		for _, k := range kids {
-			if k.Name == name {
-				n, found = k, true
-				break
-			}
-		}
-		if !found {
-			return remote.Node{}, fmt.Errorf("%s: %w", path, remote.ErrNotFound)
-		}
-	}
-	return n, nil
+	return reftest.LookupRepo(context.Background(), e.Repo, path)
 }
 
 // MustNode is Node failing the test on error.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	dfs "github.com/dmsfs/dmsfs/fs"
+	"github.com/dmsfs/dmsfs/fs/core/reftest"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/remotetest"
 )
@@ -582,26 +582,8 @@ func testWriteBackSurvivesCrash(t *testing.T, newRepo func(t *testing.T) remote.
 	require.Equal(t, body, got)
 }
 
-// clock is a settable clock for TTL tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func testListingCacheExpires(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
-	clk := &clock{now: time.Now()}
+	clk := reftest.NewClock(time.Now())
 	e := Mount(t, newRepo(t), dfs.Options{DirCacheTime: time.Hour, Now: clk.Now})
 	require.NoError(t, os.WriteFile(e.Path("mine.txt"), []byte("m"), 0o644))
 	require.Equal(t, "mine.txt\n", e.Run("ls", e.Mnt))

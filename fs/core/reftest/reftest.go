@@ -91,18 +91,22 @@ type Config struct {
 	EndOnly bool
 }
 
-type clock struct {
+// Clock is a settable clock for tests.
+type Clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time {
+// NewClock starts at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *clock) Advance(d time.Duration) {
+func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
@@ -173,7 +177,7 @@ type harness struct {
 	rng  *rand.Rand
 	repo remote.Repository
 	fs   Target
-	clk  *clock
+	clk  *Clock
 	m    *model
 	step int
 	log  []string
@@ -556,7 +560,7 @@ func (h *harness) outside() {
 	f := h.m.files[p]
 	ctx := h.ctx()
 	node := func(p string) remote.Node {
-		n, err := lookupRepo(ctx, h.repo, p)
+		n, err := LookupRepo(ctx, h.repo, p)
 		h.noErr(err, "repository lookup "+p)
 		return n
 	}
@@ -607,8 +611,9 @@ func b2i(b bool) int {
 	return 0
 }
 
-// lookupRepo finds a node by its path through the Repository API.
-func lookupRepo(ctx context.Context, repo remote.Repository, p string) (remote.Node, error) {
+// LookupRepo finds a node by its path of names through the Repository
+// API (not a mount); the first of several of one name.
+func LookupRepo(ctx context.Context, repo remote.Repository, p string) (remote.Node, error) {
 	n, err := repo.Root(ctx)
 	if err != nil || p == "" {
 		return n, err
@@ -622,6 +627,7 @@ func lookupRepo(ctx context.Context, repo remote.Repository, p string) (remote.N
 		for _, k := range kids {
 			if k.Name == name {
 				n, found = k, true
+				break
 			}
 		}
 		if !found {
@@ -643,7 +649,7 @@ func (h *harness) checkRepo(p string) {
 	if f == nil || f.writers > 0 || f.dirty || !f.onServer {
 		return
 	}
-	n, err := lookupRepo(h.ctx(), h.repo, p)
+	n, err := LookupRepo(h.ctx(), h.repo, p)
 	h.noErr(err, "repository lookup "+p)
 	vs, err := h.repo.Versions(h.ctx(), n.ID)
 	h.noErr(err, "versions "+p)
@@ -876,7 +882,7 @@ func (h *harness) verify() {
 // Run runs one seeded sequence and verifies the repository at its end.
 func Run(t testing.TB, cfg Config) {
 	h := &harness{t: t, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), repo: cfg.Repo,
-		clk: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		clk: NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		m:   &model{files: map[string]*mfile{}, dirs: map[string]bool{"": true}, unlinked: map[string]*mfile{}, shadowOf: map[string]string{}}}
 	h.fs = cfg.Target(h.clk.Now)
 	defer func() {
