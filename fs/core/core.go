@@ -187,17 +187,11 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 // Root is the root directory.
 func (f *FS) Root() *Dir { return f.root }
 
-// Repo is the repository the filesystem shows.
-func (f *FS) Repo() remote.Repository { return f.repo }
-
 // ReadOnly tells whether every change is refused.
 func (f *FS) ReadOnly() bool { return f.opts.ReadOnly }
 
 // Options are the options in effect (defaults filled in).
 func (f *FS) Options() Options { return f.opts }
-
-// SpoolDir is the cache directory.
-func (f *FS) SpoolDir() string { return f.spool.Dir() }
 
 func (f *FS) nextIno() uint64 { return f.inos.Add(1) }
 

@@ -79,12 +79,6 @@ func newDir(fsys *FS, n remote.Node, doc *docRef) *Dir {
 // Ino is the directory's inode number.
 func (d *Dir) Ino() uint64 { return d.ino }
 
-// ID is the repository's ID of the folder or document.
-func (d *Dir) ID() remote.ID { return d.id }
-
-// IsDocument tells a multi-file document from a folder.
-func (d *Dir) IsDocument() bool { return d.doc != nil }
-
 // Path is the directory's path in the mount ("/" for the root).
 func (d *Dir) Path() string {
 	d.fsys.treeMu.RLock()
@@ -586,6 +580,19 @@ func (d *Dir) takeBack(ctx context.Context, name string) (identity, bool, error)
 	return identity{}, false, nil
 }
 
+// existingChild finds the child an unlink or rmdir removes: ENOENT if
+// there is none.
+func (d *Dir) existingChild(ctx context.Context, op, name string) (Node, error) {
+	ch, err := d.child(ctx, name)
+	if err != nil {
+		return nil, d.fsys.fail(op, join(d.Path(), name), err)
+	}
+	if ch == nil {
+		return nil, syscall.ENOENT
+	}
+	return ch, nil
+}
+
 // Unlink removes a file. A document with no open handle is deleted on the
 // server after UnlinkGrace, hidden until then: a new file of the same name
 // before that (install's unlink and create, Alfresco's "shuffle") is its
@@ -599,12 +606,9 @@ func (d *Dir) Unlink(ctx context.Context, name string) error {
 	d.nsMu.Lock()
 	defer d.nsMu.Unlock()
 	p := join(d.Path(), name)
-	ch, err := d.child(ctx, name)
+	ch, err := d.existingChild(ctx, "unlink", name)
 	if err != nil {
-		return d.fsys.fail("unlink", p, err)
-	}
-	if ch == nil {
-		return syscall.ENOENT
+		return err
 	}
 	f, ok := ch.(*File)
 	if !ok {
@@ -616,7 +620,7 @@ func (d *Dir) Unlink(ctx context.Context, name string) error {
 	id, onServer := f.identity()
 	onServer = onServer && (shadow || !f.temp)
 	deferred := onServer && !shadow && !id.multi
-	d.fsys.log.Debug("unlink", "path", p, "on_server", onServer, "deferred", deferred, "file", f.debugLocked())
+	d.fsys.log.Debug("unlink", "path", p, "on_server", onServer, "deferred", deferred)
 	f.forget(ctx)
 	f.mu.Unlock()
 	if onServer && !deferred {
@@ -711,12 +715,9 @@ func (d *Dir) Rmdir(ctx context.Context, name string) error {
 	defer cancel()
 	d.nsMu.Lock()
 	defer d.nsMu.Unlock()
-	ch, err := d.child(ctx, name)
+	ch, err := d.existingChild(ctx, "rmdir", name)
 	if err != nil {
-		return d.fsys.fail("rmdir", join(d.Path(), name), err)
-	}
-	if ch == nil {
-		return syscall.ENOENT
+		return err
 	}
 	sub, ok := ch.(*Dir)
 	if !ok {

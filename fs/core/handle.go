@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -331,22 +330,6 @@ func (h *Handle) Allocate(ctx context.Context, off, size uint64, mode uint32) er
 		f.setMtimeNow()
 	}
 	return nil
-}
-
-// Debug describes the file's state, for tests.
-func (f *File) Debug() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.debugLocked()
-}
-
-func (f *File) debugLocked() string {
-	id := remote.ID("")
-	if f.doc != nil {
-		id = f.doc.id
-	}
-	return fmt.Sprintf("ino=%d name=%s doc=%v/%s exists=%v rf=%+v local=%v size=%d dirty=%v temp=%v gone=%v opens=%d writers=%d",
-		f.ino, f.name, f.doc != nil, id, f.exists, f.rf, f.local != nil, f.size, f.dirty, f.temp, f.gone, f.opens, f.writers)
 }
 
 // DocID is the document the file shows ("" if none yet).

@@ -150,17 +150,6 @@ func (q *Queue) Schedule(it Item, path string, size int64, delay time.Duration) 
 	}
 }
 
-// EnsureQueued queues it after delay unless it is queued already, e.g.
-// waiting out the backoff of a failure.
-func (q *Queue) EnsureQueued(it Item, path string, size int64, delay time.Duration) {
-	q.mu.Lock()
-	_, queued := q.items[it]
-	q.mu.Unlock()
-	if !queued {
-		q.Schedule(it, path, size, delay)
-	}
-}
-
 // Failed records a failed upload of it made outside the queue (a close
 // that uploads itself); it is retried after the backoff, or, when the
 // failure is permanent, taken out of the queue.

@@ -178,9 +178,11 @@ type harness struct {
 	repo remote.Repository
 	fs   Target
 	clk  *Clock
-	m    *model
-	step int
-	log  []string
+	// temps tells temp names as the core does (its default patterns).
+	temps *core.TempMatcher
+	m     *model
+	step  int
+	log   []string
 	// touched are the paths the step changed, checked in the repository
 	// after it.
 	touched []string
@@ -412,7 +414,7 @@ func (h *harness) rename(from, to string) {
 	src := h.m.files[from]
 	h.noErr(h.fs.Rename(from, to), "rename "+from+" → "+to)
 	tgt := h.m.files[to]
-	temp := isTemp(path.Base(to))
+	temp := h.temps.IsTemp(path.Base(to))
 	switch {
 	case temp && src.onServer:
 		// moved aside: vim's backup (only renamed back or deleted here)
@@ -444,11 +446,6 @@ func (h *harness) rename(from, to string) {
 	}
 	delete(h.m.files, from)
 	h.m.files[to] = src
-}
-
-func isTemp(name string) bool {
-	m, _ := core.NewTempMatcher(core.DefaultTempPatterns, true)
-	return m.IsTemp(name)
 }
 
 func (h *harness) unlink(p string) {
@@ -884,6 +881,11 @@ func Run(t testing.TB, cfg Config) {
 	h := &harness{t: t, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), repo: cfg.Repo,
 		clk: NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		m:   &model{files: map[string]*mfile{}, dirs: map[string]bool{"": true}, unlinked: map[string]*mfile{}, shadowOf: map[string]string{}}}
+	var err error
+	h.temps, err = core.NewTempMatcher(core.DefaultTempPatterns, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.fs = cfg.Target(h.clk.Now)
 	defer func() {
 		if t.Failed() {
