@@ -291,7 +291,7 @@ func (h *Handle) Release(ctx context.Context) error {
 	if h.write {
 		f.writers--
 	}
-	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 && !f.fsys.queue.Queued(f) {
+	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 && !f.fsys.queue.Held(f) {
 		if err := f.save(ctx); err != nil {
 			f.fsys.fail("close", f.path(), err)
 		}

@@ -169,12 +169,14 @@ func (q *Queue) Cancel(it Item) {
 	q.signal()
 }
 
-// Queued tells whether it waits for an upload.
-func (q *Queue) Queued(it Item) bool {
+// Held tells whether it waits for an upload or was refused: either way
+// nothing but a new save should send it again.
+func (q *Queue) Held(it Item) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	_, ok := q.items[it]
-	return ok
+	_, queued := q.items[it]
+	_, refused := q.refused[it]
+	return queued || refused
 }
 
 func (q *Queue) poke() {

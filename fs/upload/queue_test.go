@@ -93,6 +93,8 @@ func TestQueueRefusalStopsNothing(t *testing.T) {
 	require.Zero(t, s.Files)
 	require.Len(t, s.Refused, 1)
 	require.Equal(t, []Item{bad}, q.RefusedItems())
+	require.True(t, q.Held(bad), "a release must not send a refused upload again")
+	require.False(t, q.Held(good))
 
 	// Saving it again tries again.
 	q.Schedule(bad, "/tool.exe", 8, 0)
