@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"sort"
@@ -43,6 +44,8 @@ type Dir struct {
 	// directory each entry is a one-file node per file.
 	entries map[string]remote.Node
 	listed  time.Time
+	// inflight is the listing under way, if any.
+	inflight *listCall
 	// gen counts this mount's changes of entries, local, hidden and
 	// unlinked: a listing that started before one may predate it.
 	gen uint64
@@ -157,9 +160,16 @@ func (d *Dir) fresh() bool {
 	return d.entries != nil && !d.stale.Load() && d.fsys.now().Sub(d.listed) < d.fsys.opts.DirCacheTime
 }
 
+// listCall is a listing under way; callers that need one while it runs
+// wait for it instead of asking the server again.
+type listCall struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
 // refresh lists the directory again when the listing is older than
 // DirCacheTime or stale. It takes mu itself and releases it for the
-// repository call.
+// repository call. Concurrent callers share one listing.
 func (d *Dir) refresh(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		d.mu.Lock()
@@ -172,15 +182,36 @@ func (d *Dir) refresh(ctx context.Context) error {
 			d.mu.Unlock()
 			return nil
 		}
+		if call := d.inflight; call != nil {
+			d.mu.Unlock()
+			select {
+			case <-call.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			// Its listing may not have been applied (a change of this
+			// mount overtook it): look again. Its caller's interrupt is
+			// not ours.
+			if call.err != nil && !errors.Is(call.err, context.Canceled) && !errors.Is(call.err, context.DeadlineExceeded) {
+				return call.err
+			}
+			continue
+		}
+		call := &listCall{done: make(chan struct{})}
+		d.inflight = call
 		gen := d.gen
 		d.mu.Unlock()
 		d.stale.Store(false)
 		since := d.fsys.seq.Add(1)
 		entries, node, err := d.fetch(ctx)
+		d.mu.Lock()
+		d.inflight = nil
+		call.err = err
+		close(call.done)
 		if err != nil {
+			d.mu.Unlock()
 			return err
 		}
-		d.mu.Lock()
 		if d.gen != gen && attempt < 2 {
 			// This mount changed the directory while the listing was
 			// under way: it may predate the change.

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/dmsfs/dmsfs/remote"
 )
 
@@ -150,20 +152,32 @@ func (c *Client) stat(ctx context.Context, id remote.ID) (remote.Node, int64, er
 
 func (c *Client) List(ctx context.Context, folder remote.ID) ([]remote.Node, error) {
 	domain, params := "self.parent IS NULL", map[string]any(nil)
+	var self remote.Node
+	var g errgroup.Group
 	if folder != RootID {
-		n, err := c.Stat(ctx, folder)
+		nid, err := numID(folder)
 		if err != nil {
 			return nil, err
 		}
-		if n.Kind != remote.KindFolder {
-			return nil, fmt.Errorf("axelor: list %s: %w", folder, remote.ErrNotFolder)
-		}
-		nid, _ := numID(folder)
 		domain, params = "self.parent.id = :pid", map[string]any{"pid": nid}
+		// A search of a missing folder's children is empty, not an
+		// error: the folder itself is looked up beside it, at once, so
+		// that a listing costs one round trip.
+		g.Go(func() (err error) {
+			self, err = c.Stat(ctx, folder)
+			return err
+		})
 	}
-	rows, err := c.search(ctx, domain, params, []string{"id"})
-	if err != nil {
+	var rows []map[string]any
+	g.Go(func() (err error) {
+		rows, err = c.search(ctx, domain, params, []string{"id"})
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if folder != RootID && self.Kind != remote.KindFolder {
+		return nil, fmt.Errorf("axelor: list %s: %w", folder, remote.ErrNotFolder)
 	}
 	out := make([]remote.Node, 0, len(rows))
 	for _, row := range rows {

@@ -1,0 +1,85 @@
+package core_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dmsfs/dmsfs/cache"
+	"github.com/dmsfs/dmsfs/fs/core"
+	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/embedded"
+	"github.com/dmsfs/dmsfs/remote/remotetest"
+)
+
+// heldListRepo holds every listing until the test releases it (or the
+// caller gives up) and counts them.
+type heldListRepo struct {
+	remote.Repository
+	lists   atomic.Int32
+	started chan struct{}
+	release chan struct{}
+}
+
+func (r *heldListRepo) List(ctx context.Context, id remote.ID) ([]remote.Node, error) {
+	r.lists.Add(1)
+	r.started <- struct{}{}
+	select {
+	case <-r.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return r.Repository.List(ctx, id)
+}
+
+// TestConcurrentLookupsShareOneListing: lookups that find the listing out
+// of date while it is being fetched wait for that fetch instead of asking
+// the server again (the kernel sends a lookup per path and per program;
+// during a slow upload they used to queue one listing each), and a lookup
+// whose own context ends stops waiting without failing the others.
+func TestConcurrentLookupsShareOneListing(t *testing.T) {
+	ctx := context.Background()
+	base, err := embedded.Open(t.TempDir(), embedded.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { base.Close() })
+	root, err := base.Root(ctx)
+	require.NoError(t, err)
+	for _, name := range []string{"a.txt", "b.txt", "c.txt"} {
+		_, err := base.Insert(ctx, root.ID, name, remotetest.Content([]byte(name)))
+		require.NoError(t, err)
+	}
+	repo := &heldListRepo{Repository: base, started: make(chan struct{}, 3), release: make(chan struct{})}
+	spool, err := cache.OpenSpool(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { spool.Close() })
+	fsys, err := core.New(ctx, repo, spool, core.Options{})
+	require.NoError(t, err)
+	t.Cleanup(fsys.Close)
+
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, 3)
+	lookup := func(ctx context.Context, name string) {
+		_, err := fsys.Root().Lookup(ctx, name)
+		results <- result{name, err}
+	}
+	go lookup(ctx, "a.txt")
+	<-repo.started // the first lookup is listing
+	go lookup(ctx, "b.txt")
+	gone, cancel := context.WithCancel(ctx)
+	go lookup(gone, "c.txt")
+	cancel()
+	r := <-results
+	require.Equal(t, "c.txt", r.name, "only the interrupted lookup ends before the listing does")
+	require.ErrorIs(t, r.err, context.Canceled)
+	close(repo.release)
+	for range 2 {
+		r := <-results
+		require.NoError(t, r.err, r.name)
+	}
+	require.EqualValues(t, 1, repo.lists.Load(), "one listing for all lookups")
+}
