@@ -563,7 +563,7 @@ func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*Fil
 		return nil, nil, d.fsys.fail("create", p, err)
 	}
 	if f.exists {
-		f.base = f.rf.ContentID
+		f.setBase(f.rf.ContentID)
 	}
 	f.dirty = true // even an empty new file becomes a document
 	if mode&0o7777 != 0o644 {

@@ -54,8 +54,12 @@ type File struct {
 	temp       bool
 	shadowDir  *Dir
 	shadowName string
-	// base is the content ID local changes started from.
-	base string
+	// base is the content ID local changes started from, baseToken the
+	// document's token when it held base. An upload sends baseToken, not
+	// the newer token a listing may have brought since, so that a change
+	// on the server under a local change is refused and looked at (a
+	// conflict copy) instead of overwritten.
+	base, baseToken string
 	// local is the spool copy; while set it is the file's content.
 	local     *os.File
 	key       string
@@ -298,7 +302,7 @@ func (f *File) ensureLocal(ctx context.Context, truncate bool) error {
 		}
 	}
 	f.local, f.key, f.localTemp, f.size = fh, key, temp, size
-	f.base = f.rf.ContentID
+	f.setBase(f.rf.ContentID)
 	return nil
 }
 
@@ -382,8 +386,20 @@ func (f *File) record() cache.Record {
 	}
 	if f.doc != nil {
 		rec.Token = f.doc.getToken()
+		if f.base != "" && f.baseToken != "" {
+			rec.Token = f.baseToken
+		}
 	}
 	return rec
+}
+
+// setBase notes that local changes start from content id, which the
+// document holds at its current token (mu held).
+func (f *File) setBase(id string) {
+	f.base, f.baseToken = id, ""
+	if f.doc != nil && id != "" {
+		f.baseToken = f.doc.getToken()
+	}
 }
 
 // commit makes local changes durable in the spool with a journal record
@@ -491,7 +507,7 @@ func (f *File) upload(ctx context.Context) error {
 			f.rf, f.exists = rf, true
 		}
 	}
-	f.base = f.rf.ContentID
+	f.setBase(f.rf.ContentID)
 	if res.Conflict == "" {
 		f.dirty = false
 		if a := f.attrRecord(); a != nil || f.journaled {

@@ -259,7 +259,7 @@ func (d *Dir) moveFile(ctx context.Context, src *File, name string, dst *Dir, ne
 			return nil, fail(err)
 		}
 		src.doc, src.rf, src.multi, src.exists = target.doc, target.rf, target.multi, true
-		src.base = target.rf.ContentID
+		src.setBase(target.rf.ContentID)
 		src.temp, src.dirty = false, true
 	case dstTemp && old != nil && dst == d:
 		// Moved aside: the document stays on the server, hidden.
@@ -284,6 +284,9 @@ func (d *Dir) moveFile(ctx context.Context, src *File, name string, dst *Dir, ne
 		}
 		doc.setToken(n.Token)
 		if rf, ok := fileOf(n, Unescape(newName)); ok {
+			if rf.ContentID == src.base {
+				src.baseToken = n.Token // our rename changed the token, not the content
+			}
 			if src.dirty {
 				rf.ContentID, rf.Size = src.rf.ContentID, src.rf.Size
 			}
@@ -317,7 +320,7 @@ func (d *Dir) moveFile(ctx context.Context, src *File, name string, dst *Dir, ne
 		if multiDst {
 			src.doc = dst.doc
 		}
-		src.base = ""
+		src.setBase("")
 		src.temp, src.dirty = false, true
 	}
 	src.dir, src.name = dst, newName

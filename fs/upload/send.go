@@ -68,7 +68,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		return Result{Node: n, File: rec.Name}, nil
 	}
 	if rec.Op == cache.OpReplace && !req.Replay && req.Current.ContentID == rec.Base && req.Current.ContentID != "" &&
-		s.holds(ctx, rec.Doc, req.Current, req.Data, rec.Size) {
+		s.holds(ctx, rec.Doc, req.Current, req.Data, rec.Size) && s.still(ctx, rec) {
 		// The same bytes as the document has (rsync over a fresh cache,
 		// a save without changes): no new version.
 		return Result{File: rec.Name, Unchanged: true}, nil
@@ -113,6 +113,19 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		return s.conflictCopy(ctx, rec, c, cur)
 	}
 	return Result{}, fmt.Errorf("%s %s: %w", rec.Op, rec.Path, remote.ErrConflict)
+}
+
+// still tells whether the document still holds the content the change
+// started from. The file's view may predate another client's save; the
+// bytes equal to what that view shows would otherwise hide it (the
+// upload below then finds the conflict).
+func (s *Sender) still(ctx context.Context, rec cache.Record) bool {
+	cur, err := s.Repo.Stat(ctx, rec.Doc)
+	if err != nil {
+		return false
+	}
+	cf, ok := cur.File(rec.Name)
+	return ok && cf.ContentID == rec.Base
 }
 
 // conflictCopy saves content that would overwrite someone else's change

@@ -13,7 +13,9 @@ package reftest
 // the whole tree) must show what the model says; at the end the
 // repository must hold exactly the model's documents, each with the
 // number of versions the model counted: one per save whose bytes differ,
-// no empty intermediate ones, no duplicates.
+// no empty intermediate ones, no duplicates. The outside writer also saves
+// files this mount has unsaved changes to: both are kept, the mount's as a
+// conflict copy.
 //
 // DMSFS_SEED=n replays one sequence; DMSFS_REFTEST_OPS sets the length;
 // DMSFS_REFTEST_GREP=path shows the steps that named path when one fails.
@@ -36,6 +38,7 @@ import (
 	"time"
 
 	"github.com/dmsfs/dmsfs/fs/core"
+	"github.com/dmsfs/dmsfs/fs/upload"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/remotetest"
 )
@@ -123,6 +126,12 @@ type mfile struct {
 	dirty    bool   // changed since the last save
 	writers  int
 	gone     bool // unlinked or replaced: never saved again
+	// contested: another client replaced the content while this mount
+	// had unsaved changes (only while a writer is open); the next save
+	// makes a conflict copy. base is the content those changes started
+	// from.
+	contested bool
+	base      []byte
 }
 
 type mhandle struct {
@@ -186,6 +195,8 @@ type harness struct {
 	// touched are the paths the step changed, checked in the repository
 	// after it.
 	touched []string
+	// counts are what the run did, logged at its end.
+	counts map[string]int
 }
 
 var (
@@ -325,7 +336,7 @@ func (h *harness) flush(mh *mhandle) {
 	if mh.write && mh.wrote {
 		mh.wrote = false
 		if mh.f.dirty {
-			h.m.save(mh.f)
+			h.save(mh.f)
 		}
 	}
 }
@@ -336,7 +347,7 @@ func (h *harness) release(mh *mhandle) {
 	if mh.write {
 		mh.f.writers--
 		if mh.f.writers == 0 && mh.f.dirty {
-			h.m.save(mh.f)
+			h.save(mh.f)
 		}
 	}
 	for i, x := range h.m.handles {
@@ -345,6 +356,38 @@ func (h *harness) release(mh *mhandle) {
 			break
 		}
 	}
+}
+
+// save is a save by a handle of f: one version, or a conflict copy
+// beside f when another client changed f's document under the unsaved
+// change (DESIGN: "the local content is saved next to it as <name>
+// (conflict <time>).<ext>"), after which f shows the repository's content.
+func (h *harness) save(f *mfile) {
+	if !f.contested || f.gone {
+		h.m.save(f)
+		return
+	}
+	f.contested, f.dirty = false, false
+	if bytes.Equal(f.data, f.server) {
+		return // the repository holds these bytes already
+	}
+	p := h.pathOf(f)
+	cp := path.Join(dirOf(p), upload.ConflictName(path.Base(p), h.clk.Now()))
+	if h.m.files[cp] != nil {
+		h.fail("conflict copy %s of %s exists already", cp, p)
+	}
+	h.m.files[cp] = &mfile{data: f.data, onServer: true, server: bytes.Clone(f.data), versions: 1, empties: b2i(len(f.data) == 0)}
+	f.data = bytes.Clone(f.server)
+	h.touched = append(h.touched, cp)
+	h.logf("conflict: %s saved as %s", p, cp)
+	h.counts["conflict copies"]++
+}
+
+// contested tells whether p is a file in conflict with another client's
+// change; renames and unlinks leave it alone until it is saved.
+func (h *harness) contested(p string) bool {
+	f := h.m.files[p]
+	return f != nil && f.contested
 }
 
 func (h *harness) closeHandle(mh *mhandle) {
@@ -543,9 +586,10 @@ func (h *harness) checkTree() {
 	}
 }
 
-// outside changes the repository through its API, as another client would,
-// on files this mount has no handle or unsaved change on; the mount sees it
-// once its listing expires.
+// outside changes the repository through its API, as another client would:
+// it adds, replaces, renames and deletes documents this mount has no handle
+// or unsaved change on, and replaces documents it has unsaved changes to
+// (a conflict). The mount sees it once its listing expires.
 func (h *harness) outside() {
 	h.noErr(h.fs.Sync(), "sync before the outside writer")
 	h.m.synced()
@@ -554,6 +598,19 @@ func (h *harness) outside() {
 		busy[mh.f] = true
 	}
 	p := h.randomPath()
+	if h.rng.IntN(3) == 0 {
+		// Often a file with unsaved changes, which a random path rarely is.
+		var dirty []string
+		for q, f := range h.m.files {
+			if f.dirty && f.onServer {
+				dirty = append(dirty, q)
+			}
+		}
+		if len(dirty) > 0 {
+			sort.Strings(dirty)
+			p = dirty[h.rng.IntN(len(dirty))]
+		}
+	}
 	f := h.m.files[p]
 	ctx := h.ctx()
 	node := func(p string) remote.Node {
@@ -568,6 +625,28 @@ func (h *harness) outside() {
 		h.noErr(err, "outside insert "+p)
 		h.m.files[p] = &mfile{data: data, onServer: true, server: bytes.Clone(data), versions: 1, empties: b2i(len(data) == 0)}
 		h.logf("outside insert %s (%d bytes)", p, len(data))
+		h.counts["outside changes"]++
+	case f.dirty && f.onServer && !f.gone && h.rng.IntN(2) == 0:
+		// Another client saves the document while this mount has
+		// unsaved changes to it through an open handle.
+		n := node(p)
+		data := h.content()
+		if !f.contested {
+			f.base = f.server
+		}
+		if bytes.Equal(data, f.base) {
+			// The bytes the local change started from would be no
+			// change to keep (a repository that names content by its
+			// hash cannot tell).
+			data = append(data, 'x')
+		}
+		_, err := h.repo.Replace(ctx, n.ID, n.Token, n.Files[0].Name, remotetest.Content(data))
+		h.noErr(err, "outside replace under a local change "+p)
+		f.server, f.contested = data, true
+		f.versions++
+		f.empties += b2i(len(data) == 0)
+		h.logf("outside replace %s under a local change (%d bytes)", p, len(data))
+		h.counts["outside changes under a local change"]++
 	case busy[f] || f.dirty || !f.onServer:
 		return
 	default:
@@ -581,6 +660,7 @@ func (h *harness) outside() {
 			f.versions++
 			f.empties += b2i(len(data) == 0)
 			h.logf("outside replace %s (%d bytes)", p, len(data))
+			h.counts["outside changes"]++
 		case 1:
 			to := path.Join(h.randomDir(), fileNames[h.rng.IntN(len(fileNames))])
 			if h.m.files[to] != nil {
@@ -591,11 +671,13 @@ func (h *harness) outside() {
 			delete(h.m.files, p)
 			h.m.files[to] = f
 			h.logf("outside rename %s → %s", p, to)
+			h.counts["outside changes"]++
 		case 2:
 			h.noErr(h.repo.Delete(ctx, n.ID, n.Token), "outside delete "+p)
 			delete(h.m.files, p)
 			f.gone = true
 			h.logf("outside delete %s", p)
+			h.counts["outside changes"]++
 		}
 	}
 	h.clk.Advance(2 * time.Minute) // past the listing cache
@@ -727,7 +809,7 @@ func (h *harness) one() {
 	case r < 78: // rename a file, maybe over another
 		f := h.m.files[p]
 		to := path.Join(h.randomDir(), fileNames[h.rng.IntN(len(fileNames))])
-		if f == nil || to == p {
+		if f == nil || to == p || h.contested(p) || h.contested(to) {
 			return
 		}
 		h.logf("rename %s → %s", p, to)
@@ -735,7 +817,7 @@ func (h *harness) one() {
 		h.check(p)
 		h.check(to)
 	case r < 84: // unlink
-		if h.m.files[p] == nil {
+		if h.m.files[p] == nil || h.contested(p) {
 			return
 		}
 		h.logf("unlink %s", p)
@@ -878,7 +960,7 @@ func (h *harness) verify() {
 
 // Run runs one seeded sequence and verifies the repository at its end.
 func Run(t testing.TB, cfg Config) {
-	h := &harness{t: t, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), repo: cfg.Repo,
+	h := &harness{t: t, cfg: cfg, counts: map[string]int{}, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), repo: cfg.Repo,
 		clk: NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		m:   &model{files: map[string]*mfile{}, dirs: map[string]bool{"": true}, unlinked: map[string]*mfile{}, shadowOf: map[string]string{}}}
 	var err error
@@ -903,6 +985,9 @@ func Run(t testing.TB, cfg Config) {
 		}
 	}
 	h.verify()
+	t.Logf("seed %d: %d steps; outside changes %d, of them under a local change %d; conflict copies %d",
+		cfg.Seed, cfg.Ops, h.counts["outside changes"]+h.counts["outside changes under a local change"],
+		h.counts["outside changes under a local change"], h.counts["conflict copies"])
 }
 
 // Seeds are the runs a test makes: DMSFS_SEED's alone, or n seeds from
