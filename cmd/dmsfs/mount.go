@@ -40,6 +40,7 @@ type mountFlags struct {
 	spoolSize    byteSize
 	dirCacheTime time.Duration
 	writeBack    time.Duration
+	unlinkGrace  time.Duration
 	readOnly     bool
 	showVersions bool
 	allowOther   bool
@@ -70,6 +71,7 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.Var(&f.spoolSize, "spool-size", "disk the spool may use for changed files not uploaded yet, e.g. 10G (writes beyond it get ENOSPC; default: the disk is the limit)")
 	fl.DurationVar(&f.dirCacheTime, "dir-cache-time", 30*time.Second, "how long directory listings and attributes are trusted")
 	fl.DurationVar(&f.writeBack, "write-back", 0, "upload this long after close instead of during it (0: close waits for the server)")
+	fl.DurationVar(&f.unlinkGrace, "unlink-grace", 2*time.Second, "how long an unlinked document stays on the server, hidden, so that a new file of its name becomes its next version")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
 	fl.BoolVar(&f.showVersions, "show-versions", false, "list .versions in directory listings (it is always reachable by name)")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users access the mount (with default_permissions; needs user_allow_other in /etc/fuse.conf unless root)")
@@ -176,8 +178,12 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	defer spool.Close()
 	patterns := append(append([]string(nil), dfs.DefaultTempPatterns...), f.tempPatterns...)
 	ctx := context.Background()
+	grace := f.unlinkGrace
+	if grace <= 0 {
+		grace = -1 // none: 0 would mean the default
+	}
 	fsys, err := dfs.New(ctx, repo, spool, dfs.Options{
-		DirCacheTime: f.dirCacheTime, WriteBack: f.writeBack, ReadOnly: f.readOnly,
+		DirCacheTime: f.dirCacheTime, WriteBack: f.writeBack, UnlinkGrace: grace, ReadOnly: f.readOnly,
 		ShowVersions: f.showVersions, TempPatterns: patterns, CacheSize: int64(f.cacheSize), SpoolLimit: int64(f.spoolSize),
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Logger: log,
 	})

@@ -47,7 +47,8 @@ type Options struct {
 	WriteBack time.Duration
 	// UnlinkGrace is how long an unlinked document stays on the server,
 	// hidden, so that a new file of the same name (install, some editors)
-	// becomes its next version instead of a new document. 2 s if 0.
+	// becomes its next version instead of a new document. 2 s if 0;
+	// negative: deleted at once.
 	UnlinkGrace time.Duration
 	// ReadOnly refuses every change with EROFS.
 	ReadOnly bool
@@ -127,8 +128,11 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	if opts.DirCacheTime <= 0 {
 		opts.DirCacheTime = 30 * time.Second
 	}
-	if opts.UnlinkGrace <= 0 {
+	switch {
+	case opts.UnlinkGrace == 0:
 		opts.UnlinkGrace = 2 * time.Second
+	case opts.UnlinkGrace < 0:
+		opts.UnlinkGrace = 0
 	}
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 256 << 20
