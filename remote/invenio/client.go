@@ -47,6 +47,10 @@ type Config struct {
 	// MaxRetryWait caps how long one 429 answer makes the client wait
 	// (default 2 minutes).
 	MaxRetryWait time.Duration
+	// ChecksumWait is how long an upload waits for the checksum the
+	// server computes in the background after a multipart commit before
+	// it reads the file back to check it (default 1 minute).
+	ChecksumWait time.Duration
 	// Transport overrides the HTTP transport (tests, proxies, TLS
 	// settings); Timeout applies to it too.
 	Transport http.RoundTripper
@@ -99,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 	}
 	if cfg.PartSize <= 0 {
 		cfg.PartSize = 32 << 20
+	}
+	if cfg.ChecksumWait <= 0 {
+		cfg.ChecksumWait = time.Minute
 	}
 	if cfg.MaxRetryWait <= 0 {
 		cfg.MaxRetryWait = 2 * time.Minute
@@ -191,6 +198,11 @@ func jsonBody(v any) *body {
 }
 
 func (b *body) reader() io.Reader {
+	if b.size == 0 {
+		// Any other empty reader is sent chunked, without a
+		// Content-Length, which RadosGW and uwsgi refuse.
+		return http.NoBody
+	}
 	if b.ra != nil {
 		return io.NewSectionReader(b.ra, b.off, b.size)
 	}

@@ -14,9 +14,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dmsfs/dmsfs/internal/backoff"
 	"github.com/dmsfs/dmsfs/remote"
 )
 
@@ -412,14 +414,21 @@ func md5Of(c remote.Content) ([]byte, error) {
 }
 
 func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remote.Content, sum []byte) (e fileEntry, retry bool, err error) {
-	item := map[string]any{"key": key, "size": c.Size}
+	want := "md5:" + hex.EncodeToString(sum)
+	// A single upload's checksum is computed by the server from the bytes;
+	// the one sent here is what the entry shows until then.
+	item := map[string]any{"key": key, "size": c.Size, "checksum": want}
 	parts, partSize := int64(1), c.Size
 	if c.Size >= r.cfg.MultipartAbove {
 		partSize = r.cfg.PartSize
 		parts = (c.Size + partSize - 1) / partSize
 		item["transfer"] = map[string]any{"type": "M", "parts": parts, "part_size": partSize}
+		// Not for a multipart transfer: the server would keep it as it
+		// is, unverified, and compute none of its own (upstream
+		// MultipartTransfer.commit_file). Without it, the server's
+		// background task computes the md5, which is then checked.
+		delete(item, "checksum")
 	}
-	want := "md5:" + hex.EncodeToString(sum)
 	var list fileList
 	if _, err := r.call(ctx, http.MethodPost, draft.Links.Files, jsonBody([]any{item}), nil, &list, http.StatusCreated, http.StatusOK); err != nil {
 		// The answer may have been lost after the entry was made (a new
@@ -498,6 +507,13 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 	if e.Status != "" && e.Status != "completed" {
 		return e, true, fmt.Errorf("file is %q after commit: %w", e.Status, remote.ErrUnavailable)
 	}
+	if e.Checksum == "" {
+		// Local storage commits a multipart transfer without a checksum
+		// (v13+; spec §3.4 says it has one): wait for the server's.
+		if e, err = r.awaitChecksum(ctx, draft, key, c.Size, want); err != nil {
+			return e, true, err
+		}
+	}
 	switch {
 	case strings.HasPrefix(e.Checksum, "multipart:"):
 		// Filled in later by the server; remember ours meanwhile.
@@ -514,6 +530,57 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 	r.noteFile(draft, key, &e)
 	return e, false, nil
 }
+
+// awaitChecksum waits for the checksum the server computes in the
+// background after a multipart commit (recompute_multipart_checksum_task),
+// for up to ChecksumWait; then it reads the file back and compares its md5
+// itself. Until one of them agrees, the upload is not done: the caller
+// keeps its copy of the bytes.
+func (r *Repo) awaitChecksum(ctx context.Context, draft *record, key string, size int64, want string) (fileEntry, error) {
+	deadline := time.Now().Add(r.cfg.ChecksumWait)
+	var e fileEntry
+	for attempt := 1; ; attempt++ {
+		cur, ok := r.entryNow(ctx, draft, key)
+		if ok {
+			e = cur
+		}
+		if ok && cur.Checksum != "" {
+			return cur, nil
+		}
+		wait := checksumPolicy.Delay(attempt)
+		if time.Now().Add(wait).After(deadline) {
+			break
+		}
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return e, err
+		}
+	}
+	if e.Links.Content == "" {
+		return e, fmt.Errorf("%s: no checksum after commit, and no content link to read it back: %w", key, remote.ErrUnavailable)
+	}
+	r.log.Info("invenio: the server computed no checksum yet; reading the file back to check it", "key", key, "waited", r.cfg.ChecksumWait.String())
+	resp, err := r.get(ctx, e.Links.Content, nil)
+	if err != nil {
+		return e, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return e, errorFrom(resp)
+	}
+	h := md5.New()
+	n, err := io.Copy(h, resp.Body)
+	if err != nil {
+		return e, fmt.Errorf("read %s back: %w: %w", key, remote.ErrUnavailable, err)
+	}
+	if got := "md5:" + hex.EncodeToString(h.Sum(nil)); got != want || n != size {
+		return e, fmt.Errorf("%s reads back as %d bytes with %s, expected %d with %s: %w", key, n, got, size, want, remote.ErrUnavailable)
+	}
+	e.Checksum, e.Size = want, size // read back: it is what was sent
+	return e, nil
+}
+
+// checksumPolicy paces the looks for a checksum the server computes.
+var checksumPolicy = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // answerLost tells a failure after which the server may have done what
 // was asked (connection lost, answer cut or unreadable) from a refusal.

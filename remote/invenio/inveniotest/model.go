@@ -48,7 +48,10 @@ type fileEntry struct {
 	Parts                           int
 	PartSize                        int64
 	// Got records which multipart parts arrived.
-	Got              map[int]bool
+	Got map[int]bool
+	// InitChecksum is the checksum the init entry gave, kept unverified
+	// (upstream MultipartTransfer.init_file → FileInstance.set_uri).
+	InitChecksum     string
 	Blob             string
 	Created, Updated time.Time
 }

@@ -48,6 +48,10 @@ type Options struct {
 	// (default one minute); 0 means no limit.
 	RateLimit  int
 	RateWindow time.Duration
+	// ChecksumDelay is how long the background task that computes a
+	// multipart upload's md5 takes (default 200 ms); negative: it never
+	// runs (a Celery worker that is down).
+	ChecksumDelay time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
