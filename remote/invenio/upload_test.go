@@ -90,3 +90,66 @@ func TestCopyEmptyAndLargeFiles(t *testing.T) {
 	require.Equal(t, "d41d8cd98f00b204e9800998ecf8427e", sums[0])
 	require.Equal(t, hex.EncodeToString(bigSum[:]), sums[2])
 }
+
+// TestTwoMountsSaveOnePublishedFile: two mounts (two clients) have a
+// published record's file open; the second saves it, which makes the
+// record's new-version draft, then the first saves it. The first save must
+// not overwrite the second: both contents stay, the first as a conflict
+// copy, with a log line. Before, the first client checked its token
+// against the published files and wrote into the other client's draft.
+func TestTwoMountsSaveOnePublishedFile(t *testing.T) {
+	srv, url := inveniotest.Start(t, inveniotest.Options{Range: true})
+	client := func() *invenio.Repo {
+		r, err := invenio.New(context.Background(), invenio.Config{BaseURL: url, Token: inveniotest.TestToken, CacheDir: t.TempDir()})
+		require.NoError(t, err)
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	_ = srv
+	ctx := context.Background()
+	setup := client()
+	rec, err := setup.Mkdir(ctx, "root", "Notes")
+	require.NoError(t, err)
+	_, err = setup.Insert(ctx, rec.ID, "README.txt", remote.Content{ReaderAt: strings.NewReader("v1\n"), Size: 3})
+	require.NoError(t, err)
+	_, err = setup.Publish(ctx, rec.ID)
+	require.NoError(t, err)
+
+	one := fstest.Mount(t, client(), dfs.Options{})
+	two := fstest.Mount(t, client(), dfs.Options{})
+	for _, e := range []*fstest.Env{one, two} {
+		got, err := os.ReadFile(e.Path("Notes/README.txt"))
+		require.NoError(t, err)
+		require.Equal(t, "v1\n", string(got))
+	}
+	f1, err := os.OpenFile(one.Path("Notes/README.txt"), os.O_RDWR, 0)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(two.Path("Notes/README.txt"), []byte("two's change\n"), 0o644))
+	_, err = f1.WriteAt([]byte("v1 and one's change\n"), 0)
+	require.NoError(t, err)
+	require.NoError(t, f1.Close())
+	one.Settle()
+
+	check := client()
+	r := recordNamed(t, check, "Notes")
+	kids, err := check.List(ctx, r.ID)
+	require.NoError(t, err)
+	contents := map[string]string{}
+	for _, k := range kids {
+		rc, err := check.Open(ctx, k.ID, k.Files[0].Name, 0, -1)
+		require.NoError(t, err)
+		var b bytes.Buffer
+		_, err = b.ReadFrom(rc)
+		rc.Close()
+		require.NoError(t, err)
+		contents[k.Name] = b.String()
+	}
+	require.Equal(t, "two's change\n", contents["README.txt"], "the second mount's save stays")
+	delete(contents, "README.txt")
+	require.Len(t, contents, 1, "and the first's is a conflict copy: %v", contents)
+	for name, c := range contents {
+		require.Contains(t, name, "(conflict ")
+		require.Equal(t, "v1 and one's change\n", c)
+	}
+	require.Contains(t, one.LogText(), "conflict copy")
+}

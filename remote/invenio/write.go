@@ -92,6 +92,13 @@ func (r *Repo) target(ctx context.Context, doc remote.ID, token, file string) (r
 	if cur, ok = files[f.key]; !ok {
 		return fail(fmt.Errorf("%s: %w", file, remote.ErrNotFound))
 	}
+	// The token was checked against the files this client knew, which
+	// for a published record are the published ones; the draft written
+	// may be another client's new version with its own change of the
+	// file (issue 13, item 3): check it against what is written.
+	if token != "" && r.checksum(cur.Checksum) != token {
+		return fail(fmt.Errorf("%s: changed in the record's draft: %w", lastName(f.key), remote.ErrConflict))
+	}
 	return f, draft, cur, unlock, nil
 }
 
