@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,4 +154,82 @@ func TestTwoMountsSaveOnePublishedFile(t *testing.T) {
 		require.Equal(t, "v1 and one's change\n", c)
 	}
 	require.Contains(t, one.LogText(), "conflict copy")
+}
+
+// beforeFirst runs hook once, before the first request that match
+// accepts is sent.
+type beforeFirst struct {
+	match func(*http.Request) bool
+	hook  func()
+	once  sync.Once
+}
+
+func (b *beforeFirst) RoundTrip(req *http.Request) (*http.Response, error) {
+	if b.match(req) {
+		b.once.Do(b.hook)
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestFileDeletedDuringRecordChange: deleting a file moves the draft's
+// revision_id on (the test server does as upstream's delete_file), so
+// another client's deletion between our read of the draft and our write
+// makes the write's If-Match fail with 412 (for the discard, of a file it
+// added a moment before: the draft is empty again). A rename (retitle) reads the
+// draft again and sets the title on it; a discard of an empty draft reads
+// it again and discards it if it is still empty. Before, both failed as
+// conflicts.
+func TestFileDeletedDuringRecordChange(t *testing.T) {
+	for _, op := range []string{"rename", "discard"} {
+		t.Run(op, func(t *testing.T) {
+			srv, url := inveniotest.Start(t, inveniotest.Options{})
+			_ = srv
+			ctx := context.Background()
+			other, err := invenio.New(ctx, invenio.Config{BaseURL: url, Token: inveniotest.TestToken, CacheDir: t.TempDir()})
+			require.NoError(t, err)
+			t.Cleanup(func() { other.Close() })
+			rec, err := other.Mkdir(ctx, "root", "R")
+			require.NoError(t, err)
+			keep, err := other.Insert(ctx, rec.ID, "keep.txt", remote.Content{ReaderAt: strings.NewReader("k"), Size: 1})
+			require.NoError(t, err)
+			gone, err := other.Insert(ctx, rec.ID, "gone.txt", remote.Content{ReaderAt: strings.NewReader("g"), Size: 1})
+			require.NoError(t, err)
+			if op == "discard" {
+				// An empty draft; the other client's file comes and goes
+				// while it is discarded.
+				require.NoError(t, other.Delete(ctx, keep.ID, keep.Token))
+				require.NoError(t, other.Delete(ctx, gone.ID, gone.Token))
+			}
+			method := map[string]string{"rename": http.MethodPut, "discard": http.MethodDelete}[op]
+			hooked := false
+			tr := &beforeFirst{
+				match: func(req *http.Request) bool {
+					return req.Method == method && strings.HasSuffix(req.URL.Path, "/draft")
+				},
+				hook: func() {
+					hooked = true
+					if op == "discard" {
+						gone, err = other.Insert(ctx, rec.ID, "brief.txt", remote.Content{ReaderAt: strings.NewReader("b"), Size: 1})
+						require.NoError(t, err)
+					}
+					require.NoError(t, other.Delete(ctx, gone.ID, gone.Token))
+				},
+			}
+			repo, err := invenio.New(ctx, invenio.Config{BaseURL: url, Token: inveniotest.TestToken, CacheDir: t.TempDir(), Transport: tr})
+			require.NoError(t, err)
+			t.Cleanup(func() { repo.Close() })
+			r := recordNamed(t, repo, "R")
+			switch op {
+			case "rename":
+				_, err = repo.Rename(ctx, r.ID, r.Token, "root", "R renamed")
+				require.NoError(t, err)
+				recordNamed(t, other, "R renamed")
+			case "discard":
+				require.NoError(t, repo.Delete(ctx, r.ID, r.Token))
+				_, err = repo.Stat(ctx, r.ID)
+				require.ErrorIs(t, err, remote.ErrNotFound, "the draft is discarded")
+			}
+			require.True(t, hooked, "the other client deleted its file in between")
+		})
+	}
 }

@@ -203,7 +203,22 @@ func (r *Repo) Delete(ctx context.Context, id remote.ID, token string) error {
 		}
 		hdr.Set("If-Match", token) // a bare integer: Invenio does not parse a quoted ETag here
 	}
-	if _, err := r.call(ctx, http.MethodDelete, rec.Links.Self, nil, hdr, nil, http.StatusNoContent); err != nil {
+	_, err = r.call(ctx, http.MethodDelete, rec.Links.Self, nil, hdr, nil, http.StatusNoContent)
+	if preconditionFailed(err) {
+		// The revision moved since it was read (a file deleted moves it
+		// too): read the draft again; discard it only if it is still
+		// empty, at its new revision.
+		fresh, ferr := r.working(ctx, f.parent, false)
+		if ferr != nil {
+			return ferr
+		}
+		if files, ferr := r.files(ctx, fresh); ferr != nil || len(files) > 0 {
+			return fmt.Errorf("record %q changed while it was discarded: %w", titleName(rec), remote.ErrConflict)
+		}
+		hdr.Set("If-Match", strconv.Itoa(fresh.RevisionID))
+		_, err = r.call(ctx, http.MethodDelete, fresh.Links.Self, nil, hdr, nil, http.StatusNoContent)
+	}
+	if err != nil {
 		return fmt.Errorf("discard draft %s: %w", rec.ID, err)
 	}
 	r.mu.Lock()
@@ -359,25 +374,34 @@ func (r *Repo) retitle(ctx context.Context, id remote.ID, f ref, token, title st
 		return remote.Node{}, err
 	}
 	// The update takes the whole record: read it, change the title, send
-	// it back with If-Match.
-	var full map[string]any
-	resp, err := r.call(ctx, http.MethodGet, rec.Links.Self, nil, nil, &full, http.StatusOK)
-	if err != nil {
-		return remote.Node{}, err
-	}
-	md, _ := full["metadata"].(map[string]any)
-	if md == nil {
-		md = map[string]any{}
-	}
-	md["title"] = title
-	full["metadata"] = md
-	hdr := http.Header{}
-	if etag := strings.Trim(strings.TrimPrefix(resp.Header.Get("ETag"), "W/"), `"`); etag != "" {
-		hdr.Set("If-Match", etag)
-	}
+	// it back with If-Match. A 412 means the draft changed between the
+	// two (a file deleted bumps revision_id too: upstream delete_file
+	// commits the record); the title is set on what is there now.
 	var updated record
-	if _, err := r.call(ctx, http.MethodPut, rec.Links.Self, jsonBody(full), hdr, &updated, http.StatusOK); err != nil {
-		return remote.Node{}, fmt.Errorf("rename record %q: %w", titleName(rec), err)
+	for attempt := 1; ; attempt++ {
+		var full map[string]any
+		resp, err := r.call(ctx, http.MethodGet, rec.Links.Self, nil, nil, &full, http.StatusOK)
+		if err != nil {
+			return remote.Node{}, err
+		}
+		md, _ := full["metadata"].(map[string]any)
+		if md == nil {
+			md = map[string]any{}
+		}
+		md["title"] = title
+		full["metadata"] = md
+		hdr := http.Header{}
+		if etag := strings.Trim(strings.TrimPrefix(resp.Header.Get("ETag"), "W/"), `"`); etag != "" {
+			hdr.Set("If-Match", etag)
+		}
+		_, err = r.call(ctx, http.MethodPut, rec.Links.Self, jsonBody(full), hdr, &updated, http.StatusOK)
+		if err == nil {
+			break
+		}
+		if !preconditionFailed(err) || attempt == 3 {
+			return remote.Node{}, fmt.Errorf("rename record %q: %w", titleName(rec), err)
+		}
+		r.log.Debug("invenio: the draft changed while it was renamed; reading it again", "record", rec.ID)
 	}
 	r.remember(&updated)
 	n := recordNode(&updated)
@@ -588,6 +612,12 @@ func (r *Repo) awaitChecksum(ctx context.Context, draft *record, key string, siz
 
 // checksumPolicy paces the looks for a checksum the server computes.
 var checksumPolicy = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// preconditionFailed tells a 412 (If-Match no longer matches).
+func preconditionFailed(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Status == http.StatusPreconditionFailed
+}
 
 // answerLost tells a failure after which the server may have done what
 // was asked (connection lost, answer cut or unreadable) from a refusal.

@@ -113,6 +113,19 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request, id string, draft 
 			writeJSON(w, http.StatusOK, s.fileListJSON(r, rec, draft))
 		case r.Method == http.MethodPost && draft:
 			s.initFiles(w, r, rec)
+		case r.Method == http.MethodDelete && draft:
+			if rs.Locked {
+				apiError(w, http.StatusForbidden, "Bucket is locked for modifications.")
+				return
+			}
+			// delete_all_files commits the record too: revision_id
+			// moves on (services/files/service.py).
+			rs.Files = map[string]*fileEntry{}
+			rs.Revision++
+			rs.Updated = s.opts.Now().UTC()
+			if s.persist(w) {
+				w.WriteHeader(http.StatusNoContent)
+			}
 		default:
 			apiError(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
 		}
@@ -135,6 +148,10 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request, id string, draft 
 			return
 		}
 		delete(rs.Files, f.Key)
+		// Upstream DraftFileService.delete_file registers a
+		// RecordCommitOp of the record (invenio_records_resources/
+		// services/files/service.py): the draft's revision_id moves on.
+		rs.Revision++
 		rs.Updated = s.opts.Now().UTC()
 		if s.persist(w) {
 			w.WriteHeader(http.StatusNoContent)
