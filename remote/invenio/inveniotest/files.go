@@ -18,7 +18,36 @@ func (s *Server) fileURL(r *http.Request, rec *record, draft bool, key string) s
 	if draft {
 		b += "/draft"
 	}
-	return b + "/files/" + url.PathEscape(key)
+	// Keys keep a raw "/" in links (the routes take <path:key>,
+	// invenio_records_resources/resources/files/config.py).
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return b + "/files/" + strings.Join(parts, "/")
+}
+
+// fileRoute splits what follows /files/ in a path (segments unescaped)
+// into the key, which may hold "/", and what is asked of it: nothing,
+// "content", "content" and a part number, or "commit".
+func fileRoute(seg []string) []string {
+	n := len(seg)
+	switch {
+	case n >= 2 && seg[n-1] == "commit":
+		return []string{strings.Join(seg[:n-1], "/"), "commit"}
+	case n >= 3 && seg[n-2] == "content" && isNumber(seg[n-1]):
+		return []string{strings.Join(seg[:n-2], "/"), "content", seg[n-1]}
+	case n >= 2 && seg[n-1] == "content":
+		return []string{strings.Join(seg[:n-1], "/"), "content"}
+	case n >= 1 && seg[0] != "":
+		return []string{strings.Join(seg, "/")}
+	}
+	return nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
 }
 
 func (s *Server) fileJSON(r *http.Request, rec *record, draft bool, f *fileEntry) map[string]any {
@@ -29,7 +58,8 @@ func (s *Server) fileJSON(r *http.Request, rec *record, draft bool, f *fileEntry
 		transfer["parts"] = f.Parts
 		transfer["part_size"] = f.PartSize
 		var parts []any
-		exp := s.opts.Now().Add(7 * 24 * time.Hour).UTC().Format(isoTime)
+		// Local part URLs live 14 days (MultipartStorageExt.multipart_links).
+		exp := s.opts.Now().Add(14 * 24 * time.Hour).UTC().Format(isoTime)
 		for n := 1; n <= f.Parts; n++ {
 			u := self + "/content/" + strconv.Itoa(n)
 			if s.opts.S3 {
@@ -41,7 +71,9 @@ func (s *Server) fileJSON(r *http.Request, rec *record, draft bool, f *fileEntry
 	} else {
 		links["content"] = self + "/content"
 	}
-	if draft && f.Status == "pending" {
+	if draft {
+		// Every draft entry has one, committed or not (upstream
+		// FileLink "commit" in services/files/config.py).
 		links["commit"] = self + "/commit"
 	}
 	out := map[string]any{"key": f.Key, "status": f.Status, "transfer": transfer, "storage_class": "L",
@@ -323,7 +355,9 @@ func (s *Server) pendingEntry(w http.ResponseWriter, r *http.Request, id, key st
 	}
 	f := rec.Draft.Files[key]
 	if f == nil {
-		apiError(w, http.StatusNotFound, "File with key "+key+" not found.")
+		// Upstream fails on the missing file record without handling
+		// it: a content PUT to a key never initialised answers 500.
+		apiError(w, http.StatusInternalServerError, "The server encountered an internal error and was unable to complete your request.")
 		return nil, nil, false
 	}
 	return rec, f, true
@@ -383,11 +417,18 @@ func (s *Server) putContent(w http.ResponseWriter, r *http.Request, id, key stri
 func (s *Server) failedUpload(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, r.Body)
 	seg := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/api/records/"), "/")
-	if len(seg) < 5 {
+	for i := range seg {
+		seg[i], _ = url.PathUnescape(seg[i])
+	}
+	var fr []string
+	if len(seg) >= 4 {
+		fr = fileRoute(seg[3:])
+	}
+	if len(fr) < 2 {
 		apiError(w, http.StatusNotFound, "not found")
 		return
 	}
-	key, _ := url.PathUnescape(seg[3])
+	key := fr[0]
 	s.mu.Lock()
 	rec, f, ok := s.pendingEntry(w, r, seg[0], key)
 	if !ok {
@@ -425,7 +466,18 @@ func (s *Server) localPart(w http.ResponseWriter, r *http.Request, id, key, part
 	if !ok {
 		return
 	}
-	s.writePart(w, r, f, part, func() { writeJSON(w, http.StatusOK, map[string]any{"key": key, "part": part}) })
+	// The answer is the whole file entry, as for the single content PUT
+	// (FileResource.upload_multipart_content → read_file).
+	s.writePart(w, r, f, part, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		rec, ok := s.st.Records[id]
+		if !ok || rec.Draft == nil || rec.Draft.Files[key] != f {
+			apiError(w, http.StatusNotFound, "File with key "+key+" not found.")
+			return
+		}
+		writeJSON(w, http.StatusOK, s.fileJSON(r, rec, true, f))
+	})
 }
 
 // s3Part stores a part sent to a pre-signed URL: /part/<blob>/<n>.
@@ -461,20 +513,23 @@ func (s *Server) s3Part(w http.ResponseWriter, r *http.Request, rest string) {
 func (s *Server) writePart(w http.ResponseWriter, r *http.Request, f *fileEntry, part string, done func()) {
 	n, err := strconv.Atoi(part)
 	s.mu.Lock()
-	parts, partSize, size, blob := f.Parts, f.PartSize, f.Size, f.Blob
+	parts, partSize, blob := f.Parts, f.PartSize, f.Blob
 	s.mu.Unlock()
 	if err != nil || n < 1 || n > parts || f.Transfer != "M" {
 		apiError(w, http.StatusBadRequest, "Invalid part number.")
 		return
 	}
-	want := partSize
-	if n == parts {
-		want = size - int64(parts-1)*partSize
-	}
-	if r.ContentLength != want {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("Part %d must be %d bytes, not %d.", n, want, r.ContentLength))
+	// Only parts before the last are checked (MultipartStorageExt.
+	// multipart_set_content); the last may be anything that fits.
+	if n < parts && r.ContentLength != partSize {
+		apiError(w, http.StatusBadRequest, "Size of this part must be equal to part_size sent in multipart initialization.")
 		return
 	}
+	if r.ContentLength < 0 {
+		http.Error(w, "MissingContentLength", http.StatusLengthRequired) // as for content PUTs
+		return
+	}
+	want := r.ContentLength
 	out, err := os.OpenFile(filepath.Join(s.dir, "blobs", blob), os.O_WRONLY, 0)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error())
@@ -533,7 +588,9 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, rec *record, f *
 			go s.fixChecksum(f, "md5:"+sum)
 		}
 	} else if f.Checksum == "" {
-		apiError(w, http.StatusBadRequest, "File has no content.")
+		// Upstream's commit of content never sent fails inside the
+		// storage layer: an unhandled error, 500.
+		apiError(w, http.StatusInternalServerError, "The server encountered an internal error and was unable to complete your request.")
 		return
 	}
 	f.Status = "completed"

@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// route dispatches on the escaped path, so that a file key holding "/" (sent
-// as %2F) stays one segment.
+// route dispatches on the path; a file key may hold "/", raw or as %2F
+// (see fileRoute).
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
 	if p == "/.well-known/repository/" || p == "/.well-known/repository" {
@@ -55,7 +55,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	case len(seg) == 1 && !draft && seg[0] == "versions":
 		s.versions(w, r, id)
 	case seg[0] == "files":
-		s.files(w, r, id, draft, seg[1:])
+		s.files(w, r, id, draft, fileRoute(seg[1:]))
 	default:
 		apiError(w, http.StatusNotFound, "The requested URL was not found on the server.")
 	}
