@@ -191,8 +191,7 @@ func (r *Repo) download(ctx context.Context, key string, req rpc.Request) ([]cac
 
 // fetch returns a document's files as of its concurrency timestamp token.
 func (r *Repo) fetch(ctx context.Context, id int, token string) ([]cachedFile, error) {
-	fs, err := r.download(ctx, "d:"+strconv.Itoa(id)+":"+token, rpc.Request{Job: "std.StoreInCacheByID", Params: []rpc.Param{
-		rpc.Int("Flags", 1), rpc.Int("dwObjectID", id), rpc.Int("Convert", 0)}})
+	fs, err := r.download(ctx, "d:"+strconv.Itoa(id)+":"+token, storeInCacheRequest(id))
 	var f *rpc.Failure
 	if errors.As(err, &f) {
 		return nil, fmt.Errorf("%w: document %d: %s", remote.ErrNotFound, id, f.Reply.Message())
@@ -309,7 +308,7 @@ type versionRef struct {
 
 // history lists a document's saved versions, oldest first.
 func (r *Repo) history(ctx context.Context, o object) ([]versionRef, error) {
-	rep, err := r.rpc.Call(ctx, rpc.Request{Job: "dms.GetObjectHistory", Params: []rpc.Param{
+	rep, err := r.rpc.Call(ctx, rpc.Request{Job: jobGetObjectHistory, Params: []rpc.Param{
 		rpc.Int("Flags", 0), rpc.Int("ObjectID", o.id), rpc.Str("Encoding", "UTF-8")}}, nil, true)
 	if err != nil {
 		return nil, unavailable(err)
@@ -332,12 +331,9 @@ func (r *Repo) history(ctx context.Context, o object) ([]versionRef, error) {
 	return refs, nil
 }
 
-// versionFiles fetches a saved version. std.GetDocVersion's parameter names
-// are UNVERIFIED (spec §9.1); dwObjectID and VersionGUID are decided here
-// only, and the test server agrees.
+// versionFiles fetches a saved version (see docVersionRequest).
 func (r *Repo) versionFiles(ctx context.Context, o object, v versionRef) ([]remote.File, []cachedFile, error) {
-	fs, err := r.download(ctx, "v:"+v.guid, rpc.Request{Job: "std.GetDocVersion", Params: []rpc.Param{
-		rpc.Int("Flags", 1), rpc.Int("dwObjectID", o.id), rpc.Str("VersionGUID", v.guid)}})
+	fs, err := r.download(ctx, "v:"+v.guid, docVersionRequest(o.id, v.guid))
 	var f *rpc.Failure
 	if errors.As(err, &f) {
 		return nil, nil, fmt.Errorf("%w: version %d of document %d: %s", remote.ErrNotFound, v.n, o.id, f.Reply.Message())

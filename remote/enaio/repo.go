@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 		return nil, err
 	}
 	r := &Repo{cfg: cfg, log: log, rpc: c, cache: cache, root: rootID, types: map[int]int{}}
-	rep, err := c.Call(ctx, rpc.Request{Job: "dms.GetObjDef", Params: []rpc.Param{rpc.Int("Flags", 1|4096)}}, nil, true)
+	rep, err := c.Call(ctx, rpc.Request{Job: jobGetObjDef, Params: []rpc.Param{rpc.Int("Flags", 1|4096)}}, nil, true)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -316,7 +316,7 @@ func (r *Repo) typeOf(ctx context.Context, id int) (int, error) {
 	if ok {
 		return t, nil
 	}
-	rep, err := r.rpc.Call(ctx, rpc.Request{Job: "dms.GetObjectTypeByID", Params: []rpc.Param{rpc.Int("Flags", 0), rpc.Int("ObjectID", id)}}, nil, true)
+	rep, err := r.rpc.Call(ctx, rpc.Request{Job: jobGetObjectType, Params: []rpc.Param{rpc.Int("Flags", 0), rpc.Int("ObjectID", id)}}, nil, true)
 	var f *rpc.Failure
 	if errors.As(err, &f) {
 		return 0, fmt.Errorf("%w: object %d (%s)", remote.ErrNotFound, id, f.Reply.Message())
@@ -360,23 +360,6 @@ func systemFields(kind string) []string {
 	return common
 }
 
-// cond builds a condition on a system field; value "" means unset.
-//
-// Listing children by the location system fields (REG_STAID/REG_PARID,
-// SDSTA_ID/SDREG_ID) with <NULL/> for "not in a register" is one of the two
-// ways the spec offers (§3.2); which a real server answers best, and whether
-// SDREG_ID is NULL or 0 for documents lying directly in a folder, is
-// UNVERIFIED (§9.4). It is decided here only.
-func cond(field, value string) dmsxml.FieldCondition {
-	c := dmsxml.FieldCondition{InternalName: field, System: "1", Operator: "="}
-	if value == "" {
-		c.Null = &struct{}{}
-	} else {
-		c.Values = []string{value}
-	}
-	return c
-}
-
 // query runs dms.GetResultList (HOL) for one object type, paging until all
 // hits are in.
 func (r *Repo) query(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.ObjectDef, conds ...dmsxml.FieldCondition) ([]object, error) {
@@ -394,7 +377,7 @@ func (r *Repo) query(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.ObjectD
 	}
 	var out []object
 	for offset := 0; ; {
-		rep, err := r.rpc.Call(ctx, rpc.Request{Job: "dms.GetResultList", Params: []rpc.Param{
+		rep, err := r.rpc.Call(ctx, rpc.Request{Job: jobGetResultList, Params: []rpc.Param{
 			rpc.Int("Flags", 0), x, rpc.Str("Encoding", "UTF-8"), rpc.Int("Offset", offset),
 			rpc.Int("PageSize", 1000), rpc.Int("MaxHits", -1), rpc.Str("RequestType", "HOL"),
 		}}, nil, true)
@@ -445,12 +428,12 @@ func (r *Repo) toObject(cab dmsxml.Cabinet, def dmsxml.ObjectDef, co dmsxml.Cont
 	}
 	o := object{id: co.ID, cab: cab, def: def}
 	o.ID = objID(co.ID)
-	o.Token, _ = co.Field(dmsxml.ObjectTime)
+	o.Token, _ = co.Field(concurrencyField)
 	if o.Token == "" {
-		return object{}, fmt.Errorf("%w: object %d without %s", remote.ErrProtocol, co.ID, dmsxml.ObjectTime)
+		return object{}, fmt.Errorf("%w: object %d without %s", remote.ErrProtocol, co.ID, concurrencyField)
 	}
 	mod, _ := co.Field(dmsxml.ObjectModify)
-	o.ModTime = parseTime(mod)
+	o.ModTime = parseModifyTime(mod)
 	o.Name, _ = co.Field(r.cfg.TitleField)
 	if o.Name == "" {
 		o.Name = fmt.Sprintf("%s %d", def.Name, co.ID)
@@ -483,20 +466,6 @@ func (r *Repo) toObject(cab dmsxml.Cabinet, def dmsxml.ObjectDef, co dmsxml.Cont
 		}
 	}
 	return o, nil
-}
-
-// parseTime reads OBJECT_MODIFYTIME. Its value format is UNVERIFIED (spec
-// §1): epoch seconds and the DATETIME display format are accepted.
-func parseTime(v string) time.Time {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
-		return time.Unix(n, 0)
-	}
-	for _, layout := range []string{"2006-01-02 15:04:05", "02.01.2006 15:04:05", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
-			return t
-		}
-	}
-	return time.Time{}
 }
 
 // obj returns one object fresh from the server, with its files named.

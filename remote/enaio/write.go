@@ -1,6 +1,7 @@
 package enaio
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -75,8 +76,45 @@ func (r *Repo) call(ctx context.Context, job, options string, data dmsxml.Data, 
 	if err != nil {
 		return rpc.Reply{}, err
 	}
-	return r.rpc.Call(ctx, rpc.Request{Job: job, Files: files, Params: []rpc.Param{
-		rpc.Int("Flags", 0), rpc.Str("Options", options), x, rpc.Str("Encoding", "UTF-8")}}, nil, false)
+	params := []rpc.Param{rpc.Int("Flags", 0), rpc.Str("Options", options), x, rpc.Str("Encoding", "UTF-8")}
+	if g := r.rpc.UserGUID(); g != "" {
+		// Documented as required for the XML jobs; ECMind omits it
+		// (spec §3.6, §9.5).
+		params = append(params, rpc.Str("JobUserGUID", g))
+	}
+	// A failed XML job may answer with an XML error file as an output
+	// stream, which says more than the error block.
+	var errFile bytes.Buffer
+	sink := func(i int, ext string, size int64) (io.Writer, error) {
+		if i == 0 {
+			errFile.Reset()
+		}
+		return &limitedWriter{w: &errFile, n: 64 << 10}, nil
+	}
+	rep, err := r.rpc.Call(ctx, rpc.Request{Job: job, Files: files, Params: params}, sink, false)
+	if detail := dmsxml.Text(errFile.Bytes()); detail != "" {
+		var f *rpc.Failure
+		if errors.As(err, &f) {
+			f.Reply.Errors = append(f.Reply.Errors, rpc.JobError{Message: detail, Source: "error file"})
+		} else if err == nil {
+			r.log.Warn("enaio: a write job answered with an error file", "job", job, "detail", detail)
+		}
+	}
+	return rep, err
+}
+
+// limitedWriter keeps the first n bytes and drops the rest.
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if keep := min(len(p), l.n); keep > 0 {
+		l.w.Write(p[:keep])
+		l.n -= keep
+	}
+	return len(p), nil
 }
 
 // callWith runs a write job with streams made afresh by files (nil: none),
@@ -184,7 +222,7 @@ func (r *Repo) insert(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.Object
 	files func() ([]rpc.File, func(), error), found func() (object, bool, error)) (remote.Node, error) {
 	data := dmsxml.NewData(cab.Internal, def.Internal, def.Kind(), do)
 	for try := 1; ; try++ {
-		rep, err := r.callWith(ctx, "dms.XMLInsert", "", data, files)
+		rep, err := r.callWith(ctx, jobXMLInsert, "", data, files)
 		if err == nil {
 			id := intParam(rep, "ObjectID")
 			if id <= 0 {
@@ -397,7 +435,7 @@ func (r *Repo) rewrite(ctx context.Context, o object, i int, c *remote.Content) 
 		}
 		return fs, closeAll, nil
 	}
-	return r.change(ctx, o, "dms.XMLUpdate", options, do, files, func(n object, err error) bool {
+	return r.change(ctx, o, jobXMLUpdate, options, do, files, func(n object, err error) bool {
 		return err == nil && n.Token != o.Token && len(n.Files) == len(rs) && (c == nil || !o.table || n.Files[i].SHA256 == sum)
 	})
 }
@@ -454,7 +492,7 @@ func (r *Repo) Append(ctx context.Context, doc remote.ID, token, file string, c 
 	rs := append(rows(o), row(file, c.Size, sum))
 	do := dmsxml.DataObject{Tables: r.table(rs)}
 	files := func() ([]rpc.File, func(), error) { return []rpc.File{contentFile(file, c)}, func() {}, nil }
-	n, err := r.change(ctx, o, "dms.XMLUpdate", "REPLACETABLEFIELDS=1", do, files, func(n object, err error) bool {
+	n, err := r.change(ctx, o, jobXMLUpdate, "REPLACETABLEFIELDS=1", do, files, func(n object, err error) bool {
 		f, ok := n.File(file)
 		return err == nil && ok && f.SHA256 == sum
 	})
@@ -514,7 +552,7 @@ func (r *Repo) Rename(ctx context.Context, id remote.ID, token string, newParent
 		}
 		var do dmsxml.DataObject
 		do.FolderID, do.RegisterID = place(p)
-		if o, err = r.change(ctx, o, "dms.XMLMove", "", do, nil, func(n object, err error) bool {
+		if o, err = r.change(ctx, o, jobXMLMove, "", do, nil, func(n object, err error) bool {
 			return err == nil && n.Parent == newParent
 		}); err != nil {
 			return remote.Node{}, err
@@ -528,7 +566,7 @@ func (r *Repo) Rename(ctx context.Context, id remote.ID, token string, newParent
 			rs[0].Fields[0].Text = newName
 			do.Tables, options = r.table(rs), "REPLACETABLEFIELDS=1"
 		}
-		if o, err = r.change(ctx, o, "dms.XMLUpdate", options, do, nil, func(n object, err error) bool {
+		if o, err = r.change(ctx, o, jobXMLUpdate, options, do, nil, func(n object, err error) bool {
 			return err == nil && n.Name == newName
 		}); err != nil {
 			return remote.Node{}, err
@@ -561,7 +599,7 @@ func (r *Repo) Delete(ctx context.Context, id remote.ID, token string) error {
 			return fmt.Errorf("%w: %s", remote.ErrNotEmpty, o.Name)
 		}
 	}
-	_, err = r.change(ctx, o, "dms.XMLDelete", "", dmsxml.DataObject{}, nil, func(_ object, err error) bool {
+	_, err = r.change(ctx, o, jobXMLDelete, "", dmsxml.DataObject{}, nil, func(_ object, err error) bool {
 		return errors.Is(err, remote.ErrNotFound)
 	})
 	if errors.Is(err, remote.ErrNotFound) {

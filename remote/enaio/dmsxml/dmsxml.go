@@ -316,6 +316,48 @@ func stripDeclaration(b []byte) []byte {
 	return b
 }
 
+// Text is what an XML document says, its elements' character data and
+// attribute values joined, at most 500 bytes: enaio's XML error files
+// have no documented layout. Bytes that are not XML come back as they are.
+func Text(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return ""
+	}
+	u, err := toUTF8(b)
+	if err != nil {
+		u = b
+	}
+	var parts []string
+	d := xml.NewDecoder(bytes.NewReader(stripDeclaration(u)))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			break
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			for _, a := range t.Attr {
+				if v := strings.TrimSpace(a.Value); v != "" {
+					parts = append(parts, v)
+				}
+			}
+		case xml.CharData:
+			if v := strings.TrimSpace(string(t)); v != "" {
+				parts = append(parts, v)
+			}
+		}
+	}
+	out := strings.Join(parts, " ")
+	if out == "" {
+		out = strings.ToValidUTF8(string(u), "?")
+	}
+	if len(out) > 500 {
+		out = strings.ToValidUTF8(out[:500], "") + "…"
+	}
+	return out
+}
+
 // toUTF8 converts UTF-16 (with BOM) to UTF-8 and drops a UTF-8 BOM.
 func toUTF8(b []byte) ([]byte, error) {
 	switch {

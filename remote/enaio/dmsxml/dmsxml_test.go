@@ -1,6 +1,7 @@
 package dmsxml
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,4 +42,17 @@ func FuzzUnmarshal(f *testing.F) {
 			x.One()
 		}
 	})
+}
+
+func TestText(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`<?xml version="1.0" encoding="UTF-8"?><DMSData><Errors><Error number="-5">Feld 'X' fehlt.</Error></Errors></DMSData>`, "-5 Feld 'X' fehlt."},
+		{"not xml at all", "not xml at all"},
+		{"  ", ""},
+		{`<a><b>one</b> <b>two</b></a>`, "one two"},
+	} {
+		require.Equal(t, c.want, Text([]byte(c.in)), c.in)
+	}
+	require.Equal(t, "Grüße", Text(UTF16(`<?xml version="1.0" encoding="UTF-8"?><E>Grüße</E>`)), "UTF-16 with a BOM")
+	require.Len(t, []rune(Text([]byte("<a>"+strings.Repeat("x", 2000)+"</a>"))), 501, "500 bytes and an ellipsis")
 }

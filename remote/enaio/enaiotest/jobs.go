@@ -3,6 +3,7 @@ package enaiotest
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -114,16 +115,85 @@ func encodeXML(name string, v any, encoding string) (rpc.Param, *jobError) {
 func (s *Server) run(sess *session, req rpc.Request, in []*hashFile) (rpc.Reply, []rpc.File) {
 	out, files, jerr := s.job(sess, req, in)
 	if jerr != nil {
+		if job := canonical(req.Job); jerr.code == errInvalid && (job == "dms.XMLInsert" || job == "dms.XMLUpdate") {
+			// The XML jobs may say what was wrong with the data in an
+			// XML error file, an output stream, while the error block
+			// only says that the job failed (issue 13, item 8; the
+			// file's layout is this server's own).
+			var b strings.Builder
+			b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><DMSData><Errors><Error number="`)
+			b.WriteString(strconv.Itoa(int(jerr.code)))
+			b.WriteString(`">`)
+			xml.EscapeText(&b, []byte(jerr.msg))
+			b.WriteString(`</Error></Errors></DMSData>`)
+			f := rpc.File{Ext: "xml", Size: int64(b.Len()), R: strings.NewReader(b.String())}
+			return rpc.Reply{Return: -1, Errors: []rpc.JobError{{Code: jerr.code,
+				Message: "Die XML-Daten konnten nicht verarbeitet werden, siehe Fehlerdatei.", Source: req.Job}}}, []rpc.File{f}
+		}
 		return rpc.Reply{Return: -1, Errors: []rpc.JobError{{Code: jerr.code, Message: jerr.msg, Source: req.Job}}}, nil
 	}
 	return rpc.Reply{Params: out}, files
 }
 
+// canonical is a job's name with the dms prefix spelt "dms.": servers take
+// "DMS." too (spec §2.1.2).
+func canonical(job string) string {
+	if strings.HasPrefix(job, "DMS.") {
+		return "dms." + job[4:]
+	}
+	return job
+}
+
+// jobParams are the parameters each job takes (Flags besides). Any other
+// is refused: stricter than a real server, which may ignore what it does
+// not know, so that a guessed parameter name (the client keeps its guesses
+// in remote/enaio/facts.go) that is wrong fails a test instead of being
+// ignored. nil: any (krn.EmptyJob echoes them).
+var jobParams = map[string][]string{
+	"krn.SessionAttach":        {"SessionGUID"},
+	"krn.SessionPropertiesSet": {"Properties"}, // and the properties it names
+	"krn.SessionLogin":         {"UserName", "UserPwd"},
+	"krn.EmptyJob":             nil,
+	"dms.GetObjDef":            {},
+	"dms.GetObjectTypeByID":    {"ObjectID"},
+	"dms.GetResultList":        {"XML", "Encoding", "Offset", "PageSize", "MaxHits", "RequestType", "GarbageMode", "DateFormat"},
+	"std.StoreInCacheByID":     {"dwObjectID", "Convert"},
+	"dms.GetObjectHistory":     {"ObjectID", "LangID", "Encoding"},
+	"std.GetDocVersion":        {"dwObjectID", "VersionGUID"},
+	"dms.XMLInsert":            {"Options", "XML", "Encoding", "JobUserGUID"},
+	"dms.XMLUpdate":            {"Options", "XML", "Encoding", "JobUserGUID"},
+	"dms.XMLDelete":            {"Options", "XML", "Encoding", "JobUserGUID"},
+	"dms.XMLMove":              {"Options", "XML", "Encoding", "JobUserGUID"},
+}
+
+// unknownParam names the first parameter job does not take ("" if none).
+func unknownParam(job string, p params) string {
+	allowed, known := jobParams[job]
+	if !known || (allowed == nil && job == "krn.EmptyJob") {
+		return ""
+	}
+	ok := map[string]bool{"Flags": true}
+	for _, a := range allowed {
+		ok[a] = true
+	}
+	if job == "krn.SessionPropertiesSet" {
+		for _, name := range strings.Split(p.opt("Properties", ""), ";") {
+			ok[strings.TrimSpace(name)] = true
+		}
+	}
+	for _, x := range p {
+		if !ok[x.Name] {
+			return x.Name
+		}
+	}
+	return ""
+}
+
 func (s *Server) job(sess *session, req rpc.Request, in []*hashFile) ([]rpc.Param, []rpc.File, *jobError) {
 	p := params(req.Params)
-	job := req.Job
-	if strings.HasPrefix(job, "DMS.") { // both spellings of the dms prefix work (spec §2.1.2)
-		job = "dms." + job[4:]
+	job := canonical(req.Job)
+	if name := unknownParam(job, p); name != "" {
+		return nil, nil, fail(errInvalid, "Job %s: unbekannter Parameter '%s'.", req.Job, name)
 	}
 	switch job {
 	case "krn.SessionAttach":
@@ -149,8 +219,9 @@ func (s *Server) job(sess *session, req rpc.Request, in []*hashFile) ([]rpc.Para
 			return []rpc.Param{rpc.Str("Description", "Anmeldung fehlgeschlagen: Benutzername oder Kennwort ist falsch.")}, nil, nil
 		}
 		sess.user, sess.loggedIn = user, true
+		sess.userGUID = fmt.Sprintf("%X", sha256.Sum256([]byte(user)))[:32]
 		s.logins.Add(1)
-		return []rpc.Param{rpc.Str("Description", ""), rpc.Str("UserGUID", fmt.Sprintf("%X", sha256.Sum256([]byte(user)))[:32])}, nil, nil
+		return []rpc.Param{rpc.Str("Description", ""), rpc.Str("UserGUID", sess.userGUID)}, nil, nil
 	case "krn.EmptyJob":
 		return req.Params, nil, nil
 	}
@@ -189,6 +260,12 @@ func (s *Server) job(sess *session, req rpc.Request, in []*hashFile) ([]rpc.Para
 	case "std.GetDocVersion":
 		return s.docVersion(p)
 	case "dms.XMLInsert":
+		// JobUserGUID is documented as required here (spec §3.6).
+		if g, jerr := p.str("JobUserGUID"); jerr != nil {
+			return nil, nil, jerr
+		} else if g != sess.userGUID {
+			return nil, nil, fail(errInvalid, "JobUserGUID '%s' ist nicht der angemeldete Benutzer.", g)
+		}
 		return s.insert(sess, p, in)
 	case "dms.XMLUpdate":
 		return s.update(sess, p, in)
@@ -439,8 +516,21 @@ func (s *Server) storeInCache(p params) ([]rpc.Param, []rpc.File, *jobError) {
 	if jerr != nil {
 		return nil, nil, jerr
 	}
-	files, jerr := s.openBlobs(blobs)
-	return nil, files, jerr
+	// Flags: 0 = the document's files and its preview (DIA) file, 1 = the
+	// files only, 2 = the DIA file only (ECMind's ecm.dms.files; spec
+	// §3.4). The preview is this server's own stand-in.
+	flags := p.opt("Flags", "0")
+	var files []rpc.File
+	if flags != "2" {
+		if files, jerr = s.openBlobs(blobs); jerr != nil {
+			return nil, nil, jerr
+		}
+	}
+	if flags != "1" {
+		dia := fmt.Sprintf("DIA preview of object %d\n", id)
+		files = append(files, rpc.File{Ext: "dia", Size: int64(len(dia)), R: strings.NewReader(dia)})
+	}
+	return nil, files, nil
 }
 
 func (s *Server) history(p params) ([]rpc.Param, []rpc.File, *jobError) {

@@ -212,6 +212,7 @@ func (s *Server) accept() {
 type session struct {
 	guid     string
 	user     string
+	userGUID string
 	loggedIn bool
 }
 

@@ -3,6 +3,7 @@ package enaiotest
 import (
 	"context"
 	"encoding/base64"
+	"io"
 	"net"
 	"testing"
 
@@ -99,4 +100,45 @@ func TestDroppedConnectionsAreRepeated(t *testing.T) {
 		require.Equal(t, "y", rep.Params[0].Value)
 	}
 	require.Greater(t, s.Drops(), 5)
+}
+
+// TestUnknownParametersAreRefused: a job given a parameter it does not
+// take fails naming it (stricter than a real server, on purpose: the
+// client's guessed names, remote/enaio/facts.go, must be the test
+// server's), and std.StoreInCacheByID's Flags choose the files and the
+// preview (DIA) file.
+func TestUnknownParametersAreRefused(t *testing.T) {
+	s := Start(t, Options{})
+	c := dial(t, s)
+	ctx := context.Background()
+	_, err := c.Call(ctx, rpc.Request{Job: "std.GetDocVersion", Params: []rpc.Param{
+		rpc.Int("Flags", 1), rpc.Int("ObjectID", 1), rpc.Str("VersionGUID", "x")}}, nil, true)
+	require.ErrorContains(t, err, "unbekannter Parameter 'ObjectID'")
+	_, err = c.Call(ctx, rpc.Request{Job: "DMS.GetObjectTypeByID", Params: []rpc.Param{
+		rpc.Int("Flags", 0), rpc.Int("ObjectID", 1), rpc.Str("Extra", "1")}}, nil, true)
+	require.ErrorContains(t, err, "unbekannter Parameter 'Extra'")
+
+	doc := 0
+	s.mu.Lock()
+	for id, o := range s.st.Objects {
+		if o.Fields["Name"] == "Rechnung 2024-001.pdf" { // seeded
+			doc = id
+		}
+	}
+	s.mu.Unlock()
+	require.NotZero(t, doc)
+	for flags, want := range map[int][]string{0: {"pdf", "dia"}, 1: {"pdf"}, 2: {"dia"}} {
+		var exts []string
+		_, err := c.Call(ctx, rpc.Request{Job: "std.StoreInCacheByID", Params: []rpc.Param{
+			rpc.Int("Flags", flags), rpc.Int("dwObjectID", doc), rpc.Int("Convert", 0)}},
+			func(i int, ext string, size int64) (io.Writer, error) {
+				if i == 0 {
+					exts = nil
+				}
+				exts = append(exts, ext)
+				return io.Discard, nil
+			}, true)
+		require.NoError(t, err)
+		require.Equal(t, want, exts, "Flags %d", flags)
+	}
 }

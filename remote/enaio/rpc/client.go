@@ -75,6 +75,15 @@ type Client struct {
 	// idle holds open connections nobody is using.
 	idle   chan *conn
 	closed atomic.Bool
+	// userGUID is the logged-in user's GUID, from krn.SessionLogin.
+	userGUID atomic.Value // string
+}
+
+// UserGUID is the logged-in user's GUID ("" before the first login), which
+// write jobs pass as JobUserGUID.
+func (c *Client) UserGUID() string {
+	g, _ := c.userGUID.Load().(string)
+	return g
 }
 
 type conn struct {
@@ -194,6 +203,9 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	}
 	if desc, _ := rep.Get("Description"); desc != "" {
 		return fail(fmt.Errorf("%w for user %q: %s", ErrLogin, c.cfg.User, desc))
+	}
+	if g, _ := rep.Get("UserGUID"); g != "" {
+		c.userGUID.Store(g)
 	}
 	c.log.Debug("enaio session", "addr", c.cfg.Addr, "user", c.cfg.User)
 	return cn, nil
