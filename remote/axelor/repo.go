@@ -695,7 +695,12 @@ func (c *Client) uploadOnce(ctx context.Context, name string, content remote.Con
 }
 
 // uploadMessage reads {"error":{"message":…}} or the older {"error":"…"}.
+// Upstream answers a request missing an X-File-* header with an empty
+// 400 (issue 13, item 7).
 func uploadMessage(raw []byte) string {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return "no reason given (the server answers so when an X-File-Name, X-File-Size or X-File-Offset header is missing; a proxy may drop them)"
+	}
 	var v struct {
 		Error json.RawMessage `json:"error"`
 	}

@@ -28,7 +28,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	rawName, sizeS, offS := r.Header.Get("X-File-Name"), r.Header.Get("X-File-Size"), r.Header.Get("X-File-Offset")
 	if rawName == "" || sizeS == "" || offS == "" {
-		uploadError(w, http.StatusBadRequest, "missing X-File-Name, X-File-Size or X-File-Offset")
+		// A bare 400 with an empty body (axelor-web FileController:
+		// Response.status(BAD_REQUEST).build(); spec §5).
+		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
 	name, err := url.QueryUnescape(rawName) // form decoding: '+' is a space
@@ -45,7 +47,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get("X-File-Id")
 	if id == "" {
 		if off > 0 {
-			uploadError(w, http.StatusBadRequest, "X-File-Id is required after the first chunk")
+			w.WriteHeader(http.StatusBadRequest) // empty body too
 			return
 		}
 		id = newToken()

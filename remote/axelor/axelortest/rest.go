@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -435,7 +436,7 @@ func (s *Server) home(tx *bolt.Tx, model string, id int64) (int64, error) {
 	}
 	var err error
 	if root == 0 {
-		if root, err = mk("Dms files", 0, 0); err != nil {
+		if root, err = mk(pluralize(humanize(simpleName(model))), 0, 0); err != nil {
 			return 0, err
 		}
 	}
@@ -517,9 +518,11 @@ func (s *Server) applyUpdate(tx *bolt.Tx, id int64, d saveData) (*dmsFile, *apiE
 	if !hasVersion {
 		return f, nil // silently unchanged
 	}
-	if int(toInt(v)) != f.Version {
-		return nil, staleErr(id)
-	}
+	// The version is compared only when the bean actually changes (JPA
+	// _edit → checkVersion happens on a real change; axelor-core
+	// com/axelor/db/JPA.java): a save that changes nothing succeeds
+	// whatever version it names.
+	stale := int(toInt(v)) != f.Version
 	changed, oldParent := false, f.Parent
 	if name, ok := d["fileName"].(string); ok && name != f.FileName {
 		if name == "" {
@@ -556,6 +559,9 @@ func (s *Server) applyUpdate(tx *bolt.Tx, id int64, d saveData) (*dmsFile, *apiE
 		if mid != f.MetaFile {
 			f.MetaFile, changed = mid, true
 		}
+	}
+	if changed && stale {
+		return nil, staleErr(id)
 	}
 	if changed {
 		f.Version++
@@ -652,4 +658,110 @@ func (s *Server) deleteTree(tx *bolt.Tx, id int64, blobs []string) ([]string, er
 		}
 	}
 	return blobs, nil
+}
+
+// remove is DELETE R/<id> (?version=v) and POST R/<id>/remove: the
+// version is optional and, as upstream, not compared (Resource.remove →
+// JPA._edit merges the stale version away; axelor-core
+// com/axelor/rpc/Resource.java; spec §4.9). The subtree goes with a
+// folder.
+func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	s.write.Lock()
+	defer s.write.Unlock()
+	var out map[string]any
+	var blobs []string
+	found := false
+	err = s.st.db.Update(func(tx *bolt.Tx) error {
+		f, ok := getRow[dmsFile](tx, bucketFiles, id)
+		if !ok {
+			return nil
+		}
+		found = true
+		out = map[string]any{"id": f.ID, "$version": f.Version, "fileName": f.FileName}
+		var err error
+		blobs, err = s.deleteTree(tx, id, blobs)
+		return err
+	})
+	switch {
+	case err != nil:
+		failure(w, -1, "SQL error", err.Error(), nil)
+		return
+	case !found:
+		staleErr(id).write(w)
+		return
+	}
+	for _, b := range blobs {
+		os.Remove(b)
+	}
+	ok(w, []map[string]any{out}, -1)
+}
+
+// attachments is GET /ws/dms/attachments/<model>/<id>: the record's
+// attachments, the DMSFiles with that relatedModel/relatedId that are
+// not folders and have a MetaFile, over every sub-folder (axelor-dms
+// DmsService.attachments filters isDirectory = false; spec §4.11).
+func (s *Server) attachments(w http.ResponseWriter, r *http.Request) {
+	model := r.PathValue("model")
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		failure(w, -1, "Error", "No such record found.", nil)
+		return
+	}
+	var out []map[string]any
+	s.st.db.View(func(tx *bolt.Tx) error {
+		for _, f := range allFiles(tx) {
+			if f.RelatedModel == model && f.RelatedID == id && !f.IsDirectory && f.MetaFile != 0 {
+				out = append(out, map[string]any{"id": f.ID, "version": f.Version, "fileName": f.FileName})
+			}
+		}
+		return nil
+	})
+	ok(w, out, len(out))
+}
+
+// simpleName is a class name without its package.
+func simpleName(class string) string { return class[strings.LastIndex(class, ".")+1:] }
+
+// humanize and pluralize name an attachment tree's root folder as
+// Axelor's Inflector does ("SaleOrder" → "Sale order" → "Sale orders";
+// axelor-common com/axelor/common/Inflector.java): words split at case
+// changes, the first capitalised, the rest in lower case; the plural of
+// the last word by the common English rules.
+func humanize(name string) string {
+	var words []string
+	rs := []rune(name)
+	start := 0
+	for i := 1; i < len(rs); i++ {
+		lowerToUpper := unicode.IsLower(rs[i-1]) && unicode.IsUpper(rs[i])
+		acronymEnd := i+1 < len(rs) && unicode.IsUpper(rs[i-1]) && unicode.IsUpper(rs[i]) && unicode.IsLower(rs[i+1])
+		if lowerToUpper || acronymEnd {
+			words = append(words, string(rs[start:i]))
+			start = i
+		}
+	}
+	words = append(words, string(rs[start:]))
+	for i, w := range words {
+		w = strings.ToLower(w)
+		if i == 0 {
+			w = strings.ToUpper(w[:1]) + w[1:]
+		}
+		words[i] = w
+	}
+	return strings.Join(words, " ")
+}
+
+func pluralize(s string) string {
+	switch {
+	case strings.HasSuffix(s, "y") && len(s) > 1 && !strings.ContainsAny(s[len(s)-2:len(s)-1], "aeiou"):
+		return s[:len(s)-1] + "ies"
+	case strings.HasSuffix(s, "s"), strings.HasSuffix(s, "x"), strings.HasSuffix(s, "z"),
+		strings.HasSuffix(s, "ch"), strings.HasSuffix(s, "sh"):
+		return s + "es"
+	}
+	return s + "s"
 }

@@ -150,6 +150,9 @@ func (s *Server) Handler() http.Handler {
 	ws.HandleFunc("POST "+rest, s.save)
 	ws.HandleFunc("POST "+rest+"/removeAll", s.removeAll)
 	ws.HandleFunc("POST "+rest+"/{id}", s.update)
+	ws.HandleFunc("DELETE "+rest+"/{id}", s.remove)
+	ws.HandleFunc("POST "+rest+"/{id}/remove", s.remove)
+	ws.HandleFunc("GET /ws/dms/attachments/{model}/{id}", s.attachments)
 	ws.HandleFunc("GET /ws/dms/download/{id}", s.download)
 	ws.HandleFunc("POST /ws/files/upload", s.upload)
 	ws.HandleFunc("DELETE /ws/files/upload/{id}", s.abortUpload)
@@ -234,9 +237,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.sessions[sid] = &session{user: body.Username, lastSeen: s.opts.Now()}
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: "JSESSIONID", Value: sid, Path: "/", HttpOnly: true})
-	csrf := newToken()
-	http.SetCookie(w, &http.Cookie{Name: "CSRF-TOKEN", Value: csrf, Path: "/"})
-	w.Header().Set("X-CSRF-Token", csrf)
+	if r.Header.Get("Origin") != "" {
+		// The CSRF token is issued only where CSRF is checked: requests
+		// with an Origin header (AxelorCsrfMatcher, axelor-core
+		// com/axelor/auth/pac4j/AxelorCsrfMatcher.java; spec §1.4).
+		csrf := newToken()
+		http.SetCookie(w, &http.Cookie{Name: "CSRF-TOKEN", Value: csrf, Path: "/"})
+		w.Header().Set("X-CSRF-Token", csrf)
+	}
 	writeJSON(w, map[string]any{})
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -167,4 +168,67 @@ func TestUploadOffsets(t *testing.T) {
 	resp, _ = c.do("POST", "/ws/files/upload", nil, map[string]string{"Content-Type": "application/octet-stream", "X-File-Name": "a%zz", "X-File-Size": "0", "X-File-Offset": "0", "X-Requested-With": "XMLHttpRequest"})
 	require.Equal(t, 400, resp.StatusCode, "an unescaped %% is refused")
 	require.EqualValues(t, 5, srv.MaxChunk.Load())
+}
+
+// TestUpstreamDetails pins what issue 13 item 7 found in upstream: the
+// CSRF token only for requests with an Origin; the version compared only
+// when a save changes something; remove without a version check; a bare
+// 400 for missing upload headers; attachment trees under a folder named
+// after the class; the attachments list without folders.
+func TestUpstreamDetails(t *testing.T) {
+	_, c := newTestServer(t)
+	c.login()
+	u, _ := url.Parse(c.base)
+	for _, ck := range c.hc.Jar.Cookies(u) {
+		require.NotEqual(t, "CSRF-TOKEN", ck.Name, "no CSRF token without an Origin")
+	}
+	h := map[string]string{"Origin": c.base}
+	for k, v := range xhr {
+		h[k] = v
+	}
+	resp, _ := c.do("POST", "/callback", []byte(`{"username":"u","password":"p"}`), h)
+	require.NotEmpty(t, resp.Header.Get("X-CSRF-Token"), "a token with an Origin")
+
+	meta := c.upload("a.txt", []byte("hello"), 5)
+	out := c.json("PUT", "/ws/rest/com.axelor.dms.db.DMSFile", map[string]any{"data": map[string]any{
+		"fileName": "a.txt", "metaFile": map[string]any{"id": meta["id"]}}})
+	rec := out["data"].([]any)[0].(map[string]any)
+	id := itoa(int(rec["id"].(float64)))
+	out = c.json("POST", "/ws/rest/com.axelor.dms.db.DMSFile/"+id, map[string]any{"data": map[string]any{"version": 0, "fileName": "b.txt"}})
+	require.EqualValues(t, 0, out["status"])
+	out = c.json("POST", "/ws/rest/com.axelor.dms.db.DMSFile/"+id, map[string]any{"data": map[string]any{"version": 0, "fileName": "b.txt"}})
+	require.EqualValues(t, 0, out["status"], "a stale version that changes nothing is no failure")
+	out = c.json("POST", "/ws/rest/com.axelor.dms.db.DMSFile/"+id, map[string]any{"data": map[string]any{"version": 0, "fileName": "c.txt"}})
+	require.EqualValues(t, -1, out["status"], "a stale version that changes something is one")
+
+	resp, body := c.do("POST", "/ws/files/upload", []byte("x"), map[string]string{"Content-Type": "application/octet-stream", "X-Requested-With": "XMLHttpRequest"})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Empty(t, body, "missing upload headers: an empty body")
+
+	// Attachments of record 42 of a class: a root folder named after it.
+	meta = c.upload("inv.pdf", []byte("%PDF"), 4)
+	out = c.json("PUT", "/ws/rest/com.axelor.dms.db.DMSFile", map[string]any{"data": map[string]any{"fileName": "inv.pdf",
+		"metaFile": map[string]any{"id": meta["id"]}, "relatedModel": "com.axelor.apps.sale.db.SaleOrder", "relatedId": 42}})
+	require.EqualValues(t, 0, out["status"])
+	out = c.json("POST", "/ws/rest/com.axelor.dms.db.DMSFile/search", map[string]any{"fields": []string{"fileName"},
+		"data": map[string]any{"_domain": "self.parent IS NULL"}})
+	var roots []string
+	for _, r := range out["data"].([]any) {
+		roots = append(roots, r.(map[string]any)["fileName"].(string))
+	}
+	require.Contains(t, roots, "Sale orders")
+	out = c.json("GET", "/ws/dms/attachments/com.axelor.apps.sale.db.SaleOrder/42", nil)
+	require.EqualValues(t, 1, out["total"], "the file, not its folders")
+	require.Equal(t, "inv.pdf", out["data"].([]any)[0].(map[string]any)["fileName"])
+
+	resp, body = c.do("DELETE", "/ws/rest/com.axelor.dms.db.DMSFile/"+id+"?version=99", nil, xhr)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), `"status":0`, "remove takes any version")
+}
+
+func TestInflector(t *testing.T) {
+	for in, want := range map[string]string{"SaleOrder": "Sale orders", "DMSFile": "Dms files", "Company": "Companies",
+		"Address": "Addresses", "Partner": "Partners", "Box": "Boxes"} {
+		require.Equal(t, want, pluralize(humanize(in)), in)
+	}
 }
