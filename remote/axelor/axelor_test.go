@@ -14,6 +14,8 @@ import (
 	"github.com/dmsfs/dmsfs/remote/remotetest"
 )
 
+// testUser is an ordinary user: the test server checks their permissions
+// (only "admin" and Options.Admins bypass them), as Axelor does.
 const testUser, testPassword = "jdoe", "test-only-password"
 
 // newServer runs axelortest over real HTTP.
@@ -43,7 +45,9 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestFilesystem runs the filesystem suite on a mount of the Axelor server.
+// TestFilesystem runs the filesystem suite on a mount of the Axelor server,
+// as an ordinary user (not an admin: the server's permission checks apply;
+// testUser is none of its admins).
 func TestFilesystem(t *testing.T) {
 	fstest.Run(t, func(t *testing.T) remote.Repository {
 		_, url := newServer(t, axelortest.Options{})

@@ -285,17 +285,53 @@ func statusErr(method, path string, env envelope) error {
 		EntityID json.RawMessage `json:"entityId"`
 	}
 	json.Unmarshal(env.Data, &d)
-	kind := remote.ErrUnavailable
+	e := &statusError{method: method, path: path, status: env.Status, msg: strings.TrimSpace(d.Title + ": " + d.Message),
+		kind: remote.ErrUnavailable}
 	switch {
 	case len(d.EntityID) > 0 && string(d.EntityID) != "null":
-		kind = remote.ErrConflict
+		e.kind = remote.ErrConflict
 	case env.Status == -7:
-		kind = remote.ErrPermission
+		e.kind = remote.ErrPermission
 	case env.Status == -4:
-		kind = remote.ErrInvalidName
+		e.kind = remote.ErrInvalidName
 	}
-	msg := strings.TrimSpace(d.Title + ": " + d.Message)
-	return fmt.Errorf("%s %s: server says %q (status %d): %w", method, path, msg, env.Status, kind)
+	return e
+}
+
+// statusError is a failure envelope.
+type statusError struct {
+	method, path, msg string
+	status            int
+	kind              error
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s %s: server says %q (status %d): %v", e.method, e.path, e.msg, e.status, e.kind)
+}
+
+func (e *statusError) Unwrap() error { return e.kind }
+
+// denied turns a refused change into a permission error when /perms says
+// the user may not do action on one of ids (the root needs no right): the
+// refusal's message is translated and its kind not in the answer (spec
+// §3.1). Other errors come back as they are, so a refusal that is no
+// permission matter stays one the queue retries.
+func (c *Client) denied(ctx context.Context, err error, action string, ids ...remote.ID) error {
+	var se *statusError
+	if !errors.As(err, &se) || se.status != -1 || se.kind != remote.ErrUnavailable {
+		return err
+	}
+	for _, id := range ids {
+		if id == RootID || id == "" {
+			continue
+		}
+		_, _, perr := c.call(ctx, http.MethodGet, restPath+"/perms?action="+action+"&id="+url.QueryEscape(string(id)), nil, true)
+		var pe *statusError
+		if errors.As(perr, &pe) && pe.status == -4 {
+			return fmt.Errorf("axelor: %s (the user may not %s %s): %w", se.msg, action, id, remote.ErrPermission)
+		}
+	}
+	return err
 }
 
 func httpErr(code int) error {

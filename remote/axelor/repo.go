@@ -296,6 +296,7 @@ func (c *Client) Mkdir(ctx context.Context, parent remote.ID, name string) (remo
 			c.log.Info("axelor: the answer to a mkdir was lost; the folder is there", "name", name, "err", err)
 			return f, nil
 		}
+		return n, c.denied(ctx, err, "write", parent)
 	}
 	return n, err
 }
@@ -363,7 +364,7 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 		if cerr := c.checkFolder(ctx, parent); cerr != nil {
 			return remote.Node{}, cerr // a clearer reason than the translated message
 		}
-		return remote.Node{}, err
+		return remote.Node{}, c.denied(ctx, err, "write", parent)
 	}
 	// The answer and the upload together describe the document: no stat.
 	return c.docNode(rows[0], parent, name, meta)
@@ -433,7 +434,7 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	}
 	if err != nil {
 		c.discard(ctx, meta.id)
-		return remote.Node{}, err
+		return remote.Node{}, c.denied(ctx, err, "write", doc)
 	}
 	if oldMeta > 0 {
 		// Keep the superseded content as a version (spec §7.2).
@@ -505,6 +506,7 @@ func (c *Client) Rename(ctx context.Context, id remote.ID, token string, newPare
 			c.log.Info("axelor: the answer to a rename was lost; the change is there", "name", newName, "err", err)
 			return now, nil
 		}
+		return n, c.denied(ctx, err, "write", id, newParent)
 	}
 	return n, err
 }
@@ -542,6 +544,7 @@ func (c *Client) Delete(ctx context.Context, id remote.ID, token string) error {
 			c.log.Info("axelor: the answer to a delete was lost; the document is gone", "name", n.Name, "err", err)
 			return nil
 		}
+		return c.denied(ctx, err, "remove", id)
 	}
 	return err
 }

@@ -103,7 +103,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		m = &metaFile{ID: mid, FileName: name, FilePath: uniquePath(mid, name), FileSize: size,
-			FileType: detectType(name), CreatedOn: s.opts.Now()}
+			FileType: detectType(name), CreatedOn: s.opts.Now(), CreatedBy: s.access(r).user}
 		if err := os.Rename(path, s.st.blobPath(m)); err != nil {
 			return err
 		}
@@ -146,15 +146,24 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	}
 	var m *metaFile
 	var name string
+	a, denied := s.access(r), false
 	s.st.db.View(func(tx *bolt.Tx) error {
 		f, ok := getRow[dmsFile](tx, bucketFiles, id)
 		if !ok || f.IsDirectory || f.MetaFile == 0 {
 			return nil // folders would be a ZIP; the mount never asks for one
 		}
+		if !a.read(tx, f) {
+			denied = true // 403 (DmsService.getAttachmentResponse)
+			return nil
+		}
 		name = f.FileName
 		m, _ = getRow[metaFile](tx, bucketMeta, f.MetaFile)
 		return nil
 	})
+	if denied {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
 	if m == nil {
 		http.NotFound(w, r)
 		return

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,10 +137,13 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	}
 	var rows []map[string]any
 	var total int
+	a := s.access(r)
 	s.st.db.View(func(tx *bolt.Tx) error {
 		var hits []*dmsFile
 		for _, f := range candidates(tx, req.Data.Domain, req.Data.DomainContext) {
-			if (!f.Archived || req.Data.Archived) && match(f) {
+			// The read permission filters like a domain clause
+			// (Resource.search adds it to the query).
+			if (!f.Archived || req.Data.Archived) && match(f) && a.read(tx, f) {
 				hits = append(hits, f)
 			}
 		}
@@ -152,7 +156,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 			hits = hits[:req.Limit]
 		}
 		for _, f := range hits {
-			rows = append(rows, render(tx, f, req.Fields, populate))
+			rows = append(rows, a.strip(tx, f, req.Fields, render(tx, f, req.Fields, populate)))
 		}
 		return nil
 	})
@@ -344,13 +348,14 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request) {
 	defer s.write.Unlock()
 	var out []map[string]any
 	var fail *apiError
+	a := s.access(r)
 	err := s.st.db.Update(func(tx *bolt.Tx) error {
 		for _, d := range recs {
 			var f *dmsFile
 			if id := toInt(d["id"]); id != 0 {
-				f, fail = s.applyUpdate(tx, id, d)
+				f, fail = s.applyUpdate(tx, a, id, d)
 			} else {
-				f, fail = s.create(tx, d)
+				f, fail = s.create(tx, a, d)
 			}
 			if fail != nil {
 				return errRollback
@@ -374,31 +379,35 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request) {
 var errRollback = errors.New("rollback")
 
 // create inserts a DMSFile; a failure is returned as the answer to write.
-func (s *Server) create(tx *bolt.Tx, d saveData) (*dmsFile, *apiError) {
+func (s *Server) create(tx *bolt.Tx, a access, d saveData) (*dmsFile, *apiError) {
 	name, _ := d["fileName"].(string)
 	if name == "" {
 		return nil, &apiError{status: -4, title: "Validation error", message: "fileName is required"}
 	}
 	now := s.opts.Now()
-	f := &dmsFile{FileName: name, CreatedOn: now}
+	f := &dmsFile{FileName: name, CreatedOn: now, CreatedBy: a.user}
 	f.IsDirectory, _ = d["isDirectory"].(bool)
 	if pid, present, null := refID(d["parent"]); present && !null {
 		p, ok := getRow[dmsFile](tx, bucketFiles, pid)
-		if !ok || !p.IsDirectory {
-			return nil, &apiError{status: -1, title: "Access error", message: "You can't create document here."}
+		if !ok || !p.IsDirectory || !a.createIn(tx, pid) {
+			return nil, accessError("You can't create document here.")
 		}
 		f.Parent = pid
 	}
 	if mid, present, null := refID(d["metaFile"]); present && !null {
-		if _, ok := getRow[metaFile](tx, bucketMeta, mid); !ok {
+		m, ok := getRow[metaFile](tx, bucketMeta, mid)
+		if !ok {
 			return nil, &apiError{status: -1, title: "Reference error", message: "No such MetaFile."}
+		}
+		if !a.readMeta(m) {
+			return nil, accessError("You are not authorized to read this resource.")
 		}
 		f.MetaFile = mid
 	}
 	if rm, _ := d["relatedModel"].(string); rm != "" {
 		f.RelatedModel, f.RelatedID = rm, toInt(d["relatedId"])
 		if f.Parent == 0 && f.RelatedID != 0 {
-			home, err := s.home(tx, rm, f.RelatedID)
+			home, err := s.home(tx, a, rm, f.RelatedID)
 			if err != nil {
 				return nil, &apiError{status: -1, title: "Error", message: err.Error()}
 			}
@@ -418,7 +427,7 @@ func (s *Server) create(tx *bolt.Tx, d saveData) (*dmsFile, *apiError) {
 
 // home finds or creates the attachment home folder of record id of model:
 // a root folder for the model holding one folder per record.
-func (s *Server) home(tx *bolt.Tx, model string, id int64) (int64, error) {
+func (s *Server) home(tx *bolt.Tx, a access, model string, id int64) (int64, error) {
 	var root, home int64
 	for _, f := range children(tx, 0) {
 		if f.IsDirectory && f.RelatedModel == model && f.RelatedID == 0 {
@@ -432,7 +441,7 @@ func (s *Server) home(tx *bolt.Tx, model string, id int64) (int64, error) {
 			return 0, err
 		}
 		return nid, saveFile(tx, &dmsFile{ID: nid, FileName: name, IsDirectory: true,
-			Parent: parent, RelatedModel: model, RelatedID: related, CreatedOn: now}, -1)
+			Parent: parent, RelatedModel: model, RelatedID: related, CreatedOn: now, CreatedBy: a.user}, -1)
 	}
 	var err error
 	if root == 0 {
@@ -494,7 +503,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 	var fail *apiError
 	s.st.db.Update(func(tx *bolt.Tx) error {
 		var f *dmsFile
-		if f, fail = s.applyUpdate(tx, id, body.Data); fail != nil {
+		if f, fail = s.applyUpdate(tx, s.access(r), id, body.Data); fail != nil {
 			return errRollback
 		}
 		out = render(tx, f, []string{"fileName", "isDirectory", "parent", "metaFile", "relatedModel", "relatedId", "createdOn"}, true)
@@ -509,10 +518,10 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 
 // applyUpdate changes row id as the generic save does: without "version"
 // nothing is applied; a stale version is a concurrent-update failure.
-func (s *Server) applyUpdate(tx *bolt.Tx, id int64, d saveData) (*dmsFile, *apiError) {
+func (s *Server) applyUpdate(tx *bolt.Tx, a access, id int64, d saveData) (*dmsFile, *apiError) {
 	f, found := getRow[dmsFile](tx, bucketFiles, id)
-	if !found {
-		return nil, staleErr(id)
+	if !found || !a.read(tx, f) {
+		return nil, staleErr(id) // an unreadable row is not there for this user
 	}
 	v, hasVersion := d["version"]
 	if !hasVersion {
@@ -539,9 +548,12 @@ func (s *Server) applyUpdate(tx *bolt.Tx, id int64, d saveData) (*dmsFile, *apiE
 			for p := pid; p != 0; {
 				pf, ok := getRow[dmsFile](tx, bucketFiles, p)
 				if !ok || !pf.IsDirectory || pf.ID == f.ID {
-					return nil, &apiError{status: -1, title: "Access error", message: "You can't move document here."}
+					return nil, accessError("You can't move document here.")
 				}
 				p = pf.Parent
+			}
+			if !a.createIn(tx, pid) {
+				return nil, accessError("You can't move document here.")
 			}
 			f.Parent, changed = pid, true
 		}
@@ -552,8 +564,12 @@ func (s *Server) applyUpdate(tx *bolt.Tx, id int64, d saveData) (*dmsFile, *apiE
 			mid = 0
 		}
 		if mid != 0 {
-			if _, ok := getRow[metaFile](tx, bucketMeta, mid); !ok {
+			m, ok := getRow[metaFile](tx, bucketMeta, mid)
+			if !ok {
 				return nil, &apiError{status: -1, title: "Reference error", message: "No such MetaFile."}
+			}
+			if mid != f.MetaFile && !a.readMeta(m) {
+				return nil, accessError("You are not authorized to read this resource.")
 			}
 		}
 		if mid != f.MetaFile {
@@ -562,6 +578,9 @@ func (s *Server) applyUpdate(tx *bolt.Tx, id int64, d saveData) (*dmsFile, *apiE
 	}
 	if changed && stale {
 		return nil, staleErr(id)
+	}
+	if changed && !a.write(tx, f) {
+		return nil, accessError("You are not authorized to update this resource.")
 	}
 	if changed {
 		f.Version++
@@ -585,13 +604,19 @@ func (s *Server) removeAll(w http.ResponseWriter, r *http.Request) {
 	defer s.write.Unlock()
 	var out []map[string]any
 	var stale int64
+	var denied bool
 	var blobs []string
+	a := s.access(r)
 	err := s.st.db.Update(func(tx *bolt.Tx) error {
 		for _, d := range body.Records {
 			id := toInt(d["id"])
 			f, found := getRow[dmsFile](tx, bucketFiles, id)
-			if !found || int(toInt(d["version"])) != f.Version {
+			if !found || !a.read(tx, f) || int(toInt(d["version"])) != f.Version {
 				stale = id
+				return errRollback
+			}
+			if !a.write(tx, f) {
+				denied = true
 				return errRollback
 			}
 			out = append(out, map[string]any{"id": f.ID, "version": f.Version})
@@ -606,6 +631,10 @@ func (s *Server) removeAll(w http.ResponseWriter, r *http.Request) {
 	})
 	if stale != 0 {
 		staleErr(stale).write(w)
+		return
+	}
+	if denied {
+		accessError("You are not authorized to remove this resource.").write(w)
 		return
 	}
 	if err != nil {
@@ -675,10 +704,15 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 	defer s.write.Unlock()
 	var out map[string]any
 	var blobs []string
-	found := false
+	found, denied := false, false
+	a := s.access(r)
 	err = s.st.db.Update(func(tx *bolt.Tx) error {
 		f, ok := getRow[dmsFile](tx, bucketFiles, id)
-		if !ok {
+		if !ok || !a.read(tx, f) {
+			return nil
+		}
+		if !a.write(tx, f) {
+			denied = true
 			return nil
 		}
 		found = true
@@ -690,6 +724,9 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		failure(w, -1, "SQL error", err.Error(), nil)
+		return
+	case denied:
+		accessError("You are not authorized to remove this resource.").write(w)
 		return
 	case !found:
 		staleErr(id).write(w)
@@ -713,9 +750,10 @@ func (s *Server) attachments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out []map[string]any
+	a := s.access(r)
 	s.st.db.View(func(tx *bolt.Tx) error {
 		for _, f := range allFiles(tx) {
-			if f.RelatedModel == model && f.RelatedID == id && !f.IsDirectory && f.MetaFile != 0 {
+			if f.RelatedModel == model && f.RelatedID == id && !f.IsDirectory && f.MetaFile != 0 && a.read(tx, f) {
 				out = append(out, map[string]any{"id": f.ID, "version": f.Version, "fileName": f.FileName})
 			}
 		}
@@ -764,4 +802,22 @@ func pluralize(s string) string {
 		return s + "es"
 	}
 	return s + "s"
+}
+
+// strip drops, for a non-admin, the dotted metaFile fields of a row whose
+// MetaFile the user may not read, when metaFile itself was asked for too
+// (the check only runs then: Resource.removeNotPermitted, spec §4.1).
+func (a access) strip(tx *bolt.Tx, f *dmsFile, fields []string, row map[string]any) map[string]any {
+	if a.admin || !slices.Contains(fields, "metaFile") || f.MetaFile == 0 {
+		return row
+	}
+	if m, ok := getRow[metaFile](tx, bucketMeta, f.MetaFile); ok && a.readMeta(m) {
+		return row
+	}
+	for k := range row {
+		if strings.HasPrefix(k, "metaFile.") {
+			delete(row, k)
+		}
+	}
+	return row
 }

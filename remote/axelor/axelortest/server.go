@@ -19,6 +19,10 @@ type Options struct {
 	Users map[string]string
 	// APIKeys are accepted API-KEY header values (key → user name).
 	APIKeys map[string]string
+	// Admins bypass permission checks, like the "admin" user (always one)
+	// and members of the admins group; everyone else is an ordinary user
+	// (perms.go).
+	Admins map[string]bool
 	// MFAUsers must pass a second factor: their login answers with a route.
 	MFAUsers map[string]bool
 	// SessionTimeout is the idle time after which a session expires (60 min).
@@ -149,6 +153,7 @@ func (s *Server) Handler() http.Handler {
 	ws.HandleFunc("PUT "+rest, s.save)
 	ws.HandleFunc("POST "+rest, s.save)
 	ws.HandleFunc("POST "+rest+"/removeAll", s.removeAll)
+	ws.HandleFunc("GET "+rest+"/perms", s.permsEndpoint)
 	ws.HandleFunc("POST "+rest+"/{id}", s.update)
 	ws.HandleFunc("DELETE "+rest+"/{id}", s.remove)
 	ws.HandleFunc("POST "+rest+"/{id}/remove", s.remove)

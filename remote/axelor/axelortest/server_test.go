@@ -232,3 +232,63 @@ func TestInflector(t *testing.T) {
 		require.Equal(t, want, pluralize(humanize(in)), in)
 	}
 }
+
+// TestPermissions: what an ordinary user gets (perms.go): searches leave
+// out what they may not read (status 0, no data), dotted metaFile fields
+// are dropped where the MetaFile is not theirs and metaFile is asked for
+// too, downloads of unreadable files are 403, creating in a folder shared
+// read-only is "You can't create document here.", and /perms answers -4.
+func TestPermissions(t *testing.T) {
+	srv, err := New(t.TempDir(), Options{Users: map[string]string{"admin": "a", "u": "p"}})
+	require.NoError(t, err)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	as := func(user, pw string) *client {
+		jar, _ := cookiejar.New(nil)
+		c := &client{t: t, base: hs.URL, hc: &http.Client{Jar: jar}}
+		resp, _ := c.do("POST", "/callback", []byte(`{"username":"`+user+`","password":"`+pw+`"}`), xhr)
+		require.Equal(t, 200, resp.StatusCode)
+		return c
+	}
+	admin, u := as("admin", "a"), as("u", "p")
+	const rest = "/ws/rest/com.axelor.dms.db.DMSFile"
+	mkdir := func(c *client, name string) int64 {
+		out := c.json("PUT", rest, map[string]any{"data": map[string]any{"fileName": name, "isDirectory": true}})
+		return int64(out["data"].([]any)[0].(map[string]any)["id"].(float64))
+	}
+	shared, hidden := mkdir(admin, "shared"), mkdir(admin, "hidden")
+	require.NoError(t, srv.Share(shared, "u", "READ"))
+	meta := admin.upload("a.txt", []byte("hello"), 5)
+	out := admin.json("PUT", rest, map[string]any{"data": map[string]any{"fileName": "a.txt",
+		"metaFile": map[string]any{"id": meta["id"]}, "parent": map[string]any{"id": shared}}})
+	doc := int64(out["data"].([]any)[0].(map[string]any)["id"].(float64))
+
+	out = u.json("POST", rest+"/search", map[string]any{"fields": []string{"fileName"}, "data": map[string]any{"_domain": "self.parent IS NULL"}})
+	require.Len(t, out["data"], 1, "only the shared folder")
+	out = u.json("POST", rest+"/search", map[string]any{"data": map[string]any{"_domain": "self.id = :id", "_domainContext": map[string]any{"id": hidden}}})
+	require.EqualValues(t, 0, out["status"])
+	require.Empty(t, out["data"], "a read denial is status 0 with no data")
+
+	ask := func(fields ...string) map[string]any {
+		out := u.json("POST", rest+"/search", map[string]any{"fields": fields,
+			"data": map[string]any{"_domain": "self.id = :id", "_domainContext": map[string]any{"id": doc}}})
+		return out["data"].([]any)[0].(map[string]any)
+	}
+	require.EqualValues(t, 5, ask("metaFile.fileSize")["metaFile.fileSize"], "dotted fields alone are kept")
+	require.NotContains(t, ask("metaFile", "metaFile.fileSize"), "metaFile.fileSize", "with metaFile asked for, another's MetaFile is checked and its fields dropped")
+
+	resp, _ := u.do("GET", "/ws/dms/download/"+itoa(int(doc)), nil, xhr)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "readable through the share")
+	out = admin.json("POST", rest+"/"+itoa(int(doc)), map[string]any{"data": map[string]any{"version": 0, "parent": map[string]any{"id": hidden}}})
+	require.EqualValues(t, 0, out["status"])
+	resp, _ = u.do("GET", "/ws/dms/download/"+itoa(int(doc)), nil, xhr)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "no longer readable")
+
+	out = u.json("PUT", rest, map[string]any{"data": map[string]any{"fileName": "x", "isDirectory": true, "parent": map[string]any{"id": shared}}})
+	require.EqualValues(t, -1, out["status"])
+	require.Equal(t, "You can't create document here.", out["data"].(map[string]any)["message"])
+	out = u.json("GET", rest+"/perms?action=write&id="+itoa(int(shared)), nil)
+	require.EqualValues(t, -4, out["status"])
+	out = u.json("GET", rest+"/perms?action=read&id="+itoa(int(shared)), nil)
+	require.EqualValues(t, 0, out["status"])
+}

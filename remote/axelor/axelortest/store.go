@@ -43,6 +43,7 @@ type dmsFile struct {
 	Archived     bool      `json:"archived,omitempty"`
 	CreatedOn    time.Time `json:"createdOn"`
 	UpdatedOn    time.Time `json:"updatedOn,omitzero"`
+	CreatedBy    string    `json:"createdBy,omitempty"`
 }
 
 // metaFile is a META_FILE row; its bytes are in store/<FilePath>.
@@ -55,6 +56,7 @@ type metaFile struct {
 	FileType  string    `json:"fileType"`
 	CreatedOn time.Time `json:"createdOn"`
 	UpdatedOn time.Time `json:"updatedOn,omitzero"`
+	CreatedBy string    `json:"createdBy,omitempty"`
 }
 
 type store struct {
@@ -73,7 +75,7 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("axelor test server data %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFiles, bucketMeta, bucketChildren} {
+		for _, b := range [][]byte{bucketFiles, bucketMeta, bucketChildren, bucketPerms} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
