@@ -62,9 +62,6 @@ func (f *FS) MountOptions(allowOther bool) *gofs.Options {
 		MaxWrite:     1 << 20,
 		MaxReadAhead: 1 << 20,
 		AllowOther:   allowOther,
-		// Extended attributes are not stored; saying so once spares the
-		// kernel asking for security.capability on every write.
-		DisableXAttrs: true,
 		MaxBackground: 64,
 		// Replies come from memory, never from file descriptors: splicing
 		// them only costs a pipe, and 1 MiB replies do not fit the

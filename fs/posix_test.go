@@ -18,6 +18,7 @@ var unsupported = map[string]string{
 	"Link": "hard links", "LinkUnlinkRename": "hard links",
 	"SymlinkReadlink": "symbolic links", "SetattrSymlink": "symbolic links", "OpenSymlinkRace": "symbolic links",
 	"FcntlFlockLocksFile": "the kernel's local locks only", "FcntlFlockSetLk": "the kernel's local locks only",
+	"XAttr": "only user.dms.* attributes are kept (fstest's Xattrs case tests them)",
 }
 
 // TestPOSIX runs go-fuse's POSIX conformance tests on a mount.

@@ -149,6 +149,21 @@ type Repository interface {
 	OpenVersion(ctx context.Context, doc ID, n int, file string, off, length int64) (io.ReadCloser, error)
 }
 
+// Fields is implemented by repositories whose objects carry index data or
+// metadata besides their content (enaio index fields, Invenio file
+// metadata, Axelor description and tags); the mount shows them as
+// user.dms.field.<name> extended attributes.
+type Fields interface {
+	// Fields returns an object's fields: name → value, JSON where the
+	// value is not a string.
+	Fields(ctx context.Context, id ID) (map[string]string, error)
+	// SetField changes one field of an object with its concurrency token
+	// (nil clears it); only that field is sent. The node comes back with
+	// its new token. A stale token is ErrConflict, a field the object
+	// cannot have ErrUnsupported, a value its type refuses ErrInvalidName.
+	SetField(ctx context.Context, id ID, token, name string, value *string) (Node, error)
+}
+
 // Publisher is a repository whose changes stay in a draft until they are
 // published on request (Invenio). The filesystem never publishes by itself.
 type Publisher interface {

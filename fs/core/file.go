@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/dmsfs/dmsfs/cache"
 	"github.com/dmsfs/dmsfs/fs/upload"
@@ -82,6 +83,13 @@ type File struct {
 	// writeErr is a write that failed (ENOSPC, EIO): the local content is
 	// incomplete, so the next close abandons it instead of uploading it.
 	writeErr syscall.Errno
+	// fields caches the repository's fields (see xattr.go) as of token
+	// fieldsToken, read at fieldsAt; pendingFields are fields set before
+	// the file was on the server, sent after its upload (nil clears).
+	fields        map[string]string
+	fieldsToken   string
+	fieldsAt      time.Time
+	pendingFields map[string]*string
 }
 
 var _ Node = (*File)(nil)
@@ -516,6 +524,9 @@ func (f *File) upload(ctx context.Context) error {
 		f.journaled = false
 	}
 	f.maybeDropLocal()
+	if len(f.pendingFields) > 0 && f.onServer() && res.Conflict == "" {
+		f.sendPendingFields(ctx)
+	}
 	return nil
 }
 

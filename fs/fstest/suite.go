@@ -47,6 +47,7 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"StaleListingCreate", testStaleListingCreate},
 		{"RsyncFreshCache", testRsyncFreshCache},
 		{"ReferenceModel", testReferenceModel},
+		{"Xattrs", testXattrs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newRepo) })

@@ -179,6 +179,20 @@ func (q *Queue) Held(it Item) bool {
 	return queued || refused
 }
 
+// State tells whether it waits for an upload (with the last error, if
+// it failed before) or was refused (with the reason).
+func (q *Queue) State(it Item) (queued, refused bool, reason string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if p, ok := q.refused[it]; ok {
+		return false, true, p.lastErr
+	}
+	if p, ok := q.items[it]; ok {
+		return true, false, p.lastErr
+	}
+	return false, false, ""
+}
+
 func (q *Queue) poke() {
 	select {
 	case q.wake <- struct{}{}:

@@ -43,6 +43,8 @@ type record struct {
 	Rev      int              `json:"rev"`
 	ModTime  time.Time        `json:"mtime"`
 	Versions []remote.Version `json:"versions,omitempty"`
+	// Fields are the node's metadata, any names.
+	Fields map[string]string `json:"fields,omitempty"`
 }
 
 func (r *record) node() remote.Node {
@@ -69,7 +71,10 @@ type Repo struct {
 	now      func() time.Time
 }
 
-var _ remote.Repository = (*Repo)(nil)
+var (
+	_ remote.Repository = (*Repo)(nil)
+	_ remote.Fields     = (*Repo)(nil)
+)
 
 // Options configure Open.
 type Options struct {
@@ -594,4 +599,56 @@ func (r *Repo) openBlob(f remote.File, off, length int64) (io.ReadCloser, error)
 		io.Reader
 		io.Closer
 	}{io.NewSectionReader(fh, off, length), fh}, nil
+}
+
+// Fields returns a node's metadata.
+func (r *Repo) Fields(ctx context.Context, id remote.ID) (map[string]string, error) {
+	var out map[string]string
+	err := r.db.View(func(tx *bolt.Tx) error {
+		rec, err := get(tx, id)
+		if err != nil {
+			return err
+		}
+		out = make(map[string]string, len(rec.Fields))
+		for k, v := range rec.Fields {
+			out[k] = v
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetField sets or (value nil) clears one field; any name is kept.
+func (r *Repo) SetField(ctx context.Context, id remote.ID, token, name string, value *string) (remote.Node, error) {
+	if err := r.writable(name); err != nil {
+		return remote.Node{}, err
+	}
+	if value != nil && len(*value) > 64<<10 {
+		return remote.Node{}, fmt.Errorf("field %q: %d bytes, at most 64 KiB: %w", name, len(*value), remote.ErrInvalidName)
+	}
+	var n remote.Node
+	err := r.db.Update(func(tx *bolt.Tx) error {
+		rec, err := get(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := checkToken(rec, token); err != nil {
+			return err
+		}
+		if value == nil {
+			delete(rec.Fields, name)
+		} else {
+			if rec.Fields == nil {
+				rec.Fields = map[string]string{}
+			}
+			rec.Fields[name] = *value
+		}
+		rec.Rev++ // a change of the node, not of its content
+		if err := put(tx, rec); err != nil {
+			return err
+		}
+		n = rec.node()
+		return nil
+	})
+	return n, err
 }

@@ -43,6 +43,7 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"ConcurrentInserts", testConcurrentInserts},
 		{"ConcurrentReplaceOneWins", testConcurrentReplace},
 		{"ConcurrentReads", testConcurrentReads},
+		{"Fields", testFields},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -458,4 +459,32 @@ func ReadEverything(ctx context.Context, r remote.Repository, id remote.ID) {
 		}
 	}
 	r.Versions(ctx, id)
+}
+
+// testFields: a repository that keeps fields sets, reads and clears one
+// field of a document with its token, each change moves the token on and
+// leaves the content alone, and a stale token is a conflict.
+func testFields(t *testing.T, s *suite) {
+	fr, ok := s.repo.(remote.Fields)
+	if !ok {
+		t.Skip("the repository keeps no fields")
+	}
+	n := s.insert(t, s.dir, "indexed.txt", []byte("content"))
+	v := "Quarterly report"
+	got, err := fr.SetField(s.ctx, n.ID, n.Token, "title", &v)
+	require.NoError(t, err)
+	require.NotEqual(t, n.Token, got.Token, "a field change moves the token on")
+	require.Equal(t, n.Files[0].ContentID, got.Files[0].ContentID, "and leaves the content alone")
+	fields, err := fr.Fields(s.ctx, n.ID)
+	require.NoError(t, err)
+	require.Equal(t, v, fields["title"])
+	_, err = fr.SetField(s.ctx, n.ID, n.Token, "title", &v)
+	require.ErrorIs(t, err, remote.ErrConflict, "a stale token")
+	got, err = fr.SetField(s.ctx, n.ID, got.Token, "title", nil)
+	require.NoError(t, err)
+	fields, err = fr.Fields(s.ctx, n.ID)
+	require.NoError(t, err)
+	require.NotContains(t, fields, "title", "cleared")
+	_, err = fr.Fields(s.ctx, remote.ID("999999999"))
+	require.ErrorIs(t, err, remote.ErrNotFound)
 }

@@ -1,0 +1,102 @@
+package fstest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	dfs "github.com/dmsfs/dmsfs/fs"
+	"github.com/dmsfs/dmsfs/remote"
+)
+
+// getfattr runs getfattr -d -m - on p and returns its name=value lines.
+func getfattr(t *testing.T, p string) map[string]string {
+	t.Helper()
+	out, err := exec.Command("getfattr", "--absolute-names", "-d", "-m", "-", p).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	attrs := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			attrs[k] = strings.Trim(v, `"`)
+		}
+	}
+	return attrs
+}
+
+// testXattrs: getfattr -d of a document lists what the Repository API says
+// of it (id, version, state); a write of a read-only name (a copy between
+// mounts writes another object's) is taken and changes nothing. Where
+// the repository keeps fields, setfattr sets one on the server (a fresh
+// mount with another cache directory shows it), setfattr -x clears it, a
+// field set on a file before its upload reaches the server with it, and
+// rsync -aX of a folder to another carries the fields along.
+func testXattrs(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	RequireFUSE(t)
+	if _, err := exec.LookPath("getfattr"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("getfattr is needed (Debian: attr)")
+		}
+		t.Skip("no getfattr (Debian: attr)")
+	}
+	repo := newRepo(t)
+	e := Mount(t, repo, dfs.Options{})
+	require.NoError(t, os.MkdirAll(e.Path("x/src"), 0o755))
+	p := e.Path("x/src/a.txt")
+	require.NoError(t, os.WriteFile(p, []byte("indexed"), 0o644))
+	n := e.MustNode("x/src/a.txt")
+	attrs := getfattr(t, p)
+	require.Equal(t, string(n.ID), attrs["user.dms.id"])
+	require.Equal(t, n.Token, attrs["user.dms.version"])
+	require.Equal(t, "saved", attrs["user.dms.state"])
+	require.NoError(t, unix.Setxattr(p, "user.dms.id", []byte("another object's"), 0), "a copy's write of a read-only name")
+	require.Equal(t, string(n.ID), getfattr(t, p)["user.dms.id"], "changes nothing")
+	require.NoError(t, unix.Removexattr(p, "user.dms.checksum"))
+	require.ErrorIs(t, unix.Setxattr(p, "user.other", []byte("x"), 0), syscall.ENOTSUP, "names outside user.dms. are not kept")
+
+	fr, ok := repo.(remote.Fields)
+	if !ok {
+		require.ErrorIs(t, unix.Setxattr(p, "user.dms.field.title", []byte("T"), 0), syscall.ENOTSUP)
+		return
+	}
+	out, err := exec.Command("setfattr", "-n", "user.dms.field.title", "-v", "Quarterly report", p).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	fields, err := fr.Fields(context.Background(), n.ID)
+	require.NoError(t, err)
+	require.Equal(t, "Quarterly report", fields["title"], "on the server")
+	fresh := MountIn(t, repo, dfs.Options{}, t.TempDir())
+	require.Equal(t, "Quarterly report", getfattr(t, fresh.Path("x/src/a.txt"))["user.dms.field.title"], "a fresh mount")
+
+	// A field set on a new file before its close is sent with it.
+	f, err := os.Create(e.Path("x/src/b.txt"))
+	require.NoError(t, err)
+	_, err = f.WriteString("second")
+	require.NoError(t, err)
+	require.NoError(t, unix.Fsetxattr(int(f.Fd()), "user.dms.field.title", []byte("Second"), 0))
+	require.NoError(t, f.Close())
+	fields, err = fr.Fields(context.Background(), e.MustNode("x/src/b.txt").ID)
+	require.NoError(t, err)
+	require.Equal(t, "Second", fields["title"])
+
+	// rsync -aX carries the fields; the read-only names it copies too
+	// change nothing and fail nothing.
+	out, err = exec.Command("rsync", "-aX", e.Path("x/src")+"/", e.Path("x/dst")+"/").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for name, want := range map[string]string{"a.txt": "Quarterly report", "b.txt": "Second"} {
+		id := e.MustNode("x/dst/" + name).ID
+		fields, err := fr.Fields(context.Background(), id)
+		require.NoError(t, err)
+		require.Equal(t, want, fields["title"], name)
+	}
+
+	out, err = exec.Command("setfattr", "-x", "user.dms.field.title", p).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	fields, err = fr.Fields(context.Background(), n.ID)
+	require.NoError(t, err)
+	require.NotContains(t, fields, "title")
+}
