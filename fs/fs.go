@@ -56,12 +56,12 @@ func (f *FS) MountOptions(allowOther bool) *gofs.Options {
 	}
 	neg := time.Duration(0)
 	mo := fuse.MountOptions{
-		FsName:       "dmsfs",
-		Name:         "dmsfs",
-		DirectMount:  true,
-		MaxWrite:     1 << 20,
-		MaxReadAhead: 1 << 20,
-		AllowOther:   allowOther,
+		FsName:        "dmsfs",
+		Name:          "dmsfs",
+		DirectMount:   true,
+		MaxWrite:      1 << 20,
+		MaxReadAhead:  1 << 20,
+		AllowOther:    allowOther,
 		MaxBackground: 64,
 		// Replies come from memory, never from file descriptors: splicing
 		// them only costs a pipe, and 1 MiB replies do not fit the

@@ -67,6 +67,8 @@ type fileEntry struct {
 	Status   string `json:"status"`
 	Created  string `json:"created"`
 	Updated  string `json:"updated"`
+	// Metadata is the file's metadata dict (FileSchema "metadata").
+	Metadata map[string]any `json:"metadata"`
 	Links    struct {
 		Self    string `json:"self"`
 		Content string `json:"content"`

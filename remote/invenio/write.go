@@ -50,7 +50,7 @@ func (r *Repo) Insert(ctx context.Context, parent remote.ID, name string, c remo
 	if clash {
 		return remote.Node{}, fmt.Errorf("%s: %w", name, remote.ErrExist)
 	}
-	e, err := r.upload(ctx, draft, key, c)
+	e, err := r.upload(ctx, draft, key, c, nil)
 	if err != nil {
 		return remote.Node{}, err
 	}
@@ -114,7 +114,8 @@ func (r *Repo) Replace(ctx context.Context, doc remote.ID, token, file string, c
 	if err := r.deleteEntry(ctx, cur); err != nil {
 		return remote.Node{}, err
 	}
-	e, err := r.upload(ctx, draft, f.key, c)
+	// The metadata is the entry's: the new one takes it over.
+	e, err := r.upload(ctx, draft, f.key, c, cur.Metadata)
 	if err != nil {
 		return remote.Node{}, err
 	}
@@ -348,7 +349,7 @@ func (r *Repo) moveFile(ctx context.Context, e fileEntry, dst *record, key strin
 	if err := r.download(ctx, e, tmp); err != nil {
 		return fileEntry{}, fmt.Errorf("move %s: %w", e.Key, err)
 	}
-	ne, err := r.upload(ctx, dst, key, remote.Content{ReaderAt: tmp, Size: e.Size})
+	ne, err := r.upload(ctx, dst, key, remote.Content{ReaderAt: tmp, Size: e.Size}, e.Metadata)
 	if err != nil {
 		return fileEntry{}, err
 	}
@@ -413,14 +414,14 @@ func (r *Repo) retitle(ctx context.Context, id remote.ID, f ref, token, title st
 // parts of a multipart transfer where the server offers one), commit, and
 // a check of the committed checksum. Invenio answers a failed content
 // upload with 200 and "errors" and drops the entry; that starts over.
-func (r *Repo) upload(ctx context.Context, draft *record, key string, c remote.Content) (fileEntry, error) {
+func (r *Repo) upload(ctx context.Context, draft *record, key string, c remote.Content, meta map[string]any) (fileEntry, error) {
 	sum, err := md5Of(c)
 	if err != nil {
 		return fileEntry{}, fmt.Errorf("read %s for upload: %w", key, err)
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		e, retry, err := r.uploadOnce(ctx, draft, key, c, sum)
+		e, retry, err := r.uploadOnce(ctx, draft, key, c, sum, meta)
 		if err == nil {
 			return e, nil
 		}
@@ -444,11 +445,14 @@ func md5Of(c remote.Content) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remote.Content, sum []byte) (e fileEntry, retry bool, err error) {
+func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remote.Content, sum []byte, meta map[string]any) (e fileEntry, retry bool, err error) {
 	want := "md5:" + hex.EncodeToString(sum)
 	// A single upload's checksum is computed by the server from the bytes;
 	// the one sent here is what the entry shows until then.
 	item := map[string]any{"key": key, "size": c.Size, "checksum": want}
+	if len(meta) > 0 {
+		item["metadata"] = meta // a replaced or moved file keeps its metadata
+	}
 	parts, partSize := int64(1), c.Size
 	if c.Size >= r.cfg.MultipartAbove {
 		partSize = r.cfg.PartSize

@@ -462,8 +462,9 @@ func ReadEverything(ctx context.Context, r remote.Repository, id remote.ID) {
 }
 
 // testFields: a repository that keeps fields sets, reads and clears one
-// field of a document with its token, each change moves the token on and
-// leaves the content alone, and a stale token is a conflict.
+// field of a document with its token; the token it returns serves the
+// next change, the content stays, and a token from before a change of the
+// content is a conflict.
 func testFields(t *testing.T, s *suite) {
 	fr, ok := s.repo.(remote.Fields)
 	if !ok {
@@ -473,14 +474,26 @@ func testFields(t *testing.T, s *suite) {
 	v := "Quarterly report"
 	got, err := fr.SetField(s.ctx, n.ID, n.Token, "title", &v)
 	require.NoError(t, err)
-	require.NotEqual(t, n.Token, got.Token, "a field change moves the token on")
-	require.Equal(t, n.Files[0].ContentID, got.Files[0].ContentID, "and leaves the content alone")
+	require.Equal(t, n.Files[0].ContentID, got.Files[0].ContentID, "a field change leaves the content alone")
 	fields, err := fr.Fields(s.ctx, n.ID)
 	require.NoError(t, err)
 	require.Equal(t, v, fields["title"])
-	_, err = fr.SetField(s.ctx, n.ID, n.Token, "title", &v)
-	require.ErrorIs(t, err, remote.ErrConflict, "a stale token")
-	got, err = fr.SetField(s.ctx, n.ID, got.Token, "title", nil)
+	w := "Second title"
+	got, err = fr.SetField(s.ctx, n.ID, got.Token, "title", &w)
+	require.NoError(t, err, "the returned token serves the next change")
+	fields, err = fr.Fields(s.ctx, n.ID)
+	require.NoError(t, err)
+	require.Equal(t, w, fields["title"])
+
+	changed, err := s.repo.Replace(s.ctx, n.ID, got.Token, n.Files[0].Name, Content([]byte("new content")))
+	require.NoError(t, err)
+	_, err = fr.SetField(s.ctx, n.ID, got.Token, "title", &v)
+	require.ErrorIs(t, err, remote.ErrConflict, "a token from before the content changed")
+	fields, err = fr.Fields(s.ctx, n.ID)
+	require.NoError(t, err)
+	require.Equal(t, w, fields["title"], "the field stays with the new content")
+
+	_, err = fr.SetField(s.ctx, n.ID, changed.Token, "title", nil)
 	require.NoError(t, err)
 	fields, err = fr.Fields(s.ctx, n.ID)
 	require.NoError(t, err)

@@ -77,7 +77,7 @@ func (s *Server) fileJSON(r *http.Request, rec *record, draft bool, f *fileEntry
 		links["commit"] = self + "/commit"
 	}
 	out := map[string]any{"key": f.Key, "status": f.Status, "transfer": transfer, "storage_class": "L",
-		"created": f.Created.Format(isoTime), "updated": f.Updated.Format(isoTime), "metadata": map[string]any{},
+		"created": f.Created.Format(isoTime), "updated": f.Updated.Format(isoTime), "metadata": metadataOf(f),
 		"access": map[string]any{"hidden": false}, "links": links, "file_id": f.Blob, "bucket_id": rec.ID}
 	if f.Status == "completed" {
 		out["size"] = f.Size
@@ -173,6 +173,38 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request, id string, draft 
 	case len(seg) == 1 && r.Method == http.MethodGet:
 		defer s.mu.Unlock()
 		writeJSON(w, http.StatusOK, s.fileJSON(r, rec, draft, f))
+	case len(seg) == 1 && r.Method == http.MethodPut && draft:
+		// Update of a draft file's metadata: the dict given replaces the
+		// one there (DraftFileService.update_file_metadata;
+		// nrp-cmd files.update sends {"metadata": …} only).
+		defer s.mu.Unlock()
+		if rs.Locked {
+			apiError(w, http.StatusForbidden, "Bucket is locked for modifications.")
+			return
+		}
+		var body map[string]json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			apiError(w, http.StatusBadRequest, "Could not parse the request body: "+err.Error())
+			return
+		}
+		for k := range body {
+			if k != "metadata" && k != "access" {
+				validationError(w, k, "Unknown field.")
+				return
+			}
+		}
+		if raw, ok := body["metadata"]; ok {
+			var md map[string]any
+			if err := json.Unmarshal(raw, &md); err != nil {
+				validationError(w, "metadata", "Not a valid mapping type.")
+				return
+			}
+			f.Metadata = md
+		}
+		f.Updated = s.opts.Now().UTC()
+		if s.persist(w) {
+			writeJSON(w, http.StatusOK, s.fileJSON(r, rec, draft, f))
+		}
 	case len(seg) == 1 && r.Method == http.MethodDelete && draft:
 		defer s.mu.Unlock()
 		if rs.Locked {
@@ -283,6 +315,7 @@ func (s *Server) initFiles(w http.ResponseWriter, r *http.Request, rec *record) 
 		}
 		var key, checksum string
 		var size int64
+		var metadata map[string]any
 		var tr struct {
 			Type     string `json:"type"`
 			Parts    int    `json:"parts"`
@@ -300,6 +333,10 @@ func (s *Server) initFiles(w http.ResponseWriter, r *http.Request, rec *record) 
 			validationError(w, "checksum", "Not a valid string.")
 			return
 		}
+		if raw, ok := it["metadata"]; ok && json.Unmarshal(raw, &metadata) != nil {
+			validationError(w, "metadata", "Not a valid mapping type.")
+			return
+		}
 		if raw, ok := it["transfer"]; ok && json.Unmarshal(raw, &tr) != nil {
 			validationError(w, "transfer", "Invalid transfer.")
 			return
@@ -308,7 +345,7 @@ func (s *Server) initFiles(w http.ResponseWriter, r *http.Request, rec *record) 
 			apiError(w, http.StatusBadRequest, fmt.Sprintf("File with key %s already exists.", key))
 			return
 		}
-		f := &fileEntry{Key: key, Status: "pending", Transfer: "L", Size: size, Blob: s.st.newID() + "-" + s.st.newID(), Created: now, Updated: now}
+		f := &fileEntry{Key: key, Status: "pending", Transfer: "L", Size: size, Blob: s.st.newID() + "-" + s.st.newID(), Created: now, Updated: now, Metadata: metadata}
 		if tr.Type == "M" && !s.opts.NoMultipart {
 			switch {
 			case size <= 0 || tr.Parts < 1 || tr.Parts > 10000:
@@ -615,4 +652,12 @@ func (s *Server) fixChecksum(f *fileEntry, sum string) {
 	f.Checksum = sum
 	s.dirty = true
 	s.flush()
+}
+
+// metadataOf is an entry's metadata as the API shows it ({} when none).
+func metadataOf(f *fileEntry) map[string]any {
+	if f.Metadata == nil {
+		return map[string]any{}
+	}
+	return f.Metadata
 }

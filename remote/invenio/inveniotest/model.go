@@ -51,7 +51,10 @@ type fileEntry struct {
 	Got map[int]bool
 	// InitChecksum is the checksum the init entry gave, kept unverified
 	// (upstream MultipartTransfer.init_file → FileInstance.set_uri).
-	InitChecksum     string
+	InitChecksum string
+	// Metadata is the file's metadata dict (set at init or with a PUT of
+	// the entry; upstream FileSchema "metadata").
+	Metadata         map[string]any
 	Blob             string
 	Created, Updated time.Time
 }
