@@ -108,6 +108,9 @@ type Capabilities struct {
 	Ranges bool
 	// ReadOnly: every change fails with ErrReadOnly.
 	ReadOnly bool
+	// FieldNames are the fields (Fields) a document may have where the
+	// repository's schema fixes them; nil where any name goes.
+	FieldNames []string
 }
 
 // Repository is a document-management repository. Methods are safe for

@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 func (c *Client) Capabilities() remote.Capabilities {
-	return remote.Capabilities{Versions: true, Ranges: true}
+	return remote.Capabilities{Versions: true, Ranges: true, FieldNames: []string{"tags", "description"}}
 }
 
 // login opens a session (POST /callback with a JSON body).
@@ -362,11 +362,13 @@ func snippet(b []byte) string {
 type fileInfo struct {
 	name string
 	size int64
+	// description is the MetaFile's, which a new content takes over.
+	description string
 }
 
-func (c *Client) remember(id remote.ID, f remote.File) {
+func (c *Client) remember(id remote.ID, f remote.File, description string) {
 	c.sizeMu.Lock()
-	c.sizes[id] = fileInfo{f.Name, f.Size}
+	c.sizes[id] = fileInfo{f.Name, f.Size, description}
 	c.sizeMu.Unlock()
 }
 

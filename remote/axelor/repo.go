@@ -21,7 +21,7 @@ import (
 // listFields are the fields a listing asks for (dotted ones come back as
 // flat keys). metaFile itself is left out on purpose (spec §4.1).
 var listFields = []string{"fileName", "isDirectory", "relatedModel", "relatedId", "createdOn", "updatedOn", "parent.id",
-	"metaFile.id", "metaFile.version", "metaFile.fileSize", "metaFile.createdOn", "metaFile.updatedOn"}
+	"metaFile.id", "metaFile.version", "metaFile.fileSize", "metaFile.createdOn", "metaFile.updatedOn", "metaFile.description"}
 
 // search runs a DMSFile search over all pages.
 func (c *Client) search(ctx context.Context, domain string, params map[string]any, sortBy []string) ([]map[string]any, error) {
@@ -103,7 +103,10 @@ func (c *Client) node(row map[string]any) (remote.Node, error) {
 	f := remote.File{Name: name, ContentID: "empty"}
 	if mid := num(row["metaFile.id"]); mid > 0 {
 		f.Size = num(row["metaFile.fileSize"])
-		f.ContentID = "m" + strconv.FormatInt(mid, 10) + "." + str(row["metaFile.version"])
+		// A MetaFile's bytes never change (a new content is a new
+		// MetaFile); its version moves with its description, which is
+		// no change of the content.
+		f.ContentID = "m" + strconv.FormatInt(mid, 10)
 		f.ModTime = parseTime(row["metaFile.updatedOn"])
 		if f.ModTime.IsZero() {
 			f.ModTime = parseTime(row["metaFile.createdOn"])
@@ -113,7 +116,7 @@ func (c *Client) node(row map[string]any) (remote.Node, error) {
 		f.ModTime = n.ModTime
 	}
 	n.Files = []remote.File{f}
-	c.remember(n.ID, f)
+	c.remember(n.ID, f, str(row["metaFile.description"]))
 	return n, nil
 }
 
@@ -203,7 +206,7 @@ func (c *Client) Open(ctx context.Context, doc remote.ID, file string, off, leng
 		if n.Kind != remote.KindDocument {
 			return nil, fmt.Errorf("axelor: %s: %w", doc, remote.ErrIsFolder)
 		}
-		info = fileInfo{n.Files[0].Name, n.Files[0].Size}
+		info = fileInfo{name: n.Files[0].Name, size: n.Files[0].Size}
 	}
 	if info.name != file {
 		return nil, fmt.Errorf("axelor: document %s has no file %q: %w", doc, file, remote.ErrNotFound)
@@ -357,7 +360,7 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 		// pointing at this upload's MetaFile can only be ours.
 		if n, ok := c.withMeta(ctx, parent, name, meta.id); ok {
 			c.log.Info("axelor: the answer to a create was lost; the document is there", "name", name, "err", err)
-			c.remember(n.ID, n.Files[0])
+			c.remember(n.ID, n.Files[0], "")
 			return n, nil
 		}
 		c.discard(ctx, meta.id)
@@ -397,12 +400,12 @@ func (c *Client) docNode(row map[string]any, parent remote.ID, name string, meta
 		n.ModTime = parseTime(row["createdOn"])
 	}
 	f := remote.File{Name: name, Size: meta.size, ModTime: meta.created,
-		ContentID: "m" + strconv.FormatInt(meta.id, 10) + "." + strconv.Itoa(meta.version)}
+		ContentID: "m" + strconv.FormatInt(meta.id, 10)}
 	if f.ModTime.IsZero() {
 		f.ModTime = n.ModTime
 	}
 	n.Files = []remote.File{f}
-	c.remember(n.ID, f)
+	c.remember(n.ID, f, "")
 	return n, nil
 }
 
@@ -411,6 +414,8 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	if err != nil {
 		return remote.Node{}, err
 	}
+	oldInfo, _ := c.known(doc) // as the stat just saw it
+	oldDesc := oldInfo.description
 	if cur.Kind != remote.KindDocument {
 		return remote.Node{}, fmt.Errorf("axelor: %s: %w", doc, remote.ErrIsFolder)
 	}
@@ -435,6 +440,13 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	if err != nil {
 		c.discard(ctx, meta.id)
 		return remote.Node{}, c.denied(ctx, err, "write", doc)
+	}
+	if oldDesc != "" {
+		// The description belongs to the content's MetaFile: the new one
+		// takes it over.
+		if derr := c.describe(ctx, meta.id, int64(meta.version), oldDesc); derr != nil {
+			c.log.Warn("axelor: the description could not be kept with the new content", "document", cur.Name, "err", derr)
+		}
 	}
 	if oldMeta > 0 {
 		// Keep the superseded content as a version (spec §7.2).

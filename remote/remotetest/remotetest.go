@@ -470,34 +470,44 @@ func testFields(t *testing.T, s *suite) {
 	if !ok {
 		t.Skip("the repository keeps no fields")
 	}
+	name := FieldName(s.caps)
 	n := s.insert(t, s.dir, "indexed.txt", []byte("content"))
 	v := "Quarterly report"
-	got, err := fr.SetField(s.ctx, n.ID, n.Token, "title", &v)
+	got, err := fr.SetField(s.ctx, n.ID, n.Token, name, &v)
 	require.NoError(t, err)
 	require.Equal(t, n.Files[0].ContentID, got.Files[0].ContentID, "a field change leaves the content alone")
 	fields, err := fr.Fields(s.ctx, n.ID)
 	require.NoError(t, err)
-	require.Equal(t, v, fields["title"])
+	require.Equal(t, v, fields[name])
 	w := "Second title"
-	got, err = fr.SetField(s.ctx, n.ID, got.Token, "title", &w)
+	got, err = fr.SetField(s.ctx, n.ID, got.Token, name, &w)
 	require.NoError(t, err, "the returned token serves the next change")
 	fields, err = fr.Fields(s.ctx, n.ID)
 	require.NoError(t, err)
-	require.Equal(t, w, fields["title"])
+	require.Equal(t, w, fields[name])
 
 	changed, err := s.repo.Replace(s.ctx, n.ID, got.Token, n.Files[0].Name, Content([]byte("new content")))
 	require.NoError(t, err)
-	_, err = fr.SetField(s.ctx, n.ID, got.Token, "title", &v)
+	_, err = fr.SetField(s.ctx, n.ID, got.Token, name, &v)
 	require.ErrorIs(t, err, remote.ErrConflict, "a token from before the content changed")
 	fields, err = fr.Fields(s.ctx, n.ID)
 	require.NoError(t, err)
-	require.Equal(t, w, fields["title"], "the field stays with the new content")
+	require.Equal(t, w, fields[name], "the field stays with the new content")
 
-	_, err = fr.SetField(s.ctx, n.ID, changed.Token, "title", nil)
+	_, err = fr.SetField(s.ctx, n.ID, changed.Token, name, nil)
 	require.NoError(t, err)
 	fields, err = fr.Fields(s.ctx, n.ID)
 	require.NoError(t, err)
-	require.NotContains(t, fields, "title", "cleared")
+	require.NotContains(t, fields, name, "cleared")
 	_, err = fr.Fields(s.ctx, remote.ID("999999999"))
 	require.ErrorIs(t, err, remote.ErrNotFound)
+}
+
+// FieldName is a field every document of the repository may have: the
+// last of a fixed schema's names, or "title" where any name goes.
+func FieldName(caps remote.Capabilities) string {
+	if n := len(caps.FieldNames); n > 0 {
+		return caps.FieldNames[n-1]
+	}
+	return "title"
 }

@@ -259,6 +259,8 @@ func render(tx *bolt.Tx, f *dmsFile, fields []string, populate bool) map[string]
 			return javaTime(meta.CreatedOn)
 		case "updatedOn":
 			return javaTime(meta.UpdatedOn)
+		case "description":
+			return nilIfEmpty(meta.Description)
 		}
 		return nil
 	}
@@ -296,6 +298,8 @@ func render(tx *bolt.Tx, f *dmsFile, fields []string, populate bool) map[string]
 			row[name] = javaTime(f.UpdatedOn)
 		case "contentType", "content":
 			row[name] = nil
+		case "tags":
+			row[name] = tagRefs(tx, f.Tags)
 		default:
 			if sub, ok := strings.CutPrefix(name, "metaFile."); ok {
 				row[name] = metaField(sub)
@@ -556,6 +560,23 @@ func (s *Server) applyUpdate(tx *bolt.Tx, a access, id int64, d saveData) (*dmsF
 				return nil, accessError("You can't move document here.")
 			}
 			f.Parent, changed = pid, true
+		}
+	}
+	if tv, present := d["tags"]; present {
+		var ids []int64
+		list, _ := tv.([]any)
+		for _, x := range list {
+			id, _, null := refID(x)
+			if null {
+				continue
+			}
+			if _, ok := getRow[dmsTag](tx, bucketTags, id); !ok {
+				return nil, &apiError{status: -1, title: "Reference error", message: "No such DMSFileTag."}
+			}
+			ids = append(ids, id)
+		}
+		if !slices.Equal(ids, f.Tags) {
+			f.Tags, changed = ids, true
 		}
 	}
 	if mv, present := d["metaFile"]; present {

@@ -44,19 +44,21 @@ type dmsFile struct {
 	CreatedOn    time.Time `json:"createdOn"`
 	UpdatedOn    time.Time `json:"updatedOn,omitzero"`
 	CreatedBy    string    `json:"createdBy,omitempty"`
+	Tags         []int64   `json:"tags,omitempty"`
 }
 
 // metaFile is a META_FILE row; its bytes are in store/<FilePath>.
 type metaFile struct {
-	ID        int64     `json:"id"`
-	Version   int       `json:"version"`
-	FileName  string    `json:"fileName"`
-	FilePath  string    `json:"filePath"`
-	FileSize  int64     `json:"fileSize"`
-	FileType  string    `json:"fileType"`
-	CreatedOn time.Time `json:"createdOn"`
-	UpdatedOn time.Time `json:"updatedOn,omitzero"`
-	CreatedBy string    `json:"createdBy,omitempty"`
+	ID          int64     `json:"id"`
+	Version     int       `json:"version"`
+	FileName    string    `json:"fileName"`
+	FilePath    string    `json:"filePath"`
+	FileSize    int64     `json:"fileSize"`
+	FileType    string    `json:"fileType"`
+	CreatedOn   time.Time `json:"createdOn"`
+	UpdatedOn   time.Time `json:"updatedOn,omitzero"`
+	CreatedBy   string    `json:"createdBy,omitempty"`
+	Description string    `json:"description,omitempty"`
 }
 
 type store struct {
@@ -75,7 +77,7 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("axelor test server data %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketFiles, bucketMeta, bucketChildren, bucketPerms} {
+		for _, b := range [][]byte{bucketFiles, bucketMeta, bucketChildren, bucketPerms, bucketTags} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
