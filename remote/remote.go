@@ -108,8 +108,9 @@ type Capabilities struct {
 	Ranges bool
 	// ReadOnly: every change fails with ErrReadOnly.
 	ReadOnly bool
-	// FieldNames are the fields (Fields) a document may have where the
-	// repository's schema fixes them; nil where any name goes.
+	// FieldNames are the fields (Fields) every document may have where
+	// the repository's schema fixes them alike for all; nil where any name
+	// goes or the object's type decides (FieldNamer).
 	FieldNames []string
 }
 
@@ -165,6 +166,14 @@ type Fields interface {
 	// its new token. A stale token is ErrConflict, a field the object
 	// cannot have ErrUnsupported, a value its type refuses ErrInvalidName.
 	SetField(ctx context.Context, id ID, token, name string, value *string) (Node, error)
+}
+
+// FieldNamer is implemented by repositories whose objects' types decide
+// their fields (enaio object types).
+type FieldNamer interface {
+	// FieldNames are the fields the object may have, those that take
+	// any text and may be empty first.
+	FieldNames(ctx context.Context, id ID) ([]string, error)
 }
 
 // Publisher is a repository whose changes stay in a draft until they are

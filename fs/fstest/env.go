@@ -242,8 +242,45 @@ func InFolder(t *testing.T, repo remote.Repository, name string) remote.Reposito
 
 // AtFolder returns repo seen from the folder id: its Root is that folder.
 func AtFolder(repo remote.Repository, id remote.ID) remote.Repository {
-	return &inFolder{Repository: repo, base: id}
+	in := &inFolder{Repository: repo, base: id}
+	fields, ok := repo.(remote.Fields)
+	if !ok {
+		return in
+	}
+	if namer, ok := repo.(remote.FieldNamer); ok {
+		return &inFolderNamed{inFolderFields{in, fields}, namer}
+	}
+	return &inFolderFields{in, fields}
 }
+
+// inFolderFields and inFolderNamed keep the optional interfaces of the
+// repository seen from a folder.
+type inFolderFields struct {
+	*inFolder
+	f remote.Fields
+}
+
+func (r *inFolderFields) Fields(ctx context.Context, id remote.ID) (map[string]string, error) {
+	return r.f.Fields(ctx, id)
+}
+
+func (r *inFolderFields) SetField(ctx context.Context, id remote.ID, token, name string, value *string) (remote.Node, error) {
+	return r.f.SetField(ctx, id, token, name, value)
+}
+
+type inFolderNamed struct {
+	inFolderFields
+	n remote.FieldNamer
+}
+
+func (r *inFolderNamed) FieldNames(ctx context.Context, id remote.ID) ([]string, error) {
+	return r.n.FieldNames(ctx, id)
+}
+
+var (
+	_ remote.Fields     = (*inFolderFields)(nil)
+	_ remote.FieldNamer = (*inFolderNamed)(nil)
+)
 
 type inFolder struct {
 	remote.Repository

@@ -65,7 +65,7 @@ func testXattrs(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		require.ErrorIs(t, unix.Setxattr(p, "user.dms.field.title", []byte("T"), 0), syscall.ENOTSUP)
 		return
 	}
-	field := remotetest.FieldName(repo.Capabilities())
+	field := remotetest.FieldName(context.Background(), repo, n.ID)
 	out, err := exec.Command("setfattr", "-n", "user.dms.field."+field, "-v", "Quarterly report", p).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	fields, err := fr.Fields(context.Background(), n.ID)

@@ -289,6 +289,9 @@ type object struct {
 	register int // the register it lies in, 0 if none
 	count    int // files the server holds (OBJECT_COUNT)
 	table    bool
+	// fields are the index data: the type's fields but the title, by
+	// internal name (see fields.go).
+	fields map[string]string
 }
 
 // parseID splits an ID.
@@ -437,6 +440,12 @@ func (r *Repo) toObject(cab dmsxml.Cabinet, def dmsxml.ObjectDef, co dmsxml.Cont
 	o.Name, _ = co.Field(r.cfg.TitleField)
 	if o.Name == "" {
 		o.Name = fmt.Sprintf("%s %d", def.Name, co.ID)
+	}
+	o.fields = map[string]string{}
+	for _, f := range co.Fields {
+		if fd, ok := indexField(def, f.InternalName); ok && f.System != "1" && fd.Internal != r.cfg.TitleField && f.Value() != "" {
+			o.fields[f.InternalName] = f.Value()
+		}
 	}
 	switch def.Kind() {
 	case dmsxml.Folder:

@@ -222,7 +222,9 @@ func (r *Repo) insert(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.Object
 	files func() ([]rpc.File, func(), error), found func() (object, bool, error)) (remote.Node, error) {
 	data := dmsxml.NewData(cab.Internal, def.Internal, def.Kind(), do)
 	for try := 1; ; try++ {
-		rep, err := r.callWith(ctx, jobXMLInsert, "", data, files)
+		// A new file has no index data yet: its type's mandatory fields
+		// are for people to fill in (ECMind's check_mandatory=False).
+		rep, err := r.callWith(ctx, jobXMLInsert, "CHECKOBLIGATION=0", data, files)
 		if err == nil {
 			id := intParam(rep, "ObjectID")
 			if id <= 0 {
@@ -236,7 +238,7 @@ func (r *Repo) insert(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.Object
 		if !errors.As(err, &lost) {
 			var f *rpc.Failure
 			if errors.As(err, &f) {
-				return remote.Node{}, fmt.Errorf("enaio refused to create %q: %s", titleOf(do, r.cfg.TitleField), f.Reply.Message())
+				return remote.Node{}, fmt.Errorf("enaio refused to create %q: %s: %w", titleOf(do, r.cfg.TitleField), f.Reply.Message(), remote.ErrRefused)
 			}
 			return remote.Node{}, unavailable(err)
 		}

@@ -470,8 +470,8 @@ func testFields(t *testing.T, s *suite) {
 	if !ok {
 		t.Skip("the repository keeps no fields")
 	}
-	name := FieldName(s.caps)
 	n := s.insert(t, s.dir, "indexed.txt", []byte("content"))
+	name := FieldName(s.ctx, s.repo, n.ID)
 	v := "Quarterly report"
 	got, err := fr.SetField(s.ctx, n.ID, n.Token, name, &v)
 	require.NoError(t, err)
@@ -503,11 +503,17 @@ func testFields(t *testing.T, s *suite) {
 	require.ErrorIs(t, err, remote.ErrNotFound)
 }
 
-// FieldName is a field every document of the repository may have: the
-// last of a fixed schema's names, or "title" where any name goes.
-func FieldName(caps remote.Capabilities) string {
-	if n := len(caps.FieldNames); n > 0 {
-		return caps.FieldNames[n-1]
+// FieldName is a text field the document id may have: the first its type
+// offers, the last of a fixed schema's names, or "title" where any name
+// goes.
+func FieldName(ctx context.Context, repo remote.Repository, id remote.ID) string {
+	if fn, ok := repo.(remote.FieldNamer); ok {
+		if names, err := fn.FieldNames(ctx, id); err == nil && len(names) > 0 {
+			return names[0]
+		}
+	}
+	if names := repo.Capabilities().FieldNames; len(names) > 0 {
+		return names[len(names)-1]
 	}
 	return "title"
 }

@@ -257,7 +257,10 @@ type FieldDef struct {
 	Name     string `xml:"name,attr"`
 	Internal string `xml:"internal,attr"`
 	Flags    struct {
+		// DataType: X text, 9 integer, D date, TABLE (this package's
+		// reading of objdef's dt; spec §3.1).
 		DataType string `xml:"dt,attr"`
+		Required string `xml:"required,attr,omitempty"`
 	} `xml:"flags"`
 	// Table fields list their columns (<listctrl>, spec §3.1).
 	Columns []FieldDef `xml:"listctrl>column"`

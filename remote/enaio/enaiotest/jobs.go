@@ -312,6 +312,8 @@ func sysValue(o *Object, name string) string {
 		return strconv.Itoa(o.Type >> 16)
 	case "OBJECT_CO":
 		return strconv.Itoa(o.Type & 0xFFFF)
+	case "OBJECT_FOREIGNID", "OBJECT_SYSTEMID", "OBJECT_USERGUID":
+		return o.Fields[name]
 	case dmsxml.RegFolder:
 		if kind == dmsxml.Register {
 			return id(o.Folder)
@@ -428,7 +430,7 @@ func (s *Server) resultList(p params) ([]rpc.Param, []rpc.File, *jobError) {
 		if all {
 			for _, fd := range def.Fields {
 				if fd.Columns == nil {
-					co.Fields = append(co.Fields, dmsxml.ValueField{Name: fd.Name, InternalName: fd.Internal, DataType: "TEXT", Text: o.Fields[fd.Internal]})
+					co.Fields = append(co.Fields, dmsxml.ValueField{Name: fd.Name, InternalName: fd.Internal, DataType: dataType(fd), Text: o.Fields[fd.Internal]})
 				}
 			}
 		}
@@ -621,18 +623,37 @@ func (o *Object) log(action int, text, user string, files []Blob) {
 // setData applies a DMSData object's fields and table to o.
 func setData(o *Object, def dmsxml.ObjectDef, d dmsxml.DataObject, replaceTable bool) *jobError {
 	for _, f := range d.Fields {
-		known := false
-		for _, fd := range def.Fields {
-			known = known || (fd.Internal == f.InternalName && fd.Columns == nil)
+		if f.System == "1" {
+			// Only these system fields take a value from a client (ECMind's
+			// update(): the foreign and system ids, the user GUID).
+			switch f.InternalName {
+			case "OBJECT_FOREIGNID", "OBJECT_SYSTEMID", "OBJECT_USERGUID":
+				if f.FieldFunction == "NULL" {
+					delete(o.Fields, f.InternalName)
+				} else {
+					o.Fields[f.InternalName] = f.Text
+				}
+				continue
+			}
+			return fail(errInvalid, "Das Systemfeld '%s' kann nicht geändert werden.", f.InternalName)
 		}
-		if !known || f.System == "1" {
+		var fd *dmsxml.FieldDef
+		for i := range def.Fields {
+			if def.Fields[i].Internal == f.InternalName && def.Fields[i].Columns == nil {
+				fd = &def.Fields[i]
+			}
+		}
+		if fd == nil {
 			return fail(errInvalid, "Feld '%s' gibt es im Typ '%s' nicht.", f.InternalName, def.Internal)
 		}
 		if f.FieldFunction == "NULL" {
 			delete(o.Fields, f.InternalName)
-		} else {
-			o.Fields[f.InternalName] = f.Text
+			continue
 		}
+		if jerr := checkType(*fd, f.Text); jerr != nil {
+			return jerr
+		}
+		o.Fields[f.InternalName] = f.Text
 	}
 	for _, t := range d.Tables {
 		if t.InternalName != "Files" || !hasTable(def) {
@@ -700,6 +721,9 @@ func (s *Server) insert(sess *session, p params, in []*hashFile) ([]rpc.Param, [
 	if jerr := setData(o, def, do, true); jerr != nil {
 		return nil, nil, jerr
 	}
+	if jerr := checkRequired(o, def, p.options(), nil); jerr != nil {
+		return nil, nil, jerr
+	}
 	blobs, jerr := s.keep(in)
 	if jerr != nil {
 		return nil, nil, jerr
@@ -758,6 +782,9 @@ func (s *Server) update(sess *session, p params, in []*hashFile) ([]rpc.Param, [
 	n.Fields = maps(o.Fields)
 	n.Table = slices.Clone(o.Table)
 	if jerr := setData(&n, def, do, opts["REPLACETABLEFIELDS"]); jerr != nil {
+		return nil, nil, jerr
+	}
+	if jerr := checkRequired(&n, def, opts, append([]dmsxml.ValueField{}, do.Fields...)); jerr != nil {
 		return nil, nil, jerr
 	}
 	blobs, jerr := s.keep(in)
@@ -934,4 +961,61 @@ func (s *Server) seed() error {
 	v := add(TypePDok, pa.ID, 0, "Vertrag.txt", txt)
 	v.Table = []map[string]string{{"FileName": "Vertrag.txt", "Size": strconv.FormatInt(txt.Size, 10), "SHA256": txt.SHA256}}
 	return nil
+}
+
+// checkType refuses a value its field's type does not take: integers for
+// dt 9, dates (yyyy-mm-dd or dd.mm.yyyy) for dt D.
+func checkType(fd dmsxml.FieldDef, v string) *jobError {
+	switch fd.Flags.DataType {
+	case "9":
+		if _, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil {
+			return fail(errInvalid, "Der Wert '%s' ist keine Zahl (Feld '%s').", v, fd.Name)
+		}
+	case "D":
+		_, err1 := time.Parse("2006-01-02", v)
+		_, err2 := time.Parse("02.01.2006", v)
+		if err1 != nil && err2 != nil {
+			return fail(errInvalid, "Der Wert '%s' ist kein Datum (Feld '%s').", v, fd.Name)
+		}
+	}
+	return nil
+}
+
+// checkRequired refuses an object whose mandatory fields are empty,
+// unless the job's options say CHECKOBLIGATION=0 (ECMind's
+// check_mandatory=False; spec §3.6): an insert (touched nil) checks them
+// all, an update those it sets (this server's reading: an update that
+// leaves a field alone does not answer for it).
+func checkRequired(o *Object, def dmsxml.ObjectDef, opts map[string]bool, touched []dmsxml.ValueField) *jobError {
+	if v, given := opts["CHECKOBLIGATION"]; given && !v {
+		return nil
+	}
+	check := func(name string) bool {
+		if touched == nil {
+			return true
+		}
+		for _, f := range touched {
+			if f.InternalName == name {
+				return true
+			}
+		}
+		return false
+	}
+	for _, fd := range def.Fields {
+		if fd.Flags.Required == "1" && check(fd.Internal) && strings.TrimSpace(o.Fields[fd.Internal]) == "" {
+			return fail(errInvalid, "Das Pflichtfeld '%s' darf nicht leer sein.", fd.Name)
+		}
+	}
+	return nil
+}
+
+// dataType is the result list's datatype of a field (spec §3.2).
+func dataType(fd dmsxml.FieldDef) string {
+	switch fd.Flags.DataType {
+	case "9":
+		return "INTEGER"
+	case "D":
+		return "DATE"
+	}
+	return "TEXT"
 }

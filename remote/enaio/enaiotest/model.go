@@ -33,6 +33,15 @@ func ObjDef() dmsxml.ObjDef {
 	files := dmsxml.FieldDef{Name: "Dateien", Internal: "Files", Columns: []dmsxml.FieldDef{
 		{Name: "Dateiname", Internal: "FileName"}, {Name: "Größe", Internal: "Size"}, {Name: "SHA-256", Internal: "SHA256"}}}
 	files.Flags.DataType = "TABLE"
+	// Index data of the personnel documents: typed, one of them mandatory.
+	number := dmsxml.FieldDef{Name: "Personalnummer", Internal: "Personalnummer"}
+	number.Flags.DataType = "9"
+	date := dmsxml.FieldDef{Name: "Eintritt", Internal: "Eintritt"}
+	date.Flags.DataType = "D"
+	dept := dmsxml.FieldDef{Name: "Abteilung", Internal: "Abteilung"}
+	dept.Flags.DataType, dept.Flags.Required = "X", "1"
+	note := dmsxml.FieldDef{Name: "Bemerkung", Internal: "Bemerkung"}
+	note.Flags.DataType = "X"
 	obj := func(mt, co int, n, internal string, hist int, fs ...dmsxml.FieldDef) dmsxml.ObjectDef {
 		return dmsxml.ObjectDef{MainType: mt, CoType: co, Name: n, Internal: internal, HistoryFlags: hist, Fields: fs}
 	}
@@ -40,13 +49,13 @@ func ObjDef() dmsxml.ObjDef {
 		{CoType: 1, Name: "Akten", Internal: "akten", Objects: []dmsxml.ObjectDef{
 			obj(0, 1, "Akte", "Akte", 0, name),
 			obj(99, 2, "Register", "Register", 0, name),
-			obj(4, 3, "Datei", "Datei", 1, name, files),
+			obj(4, 3, "Datei", "Datei", 1, name, files, note),
 			obj(1, 4, "Scan", "Scan", 1, name),
 		}},
 		{CoType: 5, Name: "Personal", Internal: "personal", Objects: []dmsxml.ObjectDef{
 			obj(0, 5, "Personalakte", "Personalakte", 0, name),
 			obj(99, 6, "Personalregister", "Personalregister", 0, name),
-			obj(4, 7, "Personaldokument", "Personaldokument", 1, name, files),
+			obj(4, 7, "Personaldokument", "Personaldokument", 1, name, files, number, date, dept),
 		}},
 	}}
 }
