@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -31,7 +32,8 @@ func getfattr(t *testing.T, p string) map[string]string {
 }
 
 // testXattrs: getfattr -d of a document lists what the Repository API says
-// of it (id, version, state); a write of a read-only name (a copy between
+// of it (id, version, state: pending while a write-back file waits in the
+// spool, saved once sent); a write of a read-only name (a copy between
 // mounts writes another object's) is taken and changes nothing. Where
 // the repository keeps fields, setfattr sets one on the server (a fresh
 // mount with another cache directory shows it), setfattr -x clears it, a
@@ -59,6 +61,14 @@ func testXattrs(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 	require.Equal(t, string(n.ID), getfattr(t, p)["user.dms.id"], "changes nothing")
 	require.NoError(t, unix.Removexattr(p, "user.dms.checksum"))
 	require.ErrorIs(t, unix.Setxattr(p, "user.other", []byte("x"), 0), syscall.ENOTSUP, "names outside user.dms. are not kept")
+
+	// With write-back a closed file is in the spool until the queue
+	// sends it: pending, then saved.
+	wb := MountIn(t, repo, dfs.Options{WriteBack: time.Hour}, t.TempDir())
+	require.NoError(t, os.WriteFile(wb.Path("x/later.txt"), []byte("later"), 0o644))
+	require.Equal(t, "pending", getfattr(t, wb.Path("x/later.txt"))["user.dms.state"])
+	wb.Settle()
+	require.Equal(t, "saved", getfattr(t, wb.Path("x/later.txt"))["user.dms.state"])
 
 	fr, ok := repo.(remote.Fields)
 	if !ok {

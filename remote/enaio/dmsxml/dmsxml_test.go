@@ -3,6 +3,7 @@ package dmsxml
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -40,6 +41,10 @@ func FuzzUnmarshal(f *testing.F) {
 		var x Data
 		if Unmarshal(b, &x) == nil {
 			x.One()
+		}
+		// An error file's text: bounded, valid UTF-8, whatever came.
+		if s := Text(b); len(s) > 503 || !utf8.ValidString(s) {
+			t.Fatalf("Text gave %d bytes (valid UTF-8: %v)", len(s), utf8.ValidString(s))
 		}
 	})
 }
