@@ -50,6 +50,9 @@ type Node struct {
 	// NoDocuments marks a folder that cannot hold documents (enaio's root
 	// and cabinets): creating a file there fails at once, not at upload.
 	NoDocuments bool
+	// Fields are the node's fields (see Fields) where the listing brings
+	// them along at no cost (Capabilities.ListsFields); nil otherwise.
+	Fields map[string]string
 }
 
 // IsDir tells whether the filesystem shows the node as a directory: folders
@@ -112,6 +115,9 @@ type Capabilities struct {
 	// the repository's schema fixes them alike for all; nil where any name
 	// goes or the object's type decides (FieldNamer).
 	FieldNames []string
+	// ListsFields: List and Stat fill Node.Fields, so that the filesystem
+	// can keep what it needs for every file (the POSIX mtime) in a field.
+	ListsFields bool
 }
 
 // Repository is a document-management repository. Methods are safe for

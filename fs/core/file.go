@@ -90,6 +90,9 @@ type File struct {
 	fieldsToken   string
 	fieldsAt      time.Time
 	pendingFields map[string]*string
+	// mtimePending: an mtime set by a program waits for the upload to be
+	// kept in the repository (mtime.go).
+	mtimePending bool
 }
 
 var _ Node = (*File)(nil)
@@ -102,13 +105,30 @@ func newFile(fsys *FS, dir *Dir, name string) *File {
 }
 
 // newRemoteFile shows file rf of document doc.
-func newRemoteFile(fsys *FS, dir *Dir, name string, doc *docRef, rf remote.File, multi bool) *File {
+func newRemoteFile(fsys *FS, dir *Dir, name string, doc *docRef, rf remote.File, multi bool, fields map[string]string) *File {
 	f := newFile(fsys, dir, name)
 	f.doc, f.rf, f.multi, f.exists = doc, rf, multi, true
 	if a, ok := fsys.spool.GetAttr(fsys.attrKey(doc.id, rf.Name)); ok && a.ContentID == rf.ContentID {
 		f.attr = attrFrom(a)
 	}
+	if !multi {
+		f.listedFields(fields, doc.getToken())
+	}
 	return f
+}
+
+// listedFields takes the fields a listing brought along (where the
+// repository lists them): the mtime kept there, and the fields xattrs
+// show, without asking again (mu held or the file new).
+func (f *File) listedFields(fields map[string]string, token string) {
+	if !f.fsys.caps.ListsFields {
+		return
+	}
+	f.takeKeptMtime(fields)
+	if fields == nil {
+		fields = map[string]string{}
+	}
+	f.fields, f.fieldsToken, f.fieldsAt = fields, token, f.fsys.now()
 }
 
 // Ino is the file's inode number.
@@ -162,7 +182,7 @@ func (f *File) shows(id remote.ID, fileName string, multi bool) bool {
 // refresh takes the server's view of the file from a listing begun at
 // sequence number since (mu held). Local changes keep their base; a clean
 // copy follows the server.
-func (f *File) refresh(rf remote.File, token string, since uint64) {
+func (f *File) refresh(rf remote.File, token string, since uint64, fields map[string]string) {
 	if f.busy || f.changed >= since {
 		return // an upload under way or newer than the listing knows better
 	}
@@ -181,6 +201,9 @@ func (f *File) refresh(rf remote.File, token string, since uint64) {
 		}
 	}
 	f.rf = rf
+	if !f.multi {
+		f.listedFields(fields, token)
+	}
 }
 
 // Attr is what stat shows.
@@ -526,6 +549,9 @@ func (f *File) upload(ctx context.Context) error {
 	f.maybeDropLocal()
 	if len(f.pendingFields) > 0 && f.onServer() && res.Conflict == "" {
 		f.sendPendingFields(ctx)
+	}
+	if f.mtimePending && res.Conflict == "" {
+		f.sendMtime(ctx)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -149,12 +150,26 @@ func testRsyncFreshCache(t *testing.T, newRepo func(t *testing.T) remote.Reposit
 	e := Mount(t, newRepo(t), dfs.Options{})
 	src := t.TempDir()
 	paths := makeTree(t, src, 40, 2<<20)
+	// Old mtimes, as a tree being backed up has: the upload's time would
+	// differ from them.
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, p := range paths {
+		require.NoError(t, os.Chtimes(filepath.Join(src, p), old, old))
+	}
 	e.Run("rsync", "-a", src+"/", e.Path("x")+"/")
 	before := e.Tree(e.MustNode("x"))
 	require.Len(t, before, len(paths))
 
 	e.Remount(true)
-	e.Run("rsync", "-a", src+"/", e.Path("x")+"/")
+	out := e.Run("rsync", "-a", "--itemize-changes", src+"/", e.Path("x")+"/")
+	if e.Repo.Capabilities().ListsFields {
+		// The repository keeps the mtimes rsync set: with a new cache
+		// directory nothing is sent again (directories' own times are
+		// kept locally only, and may be set again).
+		for _, line := range strings.Split(out, "\n") {
+			require.False(t, strings.HasPrefix(line, ">f"), "a file sent again through a fresh cache: %s", line)
+		}
+	}
 	e.Settle()
 	after := e.Tree(e.MustNode("x"))
 	require.Len(t, after, len(paths))

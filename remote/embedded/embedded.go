@@ -53,6 +53,12 @@ func (r *record) node() remote.Node {
 	if len(r.Versions) > 0 {
 		n.Files = append([]remote.File(nil), r.Versions[len(r.Versions)-1].Files...)
 	}
+	if len(r.Fields) > 0 {
+		n.Fields = make(map[string]string, len(r.Fields))
+		for k, v := range r.Fields {
+			n.Fields[k] = v
+		}
+	}
 	return n
 }
 
@@ -134,7 +140,7 @@ func (r *Repo) Close() error { return r.db.Close() }
 func (r *Repo) Dir() string { return r.dir }
 
 func (r *Repo) Capabilities() remote.Capabilities {
-	return remote.Capabilities{Versions: true, MultiFile: true, Ranges: true, ReadOnly: r.readOnly}
+	return remote.Capabilities{Versions: true, MultiFile: true, Ranges: true, ReadOnly: r.readOnly, ListsFields: true}
 }
 
 func (r *Repo) Root(ctx context.Context) (remote.Node, error) { return r.Stat(ctx, rootID) }

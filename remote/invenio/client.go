@@ -145,7 +145,7 @@ func (r *Repo) Close() error { return r.whole.close() }
 func (r *Repo) Capabilities() remote.Capabilities {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return remote.Capabilities{Versions: true, VersionsOnPublish: true, Ranges: !r.noRange}
+	return remote.Capabilities{Versions: true, VersionsOnPublish: true, Ranges: !r.noRange, ListsFields: true}
 }
 
 // discover finds the endpoints: NRP's /.well-known/repository/ when the

@@ -420,8 +420,15 @@ func (r *Repo) parentOf(f ref) remote.ID {
 func (r *Repo) fileNode(id, parent remote.ID, e fileEntry) remote.Node {
 	sum := r.checksum(e.Checksum)
 	mt := parseTime(e.Updated)
-	return remote.Node{ID: id, Parent: parent, Kind: remote.KindDocument, Name: lastName(e.Key), Token: sum, ModTime: mt,
+	n := remote.Node{ID: id, Parent: parent, Kind: remote.KindDocument, Name: lastName(e.Key), Token: sum, ModTime: mt,
 		Files: []remote.File{{Name: lastName(e.Key), Size: e.Size, ModTime: mt, ContentID: sum}}}
+	if len(e.Metadata) > 0 {
+		n.Fields = make(map[string]string, len(e.Metadata))
+		for k, v := range e.Metadata {
+			n.Fields[k] = fieldText(v)
+		}
+	}
+	return n
 }
 
 // checksum maps a temporary "multipart:…" checksum to the md5 this client
