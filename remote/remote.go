@@ -50,6 +50,9 @@ type Node struct {
 	// NoDocuments marks a folder that cannot hold documents (enaio's root
 	// and cabinets): creating a file there fails at once, not at upload.
 	NoDocuments bool
+	// URL is where the node opens in the repository's web UI ("" if
+	// unknown); Type is its object or record type where it has one.
+	URL, Type string
 	// Fields are the node's fields (see Fields) where the listing brings
 	// them along at no cost (Capabilities.ListsFields); nil otherwise.
 	Fields map[string]string

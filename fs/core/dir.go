@@ -302,7 +302,7 @@ func (d *Dir) update(ch Node, n remote.Node, since uint64) bool {
 			return false
 		}
 		if since > 0 {
-			op.refresh(n.Files[0], n.Token, since, n.Fields)
+			op.refresh(n, since)
 		}
 	case *Dir:
 		if op.id != n.ID || !n.IsDir() {
@@ -329,7 +329,7 @@ func (d *Dir) childFor(name string, n remote.Node) Node {
 	var ch Node
 	switch {
 	case d.doc != nil:
-		ch = newRemoteFile(d.fsys, d, name, d.doc, n.Files[0], true, nil) // fields are the document's
+		ch = newRemoteFile(d.fsys, d, name, d.doc, n.Files[0], true, remote.Node{}) // fields are the document's
 	case n.IsDir():
 		var doc *docRef
 		if n.Kind == remote.KindDocument {
@@ -339,7 +339,7 @@ func (d *Dir) childFor(name string, n remote.Node) Node {
 		sub.setPlace(d, name)
 		ch = sub
 	default:
-		ch = newRemoteFile(d.fsys, d, name, newDocRef(n), n.Files[0], false, n.Fields)
+		ch = newRemoteFile(d.fsys, d, name, newDocRef(n), n.Files[0], false, n)
 	}
 	d.kids[name] = ch
 	return ch

@@ -93,6 +93,8 @@ type File struct {
 	// mtimePending: an mtime set by a program waits for the upload to be
 	// kept in the repository (mtime.go).
 	mtimePending bool
+	// url and typ are the document's web UI address and type, as listed.
+	url, typ string
 }
 
 var _ Node = (*File)(nil)
@@ -105,9 +107,11 @@ func newFile(fsys *FS, dir *Dir, name string) *File {
 }
 
 // newRemoteFile shows file rf of document doc.
-func newRemoteFile(fsys *FS, dir *Dir, name string, doc *docRef, rf remote.File, multi bool, fields map[string]string) *File {
+func newRemoteFile(fsys *FS, dir *Dir, name string, doc *docRef, rf remote.File, multi bool, n remote.Node) *File {
 	f := newFile(fsys, dir, name)
 	f.doc, f.rf, f.multi, f.exists = doc, rf, multi, true
+	f.url, f.typ = n.URL, n.Type
+	fields := n.Fields
 	if a, ok := fsys.spool.GetAttr(fsys.attrKey(doc.id, rf.Name)); ok && a.ContentID == rf.ContentID {
 		f.attr = attrFrom(a)
 	}
@@ -182,7 +186,9 @@ func (f *File) shows(id remote.ID, fileName string, multi bool) bool {
 // refresh takes the server's view of the file from a listing begun at
 // sequence number since (mu held). Local changes keep their base; a clean
 // copy follows the server.
-func (f *File) refresh(rf remote.File, token string, since uint64, fields map[string]string) {
+func (f *File) refresh(n remote.Node, since uint64) {
+	rf, token, fields := n.Files[0], n.Token, n.Fields
+	f.url, f.typ = n.URL, n.Type
 	if f.busy || f.changed >= since {
 		return // an upload under way or newer than the listing knows better
 	}
@@ -536,6 +542,9 @@ func (f *File) upload(ctx context.Context) error {
 		f.doc.setToken(res.Node.Token)
 		if rf, ok := fileOf(res.Node, res.File); ok {
 			f.rf, f.exists = rf, true
+		}
+		if !f.multi {
+			f.url, f.typ = res.Node.URL, res.Node.Type
 		}
 	}
 	f.setBase(f.rf.ContentID)

@@ -22,6 +22,8 @@ const (
 	xattrVer   = "user.dms.version"
 	xattrSum   = "user.dms.checksum"
 	xattrState = "user.dms.state"
+	xattrURL   = "user.dms.url"
+	xattrType  = "user.dms.type"
 )
 
 // XattrNames sorts a set of attributes' names, as listxattr gives them.
@@ -46,7 +48,7 @@ func checksum(rf remote.File) string {
 }
 
 // readOnlyNames are the names that describe the object.
-var readOnlyNames = map[string]bool{xattrID: true, xattrVer: true, xattrSum: true, xattrState: true}
+var readOnlyNames = map[string]bool{xattrID: true, xattrVer: true, xattrSum: true, xattrState: true, xattrURL: true, xattrType: true}
 
 // readOnly answers a write or removal of a name that is no field. The
 // read-only names take it and stay as they are: a copy between mounts
@@ -79,6 +81,7 @@ func (f *File) Xattrs(ctx context.Context, withFields bool) (map[string]string, 
 		if sum := checksum(f.rf); sum != "" && !f.dirty {
 			out[xattrSum] = sum
 		}
+		describe(out, f.url, f.typ)
 	}
 	for k, v := range fields {
 		out[xattrField+k] = v
@@ -272,6 +275,9 @@ func (d *Dir) Xattrs(ctx context.Context, withFields bool) (map[string]string, e
 		token = d.doc.getToken()
 	}
 	out[xattrID], out[xattrVer] = string(id), token
+	d.amu.Lock()
+	describe(out, d.node.URL, d.node.Type)
+	d.amu.Unlock()
 	if fr, ok := d.fsys.repo.(remote.Fields); ok && withFields && id != "" {
 		fields, err := fr.Fields(ctx, id)
 		if err != nil {
@@ -343,3 +349,13 @@ func IsField(name string) bool { return strings.HasPrefix(name, xattrField) }
 // are ENODATA without asking anything (the kernel asks for
 // security.capability before writes).
 func Ours(name string) bool { return strings.HasPrefix(name, xattrNS) }
+
+// describe adds the web UI's address and the type where known.
+func describe(out map[string]string, url, typ string) {
+	if url != "" {
+		out[xattrURL] = url
+	}
+	if typ != "" {
+		out[xattrType] = typ
+	}
+}

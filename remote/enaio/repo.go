@@ -431,6 +431,7 @@ func (r *Repo) toObject(cab dmsxml.Cabinet, def dmsxml.ObjectDef, co dmsxml.Cont
 	}
 	o := object{id: co.ID, cab: cab, def: def}
 	o.ID = objID(co.ID)
+	o.Type = def.Name
 	o.Token, _ = co.Field(concurrencyField)
 	if o.Token == "" {
 		return object{}, fmt.Errorf("%w: object %d without %s", remote.ErrProtocol, co.ID, concurrencyField)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -75,6 +76,9 @@ func TestPublishedRecordChangesOnlyOnPublish(t *testing.T) {
 	require.NoError(t, os.WriteFile(e.Path("Field data 2026/data.csv"), v1, 0o644))
 	rec := recordNamed(t, repo, "Field data 2026")
 	ctx := context.Background()
+	page, err := exec.Command("getfattr", "--only-values", "-n", "user.dms.url", e.Path("Field data 2026")).Output()
+	require.NoError(t, err)
+	require.Regexp(t, `^http://[^/]+/uploads/[0-9a-z-]+$`, string(page), "a draft's page in the web UI")
 
 	plan, err := repo.PublishPlan(ctx, rec.ID)
 	require.NoError(t, err)

@@ -351,7 +351,7 @@ func (r *Repo) writable(ctx context.Context, parent string) (*record, error) {
 // recordNode is the folder a record shows as.
 func recordNode(rec *record) remote.Node {
 	return remote.Node{ID: ref{kind: 'r', parent: rec.Parent.ID}.id(), Parent: rootID, Kind: remote.KindFolder,
-		Name: titleName(rec), Token: strconv.Itoa(rec.RevisionID), ModTime: parseTime(rec.Updated)}
+		Name: titleName(rec), Token: strconv.Itoa(rec.RevisionID), ModTime: parseTime(rec.Updated), URL: rec.Links.HTML}
 }
 
 // titleName is a record's directory name: its title, or its id when it has

@@ -91,13 +91,18 @@ func (s *Server) recordJSON(r *http.Request, rec *record, draft bool) map[string
 	}
 	links := map[string]any{"parent": s.base(r) + "/api/records/" + rec.Parent,
 		"versions": b + "/versions"}
+	// The web UI's pages: /uploads/<id> for a draft, /records/<id> for a
+	// published record (invenio-rdm-records services/config.py,
+	// RecordLink "self_html").
 	if draft {
 		links["self"] = b + "/draft"
 		links["files"] = b + "/draft/files"
 		links["publish"] = b + "/draft/actions/publish"
 		links["record"] = b
+		links["self_html"] = s.base(r) + "/uploads/" + rec.ID
 	} else {
 		links["self"] = b
+		links["self_html"] = s.base(r) + "/records/" + rec.ID
 		links["files"] = b + "/files"
 		links["draft"] = b + "/draft"
 		links["latest"] = b + "/versions/latest"
