@@ -52,14 +52,20 @@ func (f *File) takeKeptMtime(fields map[string]string) {
 
 // sendMtime stores an mtime set by a program in the repository: now when
 // the file's content is there, else after its upload (mu held; released
-// for the call).
-func (f *File) sendMtime(ctx context.Context) {
+// for the call). Where a change of a published record's file makes a new
+// version (Invenio), the mtime goes only with a content that changed: a
+// touch or an rsync of unchanged bytes must not open a new version.
+func (f *File) sendMtime(ctx context.Context, uploaded, unchanged bool) {
 	fr, ok := f.fsys.keepsMtime()
 	if !ok || !f.attr.mtimeSet || f.multi {
 		return
 	}
 	if !f.onServer() || f.dirty || f.busy {
 		f.mtimePending = true
+		return
+	}
+	if f.fsys.caps.VersionsOnPublish && (!uploaded || unchanged) {
+		f.mtimePending = false
 		return
 	}
 	f.mtimePending = false

@@ -233,3 +233,25 @@ func TestFileDeletedDuringRecordChange(t *testing.T) {
 		})
 	}
 }
+
+// TestTouchOpensNoVersion: on a published record, a touch of a file (its
+// mtime set, its bytes unchanged) is kept locally and sent nowhere: a
+// metadata change of a published file would open a new version.
+func TestTouchOpensNoVersion(t *testing.T) {
+	repo, _ := connect(t, inveniotest.Options{}, invenio.Config{})
+	ctx := context.Background()
+	e := fstest.Mount(t, repo, dfs.Options{})
+	require.NoError(t, os.Mkdir(e.Path("Notes"), 0o755))
+	require.NoError(t, os.WriteFile(e.Path("Notes/a.txt"), []byte("a"), 0o644))
+	rec := recordNamed(t, repo, "Notes")
+	_, err := repo.Publish(ctx, rec.ID)
+	require.NoError(t, err)
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	require.NoError(t, os.Chtimes(e.Path("Notes/a.txt"), old, old))
+	st, err := os.Stat(e.Path("Notes/a.txt"))
+	require.NoError(t, err)
+	require.True(t, st.ModTime().Equal(old), "the mount shows the mtime")
+	plan, err := repo.PublishPlan(ctx, rec.ID)
+	require.NoError(t, err)
+	require.True(t, plan.NoDraft, "no new version was opened: %+v", plan)
+}
