@@ -177,6 +177,14 @@ type Fields interface {
 	SetField(ctx context.Context, id ID, token, name string, value *string) (Node, error)
 }
 
+// Drafts is implemented by repositories where changing a published
+// object makes a new version (Invenio).
+type Drafts interface {
+	// Editable tells whether a change of the object now goes into a
+	// draft that is open anyway, so that it opens no new version.
+	Editable(ctx context.Context, id ID) (bool, error)
+}
+
 // FieldNamer is implemented by repositories whose objects' types decide
 // their fields (enaio object types).
 type FieldNamer interface {

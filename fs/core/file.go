@@ -560,7 +560,7 @@ func (f *File) upload(ctx context.Context) error {
 		f.sendPendingFields(ctx)
 	}
 	if f.mtimePending && res.Conflict == "" {
-		f.sendMtime(ctx, true, res.Unchanged)
+		f.sendMtime(ctx)
 	}
 	return nil
 }

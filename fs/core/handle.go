@@ -120,7 +120,7 @@ func (f *File) Setattr(ctx context.Context, h *Handle, in SetAttr) (Attr, error)
 	f.attr.apply(in, f.fsys.opts.UID, f.fsys.opts.GID)
 	f.saveAttr()
 	if in.Mtime != nil {
-		f.sendMtime(ctx, false, false)
+		f.sendMtime(ctx)
 	}
 	return f.attrLocked(), nil
 }

@@ -53,19 +53,15 @@ func (f *File) takeKeptMtime(fields map[string]string) {
 // sendMtime stores an mtime set by a program in the repository: now when
 // the file's content is there, else after its upload (mu held; released
 // for the call). Where a change of a published record's file makes a new
-// version (Invenio), the mtime goes only with a content that changed: a
-// touch or an rsync of unchanged bytes must not open a new version.
-func (f *File) sendMtime(ctx context.Context, uploaded, unchanged bool) {
+// version (Invenio, remote.Drafts), the mtime goes only into a draft open
+// anyway: a touch of a published file must not open a new version.
+func (f *File) sendMtime(ctx context.Context) {
 	fr, ok := f.fsys.keepsMtime()
 	if !ok || !f.attr.mtimeSet || f.multi {
 		return
 	}
 	if !f.onServer() || f.dirty || f.busy {
 		f.mtimePending = true
-		return
-	}
-	if f.fsys.caps.VersionsOnPublish && (!uploaded || unchanged) {
-		f.mtimePending = false
 		return
 	}
 	f.mtimePending = false
@@ -76,9 +72,19 @@ func (f *File) sendMtime(ctx context.Context, uploaded, unchanged bool) {
 	id, token := f.doc.id, f.doc.getToken()
 	f.acquire()
 	f.mu.Unlock()
-	n, err := fr.SetField(ctx, id, token, mtimeField, &v)
+	var n remote.Node
+	editable, err := true, error(nil)
+	if d, ok := f.fsys.repo.(remote.Drafts); ok {
+		editable, err = d.Editable(ctx, id)
+	}
+	if err == nil && editable {
+		n, err = fr.SetField(ctx, id, token, mtimeField, &v)
+	}
 	f.mu.Lock()
 	f.done()
+	if err == nil && !editable {
+		return // kept in the spool only
+	}
 	if err != nil {
 		// The mtime stays in the spool for this mount; only another
 		// mount will not see it.

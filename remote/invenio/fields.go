@@ -98,3 +98,19 @@ func (r *Repo) SetField(ctx context.Context, id remote.ID, token, name string, v
 	r.noteFile(draft, f.key, &e)
 	return r.fileNode(id, r.parentOf(f), e), nil
 }
+
+var _ remote.Drafts = (*Repo)(nil)
+
+// Editable tells whether the node's record has a draft open for changes
+// (a new record, or a published one's new version being made).
+func (r *Repo) Editable(ctx context.Context, id remote.ID) (bool, error) {
+	f, ok := r.resolve(id)
+	if !ok {
+		return false, fmt.Errorf("%s: %w", id, remote.ErrNotFound)
+	}
+	rec, err := r.working(ctx, f.parent, true)
+	if err != nil {
+		return false, err
+	}
+	return rec.editable(), nil
+}
