@@ -114,10 +114,6 @@ type Capabilities struct {
 	Ranges bool
 	// ReadOnly: every change fails with ErrReadOnly.
 	ReadOnly bool
-	// FieldNames are the fields (Fields) every document may have where
-	// the repository's schema fixes them alike for all; nil where any name
-	// goes or the object's type decides (FieldNamer).
-	FieldNames []string
 	// ListsFields: List and Stat fill Node.Fields, so that the filesystem
 	// can keep what it needs for every file (the POSIX mtime) in a field.
 	ListsFields bool
@@ -185,8 +181,8 @@ type Drafts interface {
 	Editable(ctx context.Context, id ID) (bool, error)
 }
 
-// FieldNamer is implemented by repositories whose objects' types decide
-// their fields (enaio object types).
+// FieldNamer is implemented by repositories whose schema fixes the
+// fields an object may have (enaio's object types, Axelor's model).
 type FieldNamer interface {
 	// FieldNames are the fields the object may have, those that take
 	// any text and may be empty first.

@@ -9,12 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dmsfs/dmsfs/cache"
 	"github.com/dmsfs/dmsfs/fs/core"
 	"github.com/dmsfs/dmsfs/fs/core/reftest"
 	"github.com/dmsfs/dmsfs/fs/upload"
 	"github.com/dmsfs/dmsfs/remote"
-	"github.com/dmsfs/dmsfs/remote/embedded"
 	"github.com/dmsfs/dmsfs/remote/remotetest"
 )
 
@@ -36,20 +34,13 @@ func TestServerChangeUnderAnOpenEditIsKept(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			repo, err := embedded.Open(t.TempDir(), embedded.Options{})
-			require.NoError(t, err)
-			t.Cleanup(func() { repo.Close() })
+			repo := embeddedRepo(t)
 			root, err := repo.Root(ctx)
 			require.NoError(t, err)
 			doc, err := repo.Insert(ctx, root.ID, "a.txt", remotetest.Content([]byte("one")))
 			require.NoError(t, err)
 			clk := reftest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			spool, err := cache.OpenSpool(t.TempDir())
-			require.NoError(t, err)
-			t.Cleanup(func() { spool.Close() })
-			fsys, err := core.New(ctx, repo, spool, core.Options{Now: clk.Now, DirCacheTime: time.Second, QueueTick: time.Hour})
-			require.NoError(t, err)
-			t.Cleanup(fsys.Close)
+			fsys := newCore(t, repo, core.Options{Now: clk.Now, DirCacheTime: time.Second, QueueTick: time.Hour})
 
 			n, err := fsys.Root().Lookup(ctx, "a.txt")
 			require.NoError(t, err)

@@ -7,10 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dmsfs/dmsfs/cache"
 	"github.com/dmsfs/dmsfs/fs/core"
 	"github.com/dmsfs/dmsfs/remote"
-	"github.com/dmsfs/dmsfs/remote/embedded"
 	"github.com/dmsfs/dmsfs/remote/remotetest"
 )
 
@@ -41,9 +39,7 @@ func (r *heldListRepo) List(ctx context.Context, id remote.ID) ([]remote.Node, e
 // whose own context ends stops waiting without failing the others.
 func TestConcurrentLookupsShareOneListing(t *testing.T) {
 	ctx := context.Background()
-	base, err := embedded.Open(t.TempDir(), embedded.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { base.Close() })
+	base := embeddedRepo(t)
 	root, err := base.Root(ctx)
 	require.NoError(t, err)
 	for _, name := range []string{"a.txt", "b.txt", "c.txt"} {
@@ -51,12 +47,7 @@ func TestConcurrentLookupsShareOneListing(t *testing.T) {
 		require.NoError(t, err)
 	}
 	repo := &heldListRepo{Repository: base, started: make(chan struct{}, 3), release: make(chan struct{})}
-	spool, err := cache.OpenSpool(t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { spool.Close() })
-	fsys, err := core.New(ctx, repo, spool, core.Options{})
-	require.NoError(t, err)
-	t.Cleanup(fsys.Close)
+	fsys := newCore(t, repo, core.Options{})
 
 	type result struct {
 		name string

@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/dmsfs/dmsfs/fs/core"
 	"github.com/dmsfs/dmsfs/fs/core/reftest"
-	"github.com/dmsfs/dmsfs/remote/embedded"
 )
 
 // TestReferenceModel runs the reference-model test (package reftest) on
@@ -23,9 +20,7 @@ func TestReferenceModel(t *testing.T) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
-			repo, err := embedded.Open(t.TempDir(), embedded.Options{})
-			require.NoError(t, err)
-			t.Cleanup(func() { repo.Close() })
+			repo := embeddedRepo(t)
 			reftest.Run(t, reftest.Config{Repo: repo, Target: reftest.CoreTarget(t, repo, core.Options{}),
 				Seed: seed, Ops: ops, DocID: reftest.DocID})
 		})

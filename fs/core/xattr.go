@@ -183,7 +183,7 @@ func (f *File) changeXattr(ctx context.Context, name string, value []byte, remov
 	f.mu.Lock()
 	id, token := f.doc.id, f.doc.getToken()
 	f.mu.Unlock()
-	n, err := setField(ctx, fr, id, token, field, v, cur)
+	n, err := setField(ctx, f.fsys.repo, fr, id, token, field, v, cur)
 	if err != nil {
 		return f.fsys.fail("setxattr", f.Path(), err)
 	}
@@ -247,13 +247,9 @@ func (f *File) sendPendingFields(ctx context.Context) {
 // field still holds what this mount showed (based), only the token was
 // stale (someone changed something else) and it is sent again; otherwise
 // another client changed this field, and it is not overwritten.
-func setField(ctx context.Context, fr remote.Fields, id remote.ID, token, name string, v *string, based map[string]string) (remote.Node, error) {
+func setField(ctx context.Context, repo remote.Repository, fr remote.Fields, id remote.ID, token, name string, v *string, based map[string]string) (remote.Node, error) {
 	n, err := fr.SetField(ctx, id, token, name, v)
 	if !errors.Is(err, remote.ErrConflict) {
-		return n, err
-	}
-	repo, _ := fr.(remote.Repository)
-	if repo == nil {
 		return n, err
 	}
 	now, serr := fr.Fields(ctx, id)
@@ -270,14 +266,12 @@ func (d *Dir) Xattrs(ctx context.Context, withFields bool) (map[string]string, e
 	out := map[string]string{xattrState: "saved"}
 	d.amu.Lock()
 	id, token := d.node.ID, d.node.Token
+	describe(out, d.node.URL, d.node.Type)
 	d.amu.Unlock()
 	if d.doc != nil {
 		token = d.doc.getToken()
 	}
 	out[xattrID], out[xattrVer] = string(id), token
-	d.amu.Lock()
-	describe(out, d.node.URL, d.node.Type)
-	d.amu.Unlock()
 	if fr, ok := d.fsys.repo.(remote.Fields); ok && withFields && id != "" {
 		fields, err := fr.Fields(ctx, id)
 		if err != nil {
@@ -329,7 +323,7 @@ func (d *Dir) changeXattr(ctx context.Context, name string, value []byte, remove
 	if had {
 		based[field] = old
 	}
-	n, err := setField(ctx, fr, remote.ID(attrs[xattrID]), attrs[xattrVer], field, v, based)
+	n, err := setField(ctx, d.fsys.repo, fr, remote.ID(attrs[xattrID]), attrs[xattrVer], field, v, based)
 	if err != nil {
 		return d.fsys.fail("setxattr", d.Path(), err)
 	}

@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 func (c *Client) Capabilities() remote.Capabilities {
-	return remote.Capabilities{Versions: true, Ranges: true, FieldNames: []string{"tags", "description"}}
+	return remote.Capabilities{Versions: true, Ranges: true}
 }
 
 // login opens a session (POST /callback with a JSON body).

@@ -24,7 +24,15 @@ const (
 	metaPath = "/ws/rest/com.axelor.meta.db.MetaFile"
 )
 
-var _ remote.Fields = (*Client)(nil)
+var (
+	_ remote.Fields     = (*Client)(nil)
+	_ remote.FieldNamer = (*Client)(nil)
+)
+
+// FieldNames are Axelor's fixed fields, the free text first.
+func (c *Client) FieldNames(ctx context.Context, id remote.ID) ([]string, error) {
+	return []string{"description", "tags"}, nil
+}
 
 // fieldRow is a DMSFile's row with what its fields need.
 func (c *Client) fieldRow(ctx context.Context, id remote.ID) (map[string]any, error) {
@@ -32,10 +40,8 @@ func (c *Client) fieldRow(ctx context.Context, id remote.ID) (map[string]any, er
 	if err != nil {
 		return nil, err
 	}
-	rows, _, err := c.call(ctx, http.MethodPost, restPath+"/search", map[string]any{
-		"fields": []string{"version", "isDirectory", "tags", "metaFile.id", "metaFile.version", "metaFile.description"},
-		"data":   map[string]any{"_domain": "self.id = :id", "_domainContext": map[string]any{"id": nid, "_populate": false}},
-	}, true)
+	rows, err := c.searchFields(ctx, []string{"version", "isDirectory", "tags", "metaFile.id", "metaFile.version", "metaFile.description"},
+		"self.id = :id", map[string]any{"id": nid}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +145,7 @@ func (c *Client) SetField(ctx context.Context, id remote.ID, token, name string,
 		}
 		return c.Stat(ctx, id)
 	}
-	return remote.Node{}, fmt.Errorf("axelor: field %q (Axelor keeps tags and description): %w", name, remote.ErrUnsupported)
+	return remote.Node{}, fmt.Errorf("axelor: field %q (Axelor keeps description and tags): %w", name, remote.ErrUnsupported)
 }
 
 // describe sets a MetaFile's description (nil clears it).

@@ -23,15 +23,20 @@ import (
 var listFields = []string{"fileName", "isDirectory", "relatedModel", "relatedId", "createdOn", "updatedOn", "parent.id",
 	"metaFile.id", "metaFile.version", "metaFile.fileSize", "metaFile.createdOn", "metaFile.updatedOn", "metaFile.description"}
 
-// search runs a DMSFile search over all pages.
+// search runs a DMSFile search over all pages, asking for listFields.
 func (c *Client) search(ctx context.Context, domain string, params map[string]any, sortBy []string) ([]map[string]any, error) {
+	return c.searchFields(ctx, listFields, domain, params, sortBy)
+}
+
+// searchFields is search asking for fields.
+func (c *Client) searchFields(ctx context.Context, fields []string, domain string, params map[string]any, sortBy []string) ([]map[string]any, error) {
 	dctx := map[string]any{"_populate": false}
 	for k, v := range params {
 		dctx[k] = v
 	}
 	var all []map[string]any
 	for offset := 0; ; {
-		req := map[string]any{"offset": offset, "limit": pageSize, "sortBy": sortBy, "fields": listFields,
+		req := map[string]any{"offset": offset, "limit": pageSize, "sortBy": sortBy, "fields": fields,
 			"data": map[string]any{"_domain": domain, "_domainContext": dctx}}
 		rows, total, err := c.call(ctx, http.MethodPost, restPath+"/search", req, true)
 		if err != nil {

@@ -503,17 +503,13 @@ func testFields(t *testing.T, s *suite) {
 	require.ErrorIs(t, err, remote.ErrNotFound)
 }
 
-// FieldName is a text field the document id may have: the first its type
-// offers, the last of a fixed schema's names, or "title" where any name
-// goes.
+// FieldName is a text field the document id may have: the first its
+// schema offers, or "title" where any name goes.
 func FieldName(ctx context.Context, repo remote.Repository, id remote.ID) string {
 	if fn, ok := repo.(remote.FieldNamer); ok {
 		if names, err := fn.FieldNames(ctx, id); err == nil && len(names) > 0 {
 			return names[0]
 		}
-	}
-	if names := repo.Capabilities().FieldNames; len(names) > 0 {
-		return names[len(names)-1]
 	}
 	return "title"
 }
