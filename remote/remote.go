@@ -115,9 +115,16 @@ type Capabilities struct {
 	// ReadOnly: every change fails with ErrReadOnly.
 	ReadOnly bool
 	// ListsFields: List and Stat fill Node.Fields, so that the filesystem
-	// can keep what it needs for every file (the POSIX mtime) in a field.
+	// can keep what it needs for every file (the POSIX mtime) in a field
+	// (MtimeField).
 	ListsFields bool
 }
+
+// MtimeField is the field the filesystem keeps a file's POSIX mtime in,
+// as "<RFC 3339 time> <content ID>" (stale once the content changes). A
+// repository may map it onto a place of its own (enaio: a column of its
+// files table); ErrUnsupported where a document cannot keep it.
+const MtimeField = "dmsfs.mtime"
 
 // Repository is a document-management repository. Methods are safe for
 // concurrent use. Errors wrap the sentinel errors of this package so that

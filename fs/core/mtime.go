@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // to send. A content changed since (by anyone) makes the field stale; it
 // is then ignored.
 
-const mtimeField = "dmsfs.mtime"
+const mtimeField = remote.MtimeField
 
 // keptMtime encodes a file's mtime with its content ID.
 func keptMtime(t time.Time, contentID string) string {
@@ -84,6 +85,12 @@ func (f *File) sendMtime(ctx context.Context) {
 	f.done()
 	if err == nil && !editable {
 		return // kept in the spool only
+	}
+	if errors.Is(err, remote.ErrUnsupported) {
+		// This document cannot keep one (an enaio type without the
+		// column); the mtime stays in the spool.
+		f.fsys.log.Debug("the repository keeps no mtime for this file", "path", f.path(), "err", err)
+		return
 	}
 	if err != nil {
 		// The mtime stays in the spool for this mount; only another

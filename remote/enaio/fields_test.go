@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -33,6 +34,12 @@ func TestIndexData(t *testing.T) {
 
 	require.NoError(t, unix.Setxattr(p, "user.dms.field.Abteilung", []byte("Vertrieb"), 0))
 	require.NoError(t, unix.Setxattr(p, "user.dms.field.Personalnummer", []byte("4711"), 0))
+	sent, options := srv.LastUpdate()
+	require.Len(t, sent.Fields, 1, "only the changed field is sent")
+	require.Equal(t, "Personalnummer", sent.Fields[0].InternalName)
+	require.Empty(t, sent.Tables)
+	require.NotEmpty(t, sent.Timestamp, "with the concurrency timestamp")
+	require.Empty(t, options)
 	fields, err := repo.Fields(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, "Vertrieb", fields["Abteilung"])
@@ -59,4 +66,82 @@ func TestIndexData(t *testing.T) {
 	fields, err = repo.Fields(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, "Einkauf", fields["Abteilung"], "the other change stays")
+}
+
+// TestTableField: a table field is its rows as JSON; a write replaces the
+// rows (REPLACETABLEFIELDS=1, only that table sent), checked column by
+// column before sending; removexattr empties it; the files table is not
+// a field.
+func TestTableField(t *testing.T) {
+	ctx := context.Background()
+	srv := enaiotest.Start(t, enaiotest.Options{})
+	repo := connect(t, srv, enaio.Config{})
+	e := fstest.Mount(t, repo, dfs.Options{})
+	require.NoError(t, os.MkdirAll(e.Path("Personal/Muster, Erika"), 0o755))
+	p := e.Path("Personal/Muster, Erika/Zeugnis.txt")
+	require.NoError(t, os.WriteFile(p, []byte("Zeugnis"), 0o644))
+	require.NoError(t, unix.Setxattr(p, "user.dms.field.Abteilung", []byte("Vertrieb"), 0))
+	id := e.MustNode("Personal/Muster, Erika/Zeugnis.txt").ID
+
+	rows := `[{"Kurs":"Erste Hilfe","Datum":"2024-03-01"},{"Kurs":"Brandschutz"}]`
+	require.NoError(t, unix.Setxattr(p, "user.dms.field.Schulungen", []byte(rows), 0))
+	sent, options := srv.LastUpdate()
+	require.Empty(t, sent.Fields)
+	require.Len(t, sent.Tables, 1, "only that table is sent")
+	require.Equal(t, "Schulungen", sent.Tables[0].InternalName)
+	require.Len(t, sent.Tables[0].Rows, 2)
+	require.Equal(t, "REPLACETABLEFIELDS=1", options)
+
+	// The server gives table dates as dd.mm.yyyy (spec §3.2).
+	want := `[{"Datum":"01.03.2024","Kurs":"Erste Hilfe"},{"Kurs":"Brandschutz"}]`
+	fields, err := repo.Fields(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, want, fields["Schulungen"])
+	fresh := fstest.Mount(t, connect(t, srv, enaio.Config{}), dfs.Options{})
+	buf := make([]byte, 256)
+	n, err := unix.Getxattr(fresh.Path("Personal/Muster, Erika/Zeugnis.txt"), "user.dms.field.Schulungen", buf)
+	require.NoError(t, err)
+	require.Equal(t, want, string(buf[:n]), "a fresh mount shows the rows")
+
+	updates := srv.Jobs("DMS.XMLUpdate")
+	for _, bad := range []string{`[{"Kurs":"X","Datum":"not-a-date"}]`, `[{"Raum":"3"}]`, `not json`, `[{"Kurs":["a"]}]`} {
+		require.ErrorIs(t, unix.Setxattr(p, "user.dms.field.Schulungen", []byte(bad), 0), syscall.EINVAL, bad)
+	}
+	require.Equal(t, updates, srv.Jobs("DMS.XMLUpdate"), "nothing sent")
+	require.ErrorIs(t, unix.Setxattr(p, "user.dms.field.Files", []byte(`[]`), 0), syscall.EPERM, "the files table is dmsfs's")
+
+	require.NoError(t, unix.Removexattr(p, "user.dms.field.Schulungen"))
+	fields, err = repo.Fields(ctx, id)
+	require.NoError(t, err)
+	require.NotContains(t, fields, "Schulungen")
+	_, err = unix.Getxattr(p, "user.dms.field.Schulungen", buf)
+	require.ErrorIs(t, err, unix.ENODATA)
+}
+
+// TestMtimeInFilesTable: an mtime a program sets is kept in the files
+// table's MTime column, so a mount with a new cache shows it; a rename
+// keeps it, a new content drops it.
+func TestMtimeInFilesTable(t *testing.T) {
+	srv := enaiotest.Start(t, enaiotest.Options{})
+	e := fstest.Mount(t, connect(t, srv, enaio.Config{}), dfs.Options{})
+	require.NoError(t, os.MkdirAll(e.Path("Akten/Projekt"), 0o755))
+	p := e.Path("Akten/Projekt/plan.txt")
+	require.NoError(t, os.WriteFile(p, []byte("Plan"), 0o644))
+	old := time.Date(2019, 5, 4, 3, 2, 1, 500, time.UTC)
+	require.NoError(t, os.Chtimes(p, old, old))
+	e.Settle()
+	require.NoError(t, os.Rename(p, e.Path("Akten/Projekt/plan-v1.txt")))
+	e.Settle()
+
+	fresh := fstest.Mount(t, connect(t, srv, enaio.Config{}), dfs.Options{})
+	st, err := os.Stat(fresh.Path("Akten/Projekt/plan-v1.txt"))
+	require.NoError(t, err)
+	require.True(t, st.ModTime().Equal(old), "kept through a rename: %v", st.ModTime())
+
+	require.NoError(t, os.WriteFile(fresh.Path("Akten/Projekt/plan-v1.txt"), []byte("Plan 2"), 0o644))
+	fresh.Settle()
+	other := fstest.Mount(t, connect(t, srv, enaio.Config{}), dfs.Options{})
+	st, err = os.Stat(other.Path("Akten/Projekt/plan-v1.txt"))
+	require.NoError(t, err)
+	require.False(t, st.ModTime().Equal(old), "a new content has a new mtime")
 }

@@ -190,7 +190,7 @@ func (r *Repo) Close() error { return r.rpc.Close() }
 // Capabilities: enaio keeps versions and multi-file documents; it sends
 // whole documents, never ranges.
 func (r *Repo) Capabilities() remote.Capabilities {
-	return remote.Capabilities{Versions: true, MultiFile: true}
+	return remote.Capabilities{Versions: true, MultiFile: true, ListsFields: true}
 }
 
 // decodeXML decodes a BASE64 XML output parameter.
@@ -290,8 +290,10 @@ type object struct {
 	count    int // files the server holds (OBJECT_COUNT)
 	table    bool
 	// fields are the index data: the type's fields but the title, by
-	// internal name (see fields.go).
+	// internal name, table fields as JSON rows (see fields.go).
 	fields map[string]string
+	// mtimes are the files table's MTime column, one per file ("" none).
+	mtimes []string
 }
 
 // parseID splits an ID.
@@ -448,6 +450,14 @@ func (r *Repo) toObject(cab dmsxml.Cabinet, def dmsxml.ObjectDef, co dmsxml.Cont
 			o.fields[f.InternalName] = f.Value()
 		}
 	}
+	for _, fd := range def.Fields {
+		if fd.Columns == nil || fd.Internal == r.cfg.FilesTable {
+			continue
+		}
+		if t, ok := co.Table(fd.Internal); ok && len(t.Rows) > 0 {
+			o.fields[fd.Internal] = tableText(t)
+		}
+	}
 	switch def.Kind() {
 	case dmsxml.Folder:
 		o.Kind = remote.KindFolder
@@ -466,9 +476,14 @@ func (r *Repo) toObject(cab dmsxml.Cabinet, def dmsxml.ObjectDef, co dmsxml.Cont
 				sum := row.Get("SHA256")
 				o.Files = append(o.Files, remote.File{Name: row.Get("FileName"), Size: size, ModTime: o.ModTime,
 					ContentID: "sha256:" + sum, SHA256: sum})
+				o.mtimes = append(o.mtimes, row.Get(mtimeColumn))
+			}
+			if len(o.Files) == 1 && o.mtimes[0] != "" {
+				o.fields[remote.MtimeField] = o.mtimes[0] + " " + o.Files[0].ContentID
 			}
 		}
 	}
+	o.Node.Fields = o.fields
 	if def.Kind() != dmsxml.Folder {
 		o.Parent = objID(o.folder)
 		if o.register != 0 {

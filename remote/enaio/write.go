@@ -380,8 +380,13 @@ func (r *Repo) Insert(ctx context.Context, parent remote.ID, name string, c remo
 // the table are the ones shown.
 func rows(o object) []dmsxml.Row {
 	var out []dmsxml.Row
-	for _, f := range o.Files {
-		out = append(out, row(f.Name, f.Size, f.SHA256))
+	for i, f := range o.Files {
+		r := row(f.Name, f.Size, f.SHA256)
+		if i < len(o.mtimes) && o.mtimes[i] != "" {
+			// The mtime goes with the content: kept on a rename.
+			r.Fields = append(r.Fields, dmsxml.ValueField{InternalName: mtimeColumn, Text: o.mtimes[i]})
+		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -399,10 +404,11 @@ func (r *Repo) rewrite(ctx context.Context, o object, i int, c *remote.Content) 
 		}
 	}
 	var rs []dmsxml.Row
+	kept := rows(o)
 	for j, f := range o.Files {
 		switch {
 		case j != i:
-			rs = append(rs, row(f.Name, f.Size, f.SHA256))
+			rs = append(rs, kept[j])
 		case c != nil:
 			rs = append(rs, row(f.Name, c.Size, sum))
 		}

@@ -494,13 +494,33 @@ func testFields(t *testing.T, s *suite) {
 	require.NoError(t, err)
 	require.Equal(t, w, fields[name], "the field stays with the new content")
 
-	_, err = fr.SetField(s.ctx, n.ID, changed.Token, name, nil)
+	cleared, err := fr.SetField(s.ctx, n.ID, changed.Token, name, nil)
 	require.NoError(t, err)
 	fields, err = fr.Fields(s.ctx, n.ID)
 	require.NoError(t, err)
 	require.NotContains(t, fields, name, "cleared")
 	_, err = fr.Fields(s.ctx, remote.ID("999999999"))
 	require.ErrorIs(t, err, remote.ErrNotFound)
+
+	if !s.repo.Capabilities().ListsFields {
+		return
+	}
+	// Listed fields are the fields, and the mtime field round-trips with
+	// its content ID.
+	mt := "2020-01-02T03:04:05.000000006Z " + cleared.Files[0].ContentID
+	kept, err := fr.SetField(s.ctx, n.ID, cleared.Token, remote.MtimeField, &mt)
+	require.NoError(t, err)
+	st, err := s.repo.Stat(s.ctx, n.ID)
+	require.NoError(t, err)
+	require.Equal(t, kept.Token, st.Token)
+	require.Equal(t, mt, st.Fields[remote.MtimeField], "Stat lists the fields")
+	kids, err := s.repo.List(s.ctx, s.dir)
+	require.NoError(t, err)
+	for _, k := range kids {
+		if k.ID == n.ID {
+			require.Equal(t, mt, k.Fields[remote.MtimeField], "List lists the fields")
+		}
+	}
 }
 
 // FieldName is a text field the document id may have: the first its

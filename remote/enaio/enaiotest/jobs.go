@@ -441,12 +441,15 @@ func (s *Server) resultList(p params) ([]rpc.Param, []rpc.File, *jobError) {
 				co.Fields = append(co.Fields, dmsxml.ValueField{InternalName: f.InternalName, DataType: "TEXT", Text: o.Fields[f.InternalName]})
 			}
 		}
-		if all && hasTable(def) {
-			tf := dmsxml.TableField{InternalName: "Files"}
-			for i, row := range o.Table {
+		for _, fd := range def.Fields {
+			if !all || fd.Columns == nil {
+				continue
+			}
+			tf := dmsxml.TableField{InternalName: fd.Internal}
+			for i, row := range o.Tables[fd.Internal] {
 				r := dmsxml.Row{Line: i + 1}
-				for _, col := range []string{"FileName", "Size", "SHA256"} {
-					r.Fields = append(r.Fields, dmsxml.ValueField{InternalName: col, Text: row[col]})
+				for _, col := range fd.Columns {
+					r.Fields = append(r.Fields, dmsxml.ValueField{InternalName: col.Internal, Text: row[col.Internal]})
 				}
 				tf.Rows = append(tf.Rows, r)
 			}
@@ -463,13 +466,14 @@ func (s *Server) resultList(p params) ([]rpc.Param, []rpc.File, *jobError) {
 	return []rpc.Param{rpc.Int("Count", len(hits)), rpc.Int("TotalHits", total), x}, nil, nil
 }
 
-func hasTable(def dmsxml.ObjectDef) bool {
+// tableDef finds a type's table field.
+func tableDef(def dmsxml.ObjectDef, name string) (dmsxml.FieldDef, bool) {
 	for _, f := range def.Fields {
-		if f.Internal == "Files" && f.Columns != nil {
-			return true
+		if f.Internal == name && f.Columns != nil {
+			return f, true
 		}
 	}
-	return false
+	return dmsxml.FieldDef{}, false
 }
 
 // openBlobs returns the stored files as streams.
@@ -656,14 +660,41 @@ func setData(o *Object, def dmsxml.ObjectDef, d dmsxml.DataObject, replaceTable 
 		o.Fields[f.InternalName] = f.Text
 	}
 	for _, t := range d.Tables {
-		if t.InternalName != "Files" || !hasTable(def) {
+		fd, ok := tableDef(def, t.InternalName)
+		if !ok {
 			return fail(errInvalid, "Tabellenfeld '%s' gibt es im Typ '%s' nicht.", t.InternalName, def.Internal)
 		}
+		if o.Tables == nil {
+			o.Tables = map[string][]Row{}
+		}
+		// Without REPLACETABLEFIELDS the rows sent are added (spec §3.6).
 		if replaceTable {
-			o.Table = nil
+			delete(o.Tables, t.InternalName)
 		}
 		for _, r := range t.Rows {
-			o.Table = append(o.Table, map[string]string{"FileName": r.Get("FileName"), "Size": r.Get("Size"), "SHA256": r.Get("SHA256")})
+			row := Row{}
+			for _, f := range r.Fields {
+				var cd *dmsxml.FieldDef
+				for i := range fd.Columns {
+					if fd.Columns[i].Internal == f.InternalName {
+						cd = &fd.Columns[i]
+					}
+				}
+				if cd == nil {
+					return fail(errInvalid, "Die Spalte '%s' gibt es im Tabellenfeld '%s' nicht.", f.InternalName, fd.Name)
+				}
+				if f.Value() == "" {
+					continue
+				}
+				if jerr := checkType(*cd, f.Value()); jerr != nil {
+					return jerr
+				}
+				row[f.InternalName] = f.Value()
+				if t, err := time.Parse("2006-01-02", f.Value()); err == nil && cd.Flags.DataType == "D" {
+					row[f.InternalName] = t.Format("02.01.2006") // table-field dates read dd.mm.yyyy (spec §3.2)
+				}
+			}
+			o.Tables[t.InternalName] = append(o.Tables[t.InternalName], row)
 		}
 	}
 	return nil
@@ -780,7 +811,7 @@ func (s *Server) update(sess *session, p params, in []*hashFile) ([]rpc.Param, [
 	// Work on a copy so that a failure changes nothing.
 	n := *o
 	n.Fields = maps(o.Fields)
-	n.Table = slices.Clone(o.Table)
+	n.Tables = cloneTables(o.Tables)
 	if jerr := setData(&n, def, do, opts["REPLACETABLEFIELDS"]); jerr != nil {
 		return nil, nil, jerr
 	}
@@ -811,6 +842,7 @@ func (s *Server) update(sess *session, p params, in []*hashFile) ([]rpc.Param, [
 	}
 	stamp(&n, time.Now())
 	*o = n
+	s.lastUpdate, s.lastOptions = do, p.opt("Options", "")
 	s.markDirty()
 	return []rpc.Param{rpc.Int("ObjectID", o.ID)}, nil, nil
 }
@@ -953,13 +985,13 @@ func (s *Server) seed() error {
 	akte := add(TypeAkte, 0, 0, "Beispielakte")
 	reg := add(TypeRegister, akte.ID, 0, "Rechnungen")
 	doc := add(TypeDatei, akte.ID, reg.ID, "Rechnung 2024-001.pdf", pdf)
-	doc.Table = []map[string]string{{"FileName": "Rechnung 2024-001.pdf", "Size": strconv.FormatInt(pdf.Size, 10), "SHA256": pdf.SHA256}}
+	doc.Tables = map[string][]Row{"Files": {{"FileName": "Rechnung 2024-001.pdf", "Size": strconv.FormatInt(pdf.Size, 10), "SHA256": pdf.SHA256}}}
 	scan := add(TypeScan, akte.ID, 0, "Lieferschein", p1, p2)
 	scan.log(dmsxml.ActionVersionCreated, "Version erzeugt", "admin", []Blob{p1old})
 	scan.log(4, "Dokumentinhalt bearbeitet", "admin", nil)
 	pa := add(TypePersonal, 0, 0, "Muster, Max")
 	v := add(TypePDok, pa.ID, 0, "Vertrag.txt", txt)
-	v.Table = []map[string]string{{"FileName": "Vertrag.txt", "Size": strconv.FormatInt(txt.Size, 10), "SHA256": txt.SHA256}}
+	v.Tables = map[string][]Row{"Files": {{"FileName": "Vertrag.txt", "Size": strconv.FormatInt(txt.Size, 10), "SHA256": txt.SHA256}}}
 	return nil
 }
 

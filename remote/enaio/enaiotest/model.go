@@ -30,9 +30,22 @@ const (
 func ObjDef() dmsxml.ObjDef {
 	name := dmsxml.FieldDef{Name: "Name", Internal: "Name"}
 	name.Flags.DataType = "X"
-	files := dmsxml.FieldDef{Name: "Dateien", Internal: "Files", Columns: []dmsxml.FieldDef{
-		{Name: "Dateiname", Internal: "FileName"}, {Name: "Größe", Internal: "Size"}, {Name: "SHA-256", Internal: "SHA256"}}}
-	files.Flags.DataType = "TABLE"
+	col := func(n, internal, dt string) dmsxml.FieldDef {
+		fd := dmsxml.FieldDef{Name: n, Internal: internal}
+		fd.Flags.DataType = dt
+		return fd
+	}
+	table := func(n, internal string, cols ...dmsxml.FieldDef) dmsxml.FieldDef {
+		fd := dmsxml.FieldDef{Name: n, Internal: internal, Columns: cols}
+		fd.Flags.DataType = "TABLE"
+		return fd
+	}
+	// The table dmsfs keeps file names in (MTime: the POSIX mtime a
+	// program set, optional for dmsfs).
+	files := table("Dateien", "Files", col("Dateiname", "FileName", "X"), col("Größe", "Size", "9"),
+		col("SHA-256", "SHA256", "X"), col("Geändert", "MTime", "X"))
+	// An index table of the personnel documents: the trainings attended.
+	courses := table("Schulungen", "Schulungen", col("Kurs", "Kurs", "X"), col("Datum", "Datum", "D"))
 	// Index data of the personnel documents: typed, one of them mandatory.
 	number := dmsxml.FieldDef{Name: "Personalnummer", Internal: "Personalnummer"}
 	number.Flags.DataType = "9"
@@ -55,7 +68,7 @@ func ObjDef() dmsxml.ObjDef {
 		{CoType: 5, Name: "Personal", Internal: "personal", Objects: []dmsxml.ObjectDef{
 			obj(0, 5, "Personalakte", "Personalakte", 0, name),
 			obj(99, 6, "Personalregister", "Personalregister", 0, name),
-			obj(4, 7, "Personaldokument", "Personaldokument", 1, name, files, number, date, dept),
+			obj(4, 7, "Personaldokument", "Personaldokument", 1, name, files, number, date, dept, courses),
 		}},
 	}}
 }
@@ -100,7 +113,7 @@ type Object struct {
 	ID       int                 `json:"id"`
 	Type     int                 `json:"type"`
 	Fields   map[string]string   `json:"fields"`
-	Table    []map[string]string `json:"table,omitempty"` // rows of the Files table
+	Tables   map[string][]Row    `json:"tables,omitempty"` // rows of the table fields
 	Files    []Blob              `json:"files,omitempty"`
 	Folder   int                 `json:"folder,omitempty"`   // REG_STAID / SDSTA_ID
 	Register int                 `json:"register,omitempty"` // REG_PARID / SDREG_ID
@@ -109,6 +122,20 @@ type Object struct {
 	Modified time.Time           `json:"modified"`
 	Deleted  bool                `json:"deleted,omitempty"`
 	History  []Mod               `json:"history,omitempty"` // oldest first
+}
+
+// Row is one row of a table field: column → value.
+type Row map[string]string
+
+// cloneTables copies an object's table rows.
+func cloneTables(t map[string][]Row) map[string][]Row {
+	out := make(map[string][]Row, len(t))
+	for name, rows := range t {
+		for _, r := range rows {
+			out[name] = append(out[name], Row(maps(r)))
+		}
+	}
+	return out
 }
 
 // Mod is a history entry; version entries keep the files as they were.

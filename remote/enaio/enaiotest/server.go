@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmsfs/dmsfs/remote/enaio/dmsxml"
 	"github.com/dmsfs/dmsfs/remote/enaio/rpc"
 )
 
@@ -50,10 +51,13 @@ type Server struct {
 	cert []byte // PEM, with TLS
 	log  *slog.Logger
 
-	mu    sync.Mutex // guards st, dirty, conns
+	mu    sync.Mutex // guards st, dirty, conns, lastUpdate, lastOptions
 	st    *state
 	dirty bool
 	conns map[net.Conn]bool
+	// lastUpdate and lastOptions are the last update's data (LastUpdate).
+	lastUpdate  dmsxml.DataObject
+	lastOptions string
 
 	saveKick chan struct{}
 	done     chan struct{}
@@ -165,6 +169,14 @@ func (s *Server) Jobs(name string) int {
 		return int(c.(*atomic.Int64).Load())
 	}
 	return 0
+}
+
+// LastUpdate is the object of the last dms.XMLUpdate that took effect,
+// with the job's options: what a client sent, field by field.
+func (s *Server) LastUpdate() (dmsxml.DataObject, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastUpdate, s.lastOptions
 }
 
 // Logins counts successful logins.
