@@ -12,6 +12,7 @@ var (
 	_ gofs.NodeOpendirHandler = (*dirNode)(nil)
 	_ gofs.NodeMkdirer        = (*dirNode)(nil)
 	_ gofs.NodeCreater        = (*dirNode)(nil)
+	_ gofs.NodeMknoder        = (*dirNode)(nil)
 	_ gofs.NodeUnlinker       = (*dirNode)(nil)
 	_ gofs.NodeRmdirer        = (*dirNode)(nil)
 	_ gofs.NodeRenamer        = (*dirNode)(nil)

@@ -153,6 +153,15 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	return inode(ctx, n.EmbeddedInode(), f), &fileHandle{h: h}, 0, 0
 }
 
+func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	f, err := n.d.Mknod(ctx, name, mode)
+	if err != nil {
+		return nil, errno(err)
+	}
+	fill(f.Attr(), &out.Attr)
+	return inode(ctx, n.EmbeddedInode(), f), 0
+}
+
 func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	return errno(n.d.Unlink(ctx, name))
 }

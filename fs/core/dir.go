@@ -579,6 +579,39 @@ func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*Fil
 	return f, h, nil
 }
 
+// mknodGrace is how long a file made by mknod waits for its content before
+// it is saved empty.
+const mknodGrace = 2 * time.Second
+
+// Mknod makes a regular file without opening it: GNU tar --xattrs does so
+// to set a file's attributes before its content. The content a writer
+// then puts in is saved by its close, as for a created file; a file that
+// gets none is saved empty after mknodGrace (or the write-back delay),
+// so that a save stays one version.
+func (d *Dir) Mknod(ctx context.Context, name string, mode uint32) (*File, error) {
+	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
+		return nil, syscall.EPERM // no devices, pipes or sockets in a repository
+	}
+	f, h, err := d.Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, mode&0o7777)
+	if err != nil {
+		return nil, err
+	}
+	h.released.Store(true)
+	f.fsys.closed(h)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opens--
+	f.writers--
+	if f.temp {
+		return f, nil
+	}
+	if err := f.commit(); err != nil {
+		return nil, d.fsys.fail("mknod", f.path(), err)
+	}
+	f.fsys.queue.Schedule(f, f.path(), 0, max(mknodGrace, f.fsys.opts.WriteBack))
+	return f, nil
+}
+
 // takeBack returns the identity of a document moved aside or unlinked a
 // moment ago under name, for a new file of that name to take over (nsMu
 // held).

@@ -550,6 +550,9 @@ func (f *File) upload(ctx context.Context) error {
 	f.setBase(f.rf.ContentID)
 	if res.Conflict == "" {
 		f.dirty = false
+		// Saved: a queued upload of it (a retry, a mknod's wait for
+		// content) has nothing left to send.
+		f.fsys.queue.Cancel(f)
 		if a := f.attrRecord(); a != nil || f.journaled {
 			f.fsys.spool.Finish(f.key, f.fsys.attrKey(f.doc.id, f.rf.Name), a)
 		}

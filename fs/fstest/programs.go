@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	dfs "github.com/dmsfs/dmsfs/fs"
 	"github.com/dmsfs/dmsfs/remote"
@@ -178,4 +179,30 @@ func testRsyncFreshCache(t *testing.T, newRepo func(t *testing.T) remote.Reposit
 		e.RequireVersions(n, 1, "%s: the same bytes again make no version", p)
 	}
 	e.Run("diff", "-r", src, e.Path("x"))
+}
+
+// testMknod: mknod makes regular files only (EPERM for pipes and devices).
+// A file made so and then written is one save; one left empty becomes an
+// empty document shortly after.
+func testMknod(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	e := Mount(t, newRepo(t), dfs.Options{})
+	require.NoError(t, os.MkdirAll(e.Path("x"), 0o755))
+	require.ErrorIs(t, unix.Mknod(e.Path("x/pipe"), unix.S_IFIFO|0o644, 0), unix.EPERM)
+
+	require.NoError(t, unix.Mknod(e.Path("x/filled.txt"), unix.S_IFREG|0o644, 0))
+	require.NoError(t, os.WriteFile(e.Path("x/filled.txt"), []byte("content after mknod"), 0o644))
+	require.NoError(t, unix.Mknod(e.Path("x/empty.txt"), unix.S_IFREG|0o600, 0))
+	st, err := os.Stat(e.Path("x/empty.txt"))
+	require.NoError(t, err)
+	require.True(t, st.Mode().IsRegular())
+	e.Settle()
+
+	filled := e.MustNode("x/filled.txt")
+	require.Equal(t, []byte("content after mknod"), e.Content(filled, ""))
+	if e.Repo.Capabilities().Versions && !e.Repo.Capabilities().VersionsOnPublish {
+		vs, err := e.Repo.Versions(context.Background(), filled.ID)
+		require.NoError(t, err)
+		require.Len(t, vs, 1, "mknod and a write are one save")
+	}
+	require.Empty(t, e.Content(e.MustNode("x/empty.txt"), ""))
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"RsyncFreshCache", testRsyncFreshCache},
 		{"ReferenceModel", testReferenceModel},
 		{"Xattrs", testXattrs},
+		{"Mknod", testMknod},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newRepo) })

@@ -102,23 +102,33 @@ func testXattrs(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 	require.NoError(t, err)
 	require.Equal(t, "Second", fields[field])
 
-	// rsync -aX and cp --preserve=xattr carry the fields; the read-only
-	// names they copy too change nothing and fail nothing. (GNU tar
-	// --xattrs extracts with mknod, which dmsfs does not offer yet.)
+	// rsync -aX, cp --preserve=xattr and tar --xattrs carry the fields;
+	// the read-only names they copy too change nothing and fail nothing.
+	// GNU tar makes each file by mknod, sets its attributes, then writes
+	// it: still one version per file.
 	require.NoError(t, os.MkdirAll(e.Path("x/cp"), 0o755))
+	require.NoError(t, os.MkdirAll(e.Path("x/tar"), 0o755))
 	for _, copy := range [][]string{
 		{"rsync", "-aX", e.Path("x/src") + "/", e.Path("x/dst") + "/"},
 		{"cp", "-r", "--preserve=xattr", e.Path("x/src/a.txt"), e.Path("x/src/b.txt"), e.Path("x/cp")},
+		{"sh", "-c", `tar --xattrs -C "$1" -cf - a.txt b.txt | tar --xattrs -C "$2" -xf -`, "sh", e.Path("x/src"), e.Path("x/tar")},
 	} {
 		out, err := exec.Command(copy[0], copy[1:]...).CombinedOutput()
 		require.NoError(t, err, "%v: %s", copy, out)
 	}
-	for _, d := range []string{"dst", "cp"} {
+	e.Settle()
+	for _, d := range []string{"dst", "cp", "tar"} {
 		for name, want := range map[string]string{"a.txt": "Quarterly report", "b.txt": "Second"} {
-			id := e.MustNode("x/" + d + "/" + name).ID
-			fields, err := fr.Fields(context.Background(), id)
+			n := e.MustNode("x/" + d + "/" + name)
+			fields, err := fr.Fields(context.Background(), n.ID)
 			require.NoError(t, err)
 			require.Equal(t, want, fields[field], "%s/%s", d, name)
+			require.Equal(t, e.Content(e.MustNode("x/src/"+name), ""), e.Content(n, ""), "%s/%s", d, name)
+			if e.Repo.Capabilities().Versions && !e.Repo.Capabilities().VersionsOnPublish {
+				vs, err := e.Repo.Versions(context.Background(), n.ID)
+				require.NoError(t, err)
+				require.Len(t, vs, 1, "%s/%s: one save, one version", d, name)
+			}
 		}
 	}
 

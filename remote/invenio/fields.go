@@ -15,7 +15,10 @@ import (
 // a PUT of the draft entry (nrp-cmd files.update; drafts only, so a
 // published record gets its new-version draft first, as for content).
 // Files have no concurrency control in Invenio: the token checked is the
-// checksum, as for content (target). Folders and records keep none here.
+// checksum, as for content (target). A record directory's fields are the
+// record's metadata (description, creators, …), changed on its draft with
+// the revision as token (updateRecord); the title is the directory's name
+// and changes by a rename. Key folders keep none.
 
 var _ remote.Fields = (*Repo)(nil)
 
@@ -26,6 +29,17 @@ func (r *Repo) Fields(ctx context.Context, id remote.ID) (map[string]string, err
 		return nil, fmt.Errorf("%s: %w", id, remote.ErrNotFound)
 	}
 	out := map[string]string{}
+	if f.kind == 'r' {
+		// The listing's copy: the record's metadata comes with it.
+		rec, err := r.working(ctx, f.parent, true)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range rec.Metadata.All {
+			out[k] = fieldText(v)
+		}
+		return out, nil
+	}
 	if f.kind != 'f' {
 		return out, nil
 	}
@@ -70,8 +84,11 @@ func (r *Repo) SetField(ctx context.Context, id remote.ID, token, name string, v
 	if !ok {
 		return remote.Node{}, fmt.Errorf("%s: %w", id, remote.ErrNotFound)
 	}
+	if f.kind == 'r' {
+		return r.setRecordField(ctx, id, f, token, name, value)
+	}
 	if f.kind != 'f' {
-		return remote.Node{}, fmt.Errorf("invenio: fields of folders and records: %w", remote.ErrUnsupported)
+		return remote.Node{}, fmt.Errorf("invenio: a folder of keys keeps no fields: %w", remote.ErrUnsupported)
 	}
 	_, draft, cur, unlock, err := r.target(ctx, id, token, "")
 	if err != nil {
@@ -97,6 +114,44 @@ func (r *Repo) SetField(ctx context.Context, id remote.ID, token, name string, v
 	}
 	r.noteFile(draft, f.key, &e)
 	return r.fileNode(id, r.parentOf(f), e), nil
+}
+
+// setRecordField changes one key of a record's metadata. The server saves a
+// draft whatever is wrong with it, leaving out what it does not take
+// (an unknown key, a value of the wrong kind) and saying so in the answer's
+// errors; such a value is put back as it was and the write is refused
+// with the server's message.
+func (r *Repo) setRecordField(ctx context.Context, id remote.ID, f ref, token, name string, value *string) (remote.Node, error) {
+	if name == "title" {
+		return remote.Node{}, fmt.Errorf("invenio: the title is the record directory's name; rename it instead: %w", remote.ErrRefused)
+	}
+	var old any
+	had := false
+	updated, problems, err := r.updateRecord(ctx, f, token, func(md map[string]any) {
+		old, had = md[name]
+		if value == nil {
+			delete(md, name)
+		} else {
+			md[name] = fieldValue(*value)
+		}
+	})
+	if err != nil {
+		return remote.Node{}, fmt.Errorf("set %s: %w", name, err)
+	}
+	for _, p := range problems {
+		if p.Field != "metadata."+name && !strings.HasPrefix(p.Field, "metadata."+name+".") {
+			continue
+		}
+		if had {
+			if _, _, err := r.updateRecord(ctx, f, "", func(md map[string]any) { md[name] = old }); err != nil {
+				r.log.Warn("invenio: a refused metadata value could not be put back", "record", f.parent, "field", name, "err", err)
+			}
+		}
+		return remote.Node{}, fmt.Errorf("invenio refused %s: %s: %w", name, strings.Join(p.Messages, " "), remote.ErrInvalidName)
+	}
+	n := recordNode(updated)
+	n.ID = id
+	return n, nil
 }
 
 var _ remote.Drafts = (*Repo)(nil)

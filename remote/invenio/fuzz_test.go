@@ -18,6 +18,7 @@ import (
 // never panics.
 func FuzzAnswers(f *testing.F) {
 	f.Add([]byte(`{"hits":{"hits":[{"id":"abc12","parent":{"id":"par01"},"metadata":{"title":"T"},"links":{"self":"/api/records/abc12/draft","files":"/api/records/abc12/draft/files"}}],"total":1},"entries":[{"key":"a.txt","size":3,"status":"completed","checksum":"md5:900150983cd24fb0d6963f7d28e17f72","links":{"content":"/c"}}]}`))
+	f.Add([]byte(`{"id":"abc12","revision_id":3,"parent":{"id":"par01"},"metadata":{"title":"T","creators":[{"person_or_org":{"name":"X"}}],"publication_date":2026},"errors":[{"field":"metadata.colour","messages":["Unknown field."]}],"links":{"self":"/api/records/abc12/draft"},"entries":[{"key":"a.txt","metadata":{"description":"d","n":[1,{"x":null}]}}]}`))
 	f.Add([]byte(`{"status":400,"message":"A validation error occurred.","errors":[{"field":"metadata.title","messages":["Missing data"]}]}`))
 	var answer atomic.Pointer[[]byte]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +50,9 @@ func FuzzAnswers(f *testing.F) {
 				remotetest.ReadEverything(ctx, r, f.ID)
 			}
 			r.PublishPlan(ctx, rec.ID)
+			remotetest.ReadEverything(ctx, r, rec.ID)
+			v := "fuzzed"
+			r.SetField(ctx, rec.ID, rec.Token, "description", &v)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package invenio
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -25,9 +26,8 @@ type record struct {
 	IsPublished bool   `json:"is_published"`
 	IsDraft     bool   `json:"is_draft"`
 	Status      string `json:"status"`
-	Metadata    struct {
-		Title string `json:"title"`
-	} `json:"metadata"`
+	Metadata    recordMetadata  `json:"metadata"`
+	Errors      json.RawMessage `json:"errors"` // problems a draft save reported
 	Versions struct {
 		Index int `json:"index"`
 	} `json:"versions"`
@@ -42,6 +42,37 @@ type record struct {
 		Draft    string `json:"draft"`
 		HTML     string `json:"self_html"`
 	} `json:"links"`
+}
+
+// recordMetadata is a record's metadata: the title, and all of it for the
+// record directory's fields.
+type recordMetadata struct {
+	Title string
+	All   map[string]any
+}
+
+func (m *recordMetadata) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &m.All); err != nil {
+		return err
+	}
+	m.Title, _ = m.All["title"].(string)
+	return nil
+}
+
+// fieldError is one problem of a draft save: the field and what is wrong.
+type fieldError struct {
+	Field    string   `json:"field"`
+	Messages []string `json:"messages"`
+}
+
+// problems are the errors a draft save reported (a list; other forms are
+// taken as none).
+func (rec *record) problems() []fieldError {
+	var out []fieldError
+	if len(rec.Errors) > 0 && json.Unmarshal(rec.Errors, &out) != nil {
+		return nil
+	}
+	return out
 }
 
 // editable: a draft whose files may change. The edit draft of a published

@@ -362,35 +362,51 @@ func (r *Repo) moveFile(ctx context.Context, e fileEntry, dst *record, key strin
 // retitle renames a record: its draft's title changes (a published record
 // gets a new-version draft first, as for any change).
 func (r *Repo) retitle(ctx context.Context, id remote.ID, f ref, token, title string) (remote.Node, error) {
+	updated, _, err := r.updateRecord(ctx, f, token, func(md map[string]any) { md["title"] = title })
+	if err != nil {
+		return remote.Node{}, fmt.Errorf("rename record: %w", err)
+	}
+	n := recordNode(updated)
+	n.ID = id
+	return n, nil
+}
+
+// updateRecord changes a record's metadata on its draft (a published record
+// gets a new-version draft first, as for any change) and returns the draft
+// with the problems the server reported (a draft save does not fail on
+// them: the fields in question are left out, spec §3.2). A token other
+// than the record's revision is a conflict.
+func (r *Repo) updateRecord(ctx context.Context, f ref, token string, change func(md map[string]any)) (*record, []fieldError, error) {
 	unlock := r.lock(f.parent)
 	defer unlock()
 	rec, err := r.working(ctx, f.parent, false)
 	if err != nil {
-		return remote.Node{}, err
+		return nil, nil, err
 	}
 	if token != "" && token != strconv.Itoa(rec.RevisionID) {
-		return remote.Node{}, fmt.Errorf("record %q: %w", titleName(rec), remote.ErrConflict)
+		return nil, nil, fmt.Errorf("record %q: %w", titleName(rec), remote.ErrConflict)
 	}
 	if rec, err = r.writable(ctx, f.parent); err != nil {
-		return remote.Node{}, err
+		return nil, nil, err
 	}
-	// The update takes the whole record: read it, change the title, send
-	// it back with If-Match. A 412 means the draft changed between the
-	// two (a file deleted bumps revision_id too: upstream delete_file
-	// commits the record); the title is set on what is there now.
+	// The update takes the whole record: read it, change the metadata,
+	// send it back with If-Match. A 412 means the draft changed between
+	// the two (a file deleted bumps revision_id too: upstream delete_file
+	// commits the record); the change is made on what is there now.
 	var updated record
 	for attempt := 1; ; attempt++ {
 		var full map[string]any
 		resp, err := r.call(ctx, http.MethodGet, rec.Links.Self, nil, nil, &full, http.StatusOK)
 		if err != nil {
-			return remote.Node{}, err
+			return nil, nil, err
 		}
 		md, _ := full["metadata"].(map[string]any)
 		if md == nil {
 			md = map[string]any{}
 		}
-		md["title"] = title
+		change(md)
 		full["metadata"] = md
+		delete(full, "errors")
 		hdr := http.Header{}
 		if etag := strings.Trim(strings.TrimPrefix(resp.Header.Get("ETag"), "W/"), `"`); etag != "" {
 			hdr.Set("If-Match", etag)
@@ -400,14 +416,12 @@ func (r *Repo) retitle(ctx context.Context, id remote.ID, f ref, token, title st
 			break
 		}
 		if !preconditionFailed(err) || attempt == 3 {
-			return remote.Node{}, fmt.Errorf("rename record %q: %w", titleName(rec), err)
+			return nil, nil, fmt.Errorf("update record %q: %w", titleName(rec), err)
 		}
-		r.log.Debug("invenio: the draft changed while it was renamed; reading it again", "record", rec.ID)
+		r.log.Debug("invenio: the draft changed while it was updated; reading it again", "record", rec.ID)
 	}
 	r.remember(&updated)
-	n := recordNode(&updated)
-	n.ID = id
-	return n, nil
+	return &updated, updated.problems(), nil
 }
 
 // upload puts content under key in a draft: init, content (one PUT, or the

@@ -449,8 +449,9 @@ func testConcurrentReads(t *testing.T, s *suite) {
 }
 
 // ReadEverything makes the read calls a mount makes on id — Stat, a ranged
-// Open of its first file, Versions — ignoring their errors: for fuzzing a
-// client with malformed answers, where only a panic is a failure.
+// Open of its first file, Versions, Fields (getfattr) — ignoring their
+// errors: for fuzzing a client with malformed answers, where only a panic
+// is a failure.
 func ReadEverything(ctx context.Context, r remote.Repository, id remote.ID) {
 	if n, err := r.Stat(ctx, id); err == nil && len(n.Files) > 0 {
 		if rc, err := r.Open(ctx, id, n.Files[0].Name, 0, 10); err == nil {
@@ -459,6 +460,9 @@ func ReadEverything(ctx context.Context, r remote.Repository, id remote.ID) {
 		}
 	}
 	r.Versions(ctx, id)
+	if fr, ok := r.(remote.Fields); ok {
+		fr.Fields(ctx, id)
+	}
 }
 
 // testFields: a repository that keeps fields sets, reads and clears one

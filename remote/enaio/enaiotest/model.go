@@ -110,18 +110,18 @@ type Blob struct {
 
 // Object is a folder, register or document.
 type Object struct {
-	ID       int                 `json:"id"`
-	Type     int                 `json:"type"`
-	Fields   map[string]string   `json:"fields"`
-	Tables   map[string][]Row    `json:"tables,omitempty"` // rows of the table fields
-	Files    []Blob              `json:"files,omitempty"`
-	Folder   int                 `json:"folder,omitempty"`   // REG_STAID / SDSTA_ID
-	Register int                 `json:"register,omitempty"` // REG_PARID / SDREG_ID
-	Time     int64               `json:"time"`               // OBJECT_TIME, the concurrency timestamp
-	Created  time.Time           `json:"created"`
-	Modified time.Time           `json:"modified"`
-	Deleted  bool                `json:"deleted,omitempty"`
-	History  []Mod               `json:"history,omitempty"` // oldest first
+	ID       int               `json:"id"`
+	Type     int               `json:"type"`
+	Fields   map[string]string `json:"fields"`
+	Tables   map[string][]Row  `json:"tables,omitempty"` // rows of the table fields
+	Files    []Blob            `json:"files,omitempty"`
+	Folder   int               `json:"folder,omitempty"`   // REG_STAID / SDSTA_ID
+	Register int               `json:"register,omitempty"` // REG_PARID / SDREG_ID
+	Time     int64             `json:"time"`               // OBJECT_TIME, the concurrency timestamp
+	Created  time.Time         `json:"created"`
+	Modified time.Time         `json:"modified"`
+	Deleted  bool              `json:"deleted,omitempty"`
+	History  []Mod             `json:"history,omitempty"` // oldest first
 }
 
 // Row is one row of a table field: column → value.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,7 +34,9 @@ type record struct {
 }
 
 type recState struct {
-	Title    string
+	Title string
+	// Metadata are the other keys of the record's metadata (metadata.go).
+	Metadata map[string]any
 	Revision int
 	Updated  time.Time
 	// Locked: an edit draft of a published record, whose files can only be
@@ -61,6 +64,7 @@ type fileEntry struct {
 
 func (s *recState) clone() *recState {
 	c := *s
+	c.Metadata = maps.Clone(s.Metadata)
 	c.Files = map[string]*fileEntry{}
 	for k, f := range s.Files {
 		cp := *f

@@ -2,6 +2,7 @@ package inveniotest
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"sort"
@@ -111,7 +112,7 @@ func (s *Server) recordJSON(r *http.Request, rec *record, draft bool) map[string
 	out := map[string]any{
 		"id": rec.ID, "revision_id": rs.Revision, "created": rec.Created.Format(isoTime), "updated": rs.Updated.Format(isoTime),
 		"is_published": rec.Published != nil, "is_draft": draft, "status": status,
-		"metadata": map[string]any{"title": rs.Title},
+		"metadata": rs.metadataJSON(),
 		"versions": map[string]any{"index": rec.Index, "is_latest": latest != nil && latest.ID == rec.ID, "is_latest_draft": draft},
 		"parent":   map[string]any{"id": rec.Parent},
 		"links":    links,
@@ -211,28 +212,31 @@ func (s *Server) createDraft(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		Metadata struct {
-			Title string `json:"title"`
-		} `json:"metadata"`
+		Metadata map[string]json.RawMessage `json:"metadata"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		apiError(w, http.StatusBadRequest, "Could not parse the request body: "+err.Error())
 		return
 	}
+	md, errs := checkMetadata(body.Metadata)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now().UTC()
 	rec := &record{ID: s.st.newID(), Parent: s.st.newID(), Owner: user, Index: 1, Created: now,
-		Draft: &recState{Title: body.Metadata.Title, Revision: 1, Updated: now, Files: map[string]*fileEntry{}}}
+		Draft: &recState{Revision: 1, Updated: now, Files: map[string]*fileEntry{}}}
+	rec.Draft.setMetadata(md)
 	s.st.Records[rec.ID] = rec
 	s.st.Concepts[rec.Parent] = []string{rec.ID}
 	if !s.persist(w) {
 		return
 	}
 	out := s.recordJSON(r, rec, true)
-	if body.Metadata.Title == "" {
+	if rec.Draft.Title == "" {
+		errs = append(errs, fieldError{Field: "metadata.title", Messages: []string{"Missing data for required field."}})
+	}
+	if len(errs) > 0 {
 		// Drafts are saved even when incomplete; problems come back in errors.
-		out["errors"] = []map[string]any{{"field": "metadata.title", "messages": []string{"Missing data for required field."}}}
+		out["errors"] = errs
 	}
 	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(rec.Draft.Revision)))
 	writeJSON(w, http.StatusCreated, out)
@@ -358,22 +362,26 @@ func (s *Server) recordItem(w http.ResponseWriter, r *http.Request, id string, d
 			return
 		}
 		var body struct {
-			Metadata struct {
-				Title string `json:"title"`
-			} `json:"metadata"`
+			Metadata map[string]json.RawMessage `json:"metadata"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			apiError(w, http.StatusBadRequest, "Could not parse the request body: "+err.Error())
 			return
 		}
-		rec.Draft.Title = body.Metadata.Title
+		// The whole record is sent; its metadata replaces the draft's.
+		md, errs := checkMetadata(body.Metadata)
+		rec.Draft.setMetadata(md)
 		rec.Draft.Revision++
 		rec.Draft.Updated = s.opts.Now().UTC()
 		if !s.persist(w) {
 			return
 		}
 		w.Header().Set("ETag", strconv.Quote(strconv.Itoa(rec.Draft.Revision)))
-		writeJSON(w, http.StatusOK, s.recordJSON(r, rec, true))
+		out := s.recordJSON(r, rec, true)
+		if len(errs) > 0 {
+			out["errors"] = errs
+		}
+		writeJSON(w, http.StatusOK, out)
 	case r.Method == http.MethodPut:
 		apiError(w, http.StatusBadRequest, "Records should be updated via their draft.")
 	case r.Method == http.MethodDelete && draft:
@@ -493,7 +501,10 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		now := s.opts.Now().UTC()
 		nv := &record{ID: s.st.newID(), Parent: rec.Parent, Owner: user, Index: latest.Index + 1, Created: now,
-			Draft: &recState{Title: latest.Published.Title, Revision: 1, Updated: now, Files: map[string]*fileEntry{}}}
+			Draft: &recState{Title: latest.Published.Title, Metadata: maps.Clone(latest.Published.Metadata), Revision: 1, Updated: now, Files: map[string]*fileEntry{}}}
+		// A new version starts without these (components/base.py new_version).
+		delete(nv.Draft.Metadata, "publication_date")
+		delete(nv.Draft.Metadata, "version")
 		s.st.Records[nv.ID] = nv
 		s.st.Concepts[rec.Parent] = append(s.st.Concepts[rec.Parent], nv.ID)
 		if !s.persist(w) {
