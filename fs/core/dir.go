@@ -33,10 +33,15 @@ type Dir struct {
 	parent *Dir
 	name   string
 
-	// amu is a leaf lock guarding node and attr.
+	// amu is a leaf lock guarding node, attr and the fields cache.
 	amu  sync.Mutex
 	node remote.Node
 	attr localAttr
+	// fields are the repository's fields as read at fieldsAt for token
+	// fieldsToken (xattr.go); nil until read.
+	fields      map[string]string
+	fieldsToken string
+	fieldsAt    time.Time
 
 	// mu guards the fields below.
 	mu sync.Mutex

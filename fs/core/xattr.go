@@ -273,7 +273,7 @@ func (d *Dir) Xattrs(ctx context.Context, withFields bool) (map[string]string, e
 	}
 	out[xattrID], out[xattrVer] = string(id), token
 	if fr, ok := d.fsys.repo.(remote.Fields); ok && withFields && id != "" {
-		fields, err := fr.Fields(ctx, id)
+		fields, err := d.currentFields(ctx, fr, id, token)
 		if err != nil {
 			return nil, d.fsys.fail("getxattr", d.Path(), err)
 		}
@@ -282,6 +282,26 @@ func (d *Dir) Xattrs(ctx context.Context, withFields bool) (map[string]string, e
 		}
 	}
 	return out, nil
+}
+
+// currentFields are the directory's fields: read once per DirCacheTime
+// and token, as for files (getfattr -d of a tree asks once per directory).
+func (d *Dir) currentFields(ctx context.Context, fr remote.Fields, id remote.ID, token string) (map[string]string, error) {
+	d.amu.Lock()
+	if d.fields != nil && d.fieldsToken == token && d.fsys.now().Sub(d.fieldsAt) < d.fsys.opts.DirCacheTime {
+		out := d.fields
+		d.amu.Unlock()
+		return out, nil
+	}
+	d.amu.Unlock()
+	fields, err := fr.Fields(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d.amu.Lock()
+	d.fields, d.fieldsToken, d.fieldsAt = fields, token, d.fsys.now()
+	d.amu.Unlock()
+	return fields, nil
 }
 
 // SetXattr sets a field of the folder or document.
@@ -329,6 +349,7 @@ func (d *Dir) changeXattr(ctx context.Context, name string, value []byte, remove
 	}
 	d.amu.Lock()
 	d.node.Token = n.Token
+	d.fields = nil // read again: the repository may have changed more (Invenio's new-version draft)
 	d.amu.Unlock()
 	if d.doc != nil {
 		d.doc.setToken(n.Token)
