@@ -10,6 +10,7 @@ require (
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/sync v0.20.0
 	golang.org/x/sys v0.45.0
+	gopkg.in/ini.v1 v1.67.0
 )
 
 require (

@@ -504,7 +504,11 @@ func TestConfigFileRemote(t *testing.T) {
 	password, err := os.ReadFile(filepath.Join(data, "password"))
 	require.NoError(t, err)
 	cfg := filepath.Join(t.TempDir(), "config")
-	text := "# dmsfs remotes\n[other]\nremote = embedded:/nowhere\n\n[work]\nremote = " + url + "\nuser = dmsfs\npassword = " + strings.TrimSpace(string(password)) + "\n"
+	// README's example as it stands, comments and all, with this server's
+	// values in place of the example's.
+	text := "[other]\nremote = embedded:/nowhere\n\n" + readmeConfigExample(t)
+	text = strings.NewReplacer("axelor+https://dms.example.com/axelor", url, "alice", "dmsfs",
+		"= …", "= "+strings.TrimSpace(string(password)), "/etc/ssl/our-ca.pem", "").Replace(text)
 	require.NoError(t, os.WriteFile(cfg, []byte(text), 0o644))
 
 	_, stderr, code := c.run("mount", "--config", cfg, "--cache-dir", c.cacheDir, "work:", c.mnt)
@@ -516,6 +520,18 @@ func TestConfigFileRemote(t *testing.T) {
 	_, stderr, code = c.run("mount", "--config", cfg, "--cache-dir", c.cacheDir, "nosuch:", c.mnt)
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "no remote [nosuch]")
+
+	stdout, stderr, code := c.run("config", "show", "--config", cfg, "work")
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, "remote = "+url+"\n")
+	require.Contains(t, stdout, "password = ******** (set)")
+	require.NotContains(t, stdout, strings.TrimSpace(string(password)))
+
+	bad := filepath.Join(t.TempDir(), "bad")
+	require.NoError(t, os.WriteFile(bad, []byte("[a]\nremote = embedded:/x\n\n[b]\nremote = embedded:/y\npasword = typo\n"), 0o600))
+	_, stderr, code = c.run("config", "show", "--config", bad, "a")
+	require.NotZero(t, code)
+	require.Contains(t, stderr, "line 6: [b] has an unknown key \"pasword\"")
 
 	cmd, log := c.mountForeground("--config", cfg, "--cache-dir", c.cacheDir, "-v", "work:")
 	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "from-config.txt"), []byte("configured"), 0o644))
@@ -675,4 +691,22 @@ func TestMountOverKilledMountIsRefused(t *testing.T) {
 	_, stderr, code := c.run("unmount", c.mnt)
 	require.Zero(t, code, stderr)
 	require.Zero(t, mounts(), "one unmount clears it")
+}
+
+// readmeConfigExample is the config file example of README.md, from its
+// [work] line to the blank line after it, unindented.
+func readmeConfigExample(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(b), "    [work]\n")
+	require.True(t, ok, "README has the config example")
+	block, _, _ := strings.Cut(rest, "\n\n")
+	var out strings.Builder
+	out.WriteString("[work]\n")
+	for _, line := range strings.Split(block, "\n") {
+		out.WriteString(strings.TrimPrefix(line, "    ") + "\n")
+	}
+	require.Contains(t, out.String(), "#", "the example keeps its comments")
+	return out.String()
 }

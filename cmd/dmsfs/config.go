@@ -1,12 +1,18 @@
 package main
 
 import (
-	"bufio"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/ini.v1"
 )
 
 // The config file names remotes, so that `dmsfs mount work: /mnt` needs no
@@ -16,7 +22,7 @@ import (
 //	[work]
 //	remote = axelor+https://dms.example.com/axelor
 //	user = alice
-//	password = …            # or password_file = /path
+//	password = …            # or password_file = /path (a comment after whitespace)
 //	ca_file = /etc/ssl/our-ca.pem
 //
 // Keys: remote (required), user, password, password_file, api_key,
@@ -42,52 +48,85 @@ func defaultConfigPath() string {
 
 // readConfigSection returns section name of the config file at path. A
 // file that holds a secret and can be read by others is refused.
+//
+// The file is INI as gopkg.in/ini.v1 reads it: "#" and ";" start a comment
+// at the start of a line or after whitespace (a password may hold a "#"
+// of its own), values may be quoted ("…" or """…"""), keys are case
+// sensitive.
 func readConfigSection(path, name string) (map[string]string, error) {
-	fh, err := os.Open(path)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: remote %q: config file: %v", errUsage, name+":", err)
 	}
-	defer fh.Close()
-	sections := map[string]map[string]string{}
-	var cur map[string]string
-	sc := bufio.NewScanner(fh)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || line[0] == '#' || line[0] == ';':
-		case line[0] == '[' && line[len(line)-1] == ']':
-			cur = map[string]string{}
-			sections[strings.TrimSpace(line[1:len(line)-1])] = cur
-		default:
-			k, v, ok := strings.Cut(line, "=")
-			k = strings.TrimSpace(k)
-			if !ok || cur == nil || !configKeys[k] {
-				return nil, fmt.Errorf("config file %s line %d: expected [name] or one of the keys remote, user, password, password_file, api_key, api_key_file, token, token_file, ca_file, insecure = value", path, n)
-			}
-			cur[k] = strings.TrimSpace(v)
-		}
-	}
-	if err := sc.Err(); err != nil {
+	cfg, err := ini.LoadSources(ini.LoadOptions{SpaceBeforeInlineComment: true, UnescapeValueDoubleQuotes: true,
+		KeyValueDelimiters: "=", AllowNonUniqueSections: false}, raw)
+	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
-	for _, s := range sections {
-		for _, k := range secretKeys {
-			if s[k] == "" {
-				continue
+	keys := strings.Join(slices.Sorted(maps.Keys(configKeys)), ", ")
+	for _, sec := range cfg.Sections() {
+		if sec.Name() == ini.DefaultSection && len(sec.Keys()) > 0 {
+			return nil, fmt.Errorf("config file %s line %d: %q comes before any [name]", path, lineOf(raw, "", sec.Keys()[0].Name()), sec.Keys()[0].Name())
+		}
+		for _, k := range sec.Keys() {
+			if !configKeys[k.Name()] {
+				return nil, fmt.Errorf("config file %s line %d: [%s] has an unknown key %q (keys: %s)", path, lineOf(raw, sec.Name(), k.Name()), sec.Name(), k.Name(), keys)
 			}
-			if st, err := fh.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
-				return nil, fmt.Errorf("config file %s holds a %s and can be read by others; run 'chmod 600 %s'", path, strings.ReplaceAll(k, "_", " "), path)
+			if slices.Contains(secretKeys, k.Name()) && k.Value() != "" {
+				if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+					return nil, fmt.Errorf("config file %s holds a %s and can be read by others; run 'chmod 600 %s'", path, strings.ReplaceAll(k.Name(), "_", " "), path)
+				}
 			}
 		}
 	}
-	s, ok := sections[name]
-	if !ok {
+	sec, err := cfg.GetSection(name)
+	if err != nil || name == ini.DefaultSection {
 		return nil, fmt.Errorf("%w: no remote [%s] in the config file %s", errUsage, name, path)
+	}
+	s := sec.KeysHash()
+	for k, v := range s {
+		if strings.HasPrefix(v, "# ") || strings.HasPrefix(v, "; ") {
+			s[k] = "" // "key = ; comment": ini.v1 takes the comment for the value
+		}
 	}
 	if s["remote"] == "" {
 		return nil, fmt.Errorf("config file %s: [%s] has no remote = URL", path, name)
 	}
 	return s, nil
+}
+
+// lineOf is the line of key in section of an INI text (0 if not found),
+// for error messages: ini.v1 keeps no line numbers.
+func lineOf(raw []byte, section, key string) int {
+	in := section == ""
+	for i, line := range strings.Split(string(raw), "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+			in = strings.TrimSpace(t[1:len(t)-1]) == section
+			continue
+		}
+		if k, _, ok := strings.Cut(t, "="); in && ok && strings.TrimSpace(k) == key {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// showConfig prints a remote's effective settings, secrets masked.
+func showConfig(w io.Writer, path, name string) error {
+	s, err := readConfigSection(path, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "[%s]  # from %s\n", name, path)
+	for _, k := range slices.Sorted(maps.Keys(s)) {
+		v := s[k]
+		if slices.Contains(secretKeys, k) && v != "" {
+			v = "******** (set)"
+		}
+		fmt.Fprintf(w, "%s = %s\n", k, v)
+	}
+	return nil
 }
 
 // applyConfig fills what the command line left open from a config
@@ -112,4 +151,20 @@ func applyConfig(s map[string]string, f *mountFlags) error {
 		return fmt.Errorf("config: insecure must be true or false, not %q", s["insecure"])
 	}
 	return nil
+}
+
+func cmdConfig(args []string, stdout, stderr io.Writer) error {
+	fl := pflag.NewFlagSet("config", pflag.ContinueOnError)
+	fl.SetOutput(stderr)
+	path := fl.String("config", defaultConfigPath(), "the config file")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fl.NArg() != 2 || fl.Arg(0) != "show" {
+		return fmt.Errorf("%w: config show [--config FILE] NAME", errUsage)
+	}
+	return showConfig(stdout, *path, strings.TrimSuffix(fl.Arg(1), ":"))
 }

@@ -22,6 +22,7 @@ Usage:
   dmsfs publish [--yes|--dry-run] PATH      publish the Invenio draft that PATH is in
   dmsfs serve --protocol axelor|invenio|enaio [--data DIR] [--addr 127.0.0.1:PORT]
                                             run a protocol-faithful test server
+  dmsfs config show [--config FILE] NAME    a remote's settings from the config file, secrets masked
   dmsfs version
 
 REMOTE is embedded:DIR, axelor+http(s)://[USER@]HOST[:PORT][/PATH],
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(args[1:], stdout, stderr)
 	case "publish":
 		err = cmdPublish(args[1:], os.Stdin, stdout, stderr)
+	case "config":
+		err = cmdConfig(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "dmsfs", version)
 	case "help", "-h", "--help":
