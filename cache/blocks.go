@@ -140,7 +140,7 @@ func (b *Blocks) Prefetch(key string, size, off, n int64, fetch FetchFunc) {
 		}
 		go func() {
 			defer func() { <-b.ahead }()
-			b.block(context.Background(), key, size, idx, fetch)
+			_, _ = b.block(context.Background(), key, size, idx, fetch)
 		}()
 	}
 }

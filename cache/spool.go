@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/dmsfs/dmsfs/remote"
 )
@@ -88,7 +89,7 @@ func OpenSpool(dir string) (*Spool, error) {
 	}
 	db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("cache directory %s is in use by another dmsfs mount; give each mount its own --cache-dir", dir)
 		}
 		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
@@ -106,18 +107,18 @@ func OpenSpool(dir string) (*Spool, error) {
 		return nil
 	})
 	if err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
 	}
 	s := &Spool{dir: dir, db: db}
 	// Temp files live as long as the mount; data files without a record
 	// were never promised to anybody.
 	os.RemoveAll(filepath.Join(dir, "spool/temp"))
-	os.MkdirAll(filepath.Join(dir, "spool/temp"), 0o700)
+	_ = os.MkdirAll(filepath.Join(dir, "spool/temp"), 0o700)
 	known := map[string]bool{}
 	recs, err := s.Pending()
 	if err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, err
 	}
 	for _, r := range recs {
@@ -200,7 +201,7 @@ func (s *Spool) Remove(key string, temp, journaled bool) {
 		return
 	}
 	if !temp && journaled {
-		s.Forget(key)
+		_ = s.Forget(key)
 	}
 	os.Remove(s.path(key, temp))
 }
@@ -234,7 +235,7 @@ func (s *Spool) SetAttr(key string, a Attr) error {
 func (s *Spool) GetAttr(key string) (Attr, bool) {
 	var a Attr
 	var ok bool
-	s.db.View(func(tx *bolt.Tx) error {
+	_ = s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketAttrs).Get([]byte(key)); v != nil {
 			ok = json.Unmarshal(v, &a) == nil
 		}
@@ -245,7 +246,7 @@ func (s *Spool) GetAttr(key string) (Attr, bool) {
 
 // DeleteAttr forgets the attributes under key.
 func (s *Spool) DeleteAttr(key string) {
-	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAttrs).Delete([]byte(key)) })
+	_ = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAttrs).Delete([]byte(key)) })
 }
 
 // Finish ends an upload in one transaction: the journal record of key goes,

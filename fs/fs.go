@@ -98,5 +98,5 @@ func (f *FS) raiseReadAhead(dir string) {
 		return
 	}
 	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
-	os.WriteFile(path, []byte("1024"), 0o644) // the kernel's default stays where it may not be raised
+	_ = os.WriteFile(path, []byte("1024"), 0o644) // the kernel's default stays where it may not be raised
 }

@@ -77,7 +77,7 @@ func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context,
 		json.NewEncoder(w).Encode(plan)
 	})
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go c.srv.Serve(ln)
+	go func() { _ = c.srv.Serve(ln) }()
 	return c, nil
 }
 
@@ -104,7 +104,7 @@ func (c *controlServer) handleUnmount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *controlServer) close() {
-	c.srv.Close()
+	_ = c.srv.Close()
 	os.Remove(c.ln.Addr().String())
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -59,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "config":
 		err = cmdConfig(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "dmsfs", version)
+		fmt.Fprintln(stdout, versionLine())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -79,7 +81,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-const version = "0.1.0"
+// version is set at build time (make build: -X main.version=…); a plain
+// go build or go install says the module version or "dev".
+var version = ""
+
+// versionLine is what `dmsfs version` prints: the version, the commit it
+// was built from and the Go that built it.
+func versionLine() string {
+	v, commit, dirty := version, "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version // go install …@version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if v == "" {
+		v = "dev"
+	}
+	line := "dmsfs " + v
+	if commit != "" {
+		line += " (commit " + commit[:min(12, len(commit))]
+		if dirty {
+			line += ", modified"
+		}
+		line += ")"
+	}
+	return line + " " + runtime.Version()
+}
 
 // byteSize is a pflag value for sizes like 256M or 2G.
 type byteSize int64

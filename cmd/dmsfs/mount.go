@@ -175,7 +175,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	if err != nil {
 		return err
 	}
-	defer spool.Close()
+	defer func() { _ = spool.Close() }()
 	patterns := append(append([]string(nil), dfs.DefaultTempPatterns...), f.tempPatterns...)
 	ctx := context.Background()
 	grace := f.unlinkGrace
@@ -219,7 +219,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	}
 	ctl, err := startControl(mnt, fsys, unmount)
 	if err != nil {
-		srv.Unmount()
+		_ = srv.Unmount()
 		return err
 	}
 	defer ctl.close()
@@ -255,7 +255,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ctl.srv.Shutdown(sctx) // let an unmount request finish its answer
+	_ = ctl.srv.Shutdown(sctx) // let an unmount request finish its answer
 	log.Info("unmounted", "mountpoint", mnt)
 	return nil
 }
@@ -404,7 +404,7 @@ func parseRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote
 		if err != nil {
 			return nil, nil, err
 		}
-		return r, func() { r.Close() }, nil
+		return r, func() { _ = r.Close() }, nil
 	}, nil
 }
 
@@ -452,14 +452,14 @@ func startDaemon(args []string, f *mountFlags, mnt string, stdout io.Writer) err
 	r.Close()
 	line := strings.TrimSpace(msg)
 	if line != "ready" {
-		cmd.Wait()
+		_ = cmd.Wait()
 		if line == "" {
 			line = "the background process exited; see " + filepath.Join(f.cacheDir, "dmsfs.log")
 		}
 		return errors.New(line)
 	}
 	pid := cmd.Process.Pid
-	cmd.Process.Release()
+	_ = cmd.Process.Release()
 	logFile := f.logFile
 	if logFile == "" {
 		logFile = filepath.Join(f.cacheDir, "dmsfs.log")

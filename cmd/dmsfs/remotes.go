@@ -106,7 +106,7 @@ func invenioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remo
 		if err != nil {
 			return nil, nil, err
 		}
-		return r, func() { r.Close() }, nil
+		return r, func() { _ = r.Close() }, nil
 	}, nil
 }
 
@@ -153,7 +153,7 @@ func enaioRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote
 		if err != nil {
 			return nil, nil, err
 		}
-		return r, func() { r.Close() }, nil
+		return r, func() { _ = r.Close() }, nil
 	}, nil
 }
 

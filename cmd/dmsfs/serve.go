@@ -155,7 +155,7 @@ func serveInvenio(data string, ln net.Listener, user string, opts inveniotest.Op
 	}
 	srv.SetStorageURL("http://" + sln.Addr().String())
 	storage := &http.Server{Handler: srv.StorageHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go storage.Serve(sln)
+	go func() { _ = storage.Serve(sln) }()
 	url := "invenio+http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "Invenio test server at http://%s, storage at http://%s (data in %s)\n", ln.Addr(), sln.Addr(), data)
 	if tokenFile != "" {
@@ -167,8 +167,8 @@ func serveInvenio(data string, ln net.Listener, user string, opts inveniotest.Op
 	}
 	fmt.Fprintf(stdout, "URL: %s\n", url)
 	return srv.Handler(), func(ctx context.Context) {
-		storage.Shutdown(ctx)
-		srv.Close() // saves what is not saved yet
+		_ = storage.Shutdown(ctx)
+		_ = srv.Close() // saves what is not saved yet
 	}, nil
 }
 
@@ -186,7 +186,7 @@ func serveEnaio(data string, ln net.Listener, user string, useTLS bool, stdout i
 	if useTLS {
 		ca := filepath.Join(data, "ca.pem")
 		if err := os.WriteFile(ca, srv.CertPEM(), 0o644); err != nil {
-			srv.Close()
+			_ = srv.Close()
 			return err
 		}
 		scheme, caFlag = "enaios", " --ca-file "+ca

@@ -129,7 +129,7 @@ func (d *Dir) Setattr(ctx context.Context, in SetAttr) (Attr, error) {
 	d.attr.apply(in, d.fsys.opts.UID, d.fsys.opts.GID)
 	a := d.attr
 	d.amu.Unlock()
-	d.fsys.spool.SetAttr("d/"+string(d.id), a.record(""))
+	_ = d.fsys.spool.SetAttr("d/"+string(d.id), a.record(""))
 	return d.Attr(), nil
 }
 
@@ -139,7 +139,7 @@ func (d *Dir) touch() {
 	defer d.amu.Unlock()
 	if !d.attr.mtime.IsZero() {
 		d.attr.mtime = d.fsys.now()
-		d.fsys.spool.SetAttr("d/"+string(d.id), d.attr.record(""))
+		_ = d.fsys.spool.SetAttr("d/"+string(d.id), d.attr.record(""))
 	}
 }
 

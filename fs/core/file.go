@@ -294,7 +294,7 @@ func fetchWith(open func(ctx context.Context, off, n int64) (io.ReadCloser, erro
 		defer rc.Close()
 		buf := make([]byte, n)
 		got, err := io.ReadFull(rc, buf)
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return buf[:got], nil
 		}
 		return buf, err
@@ -403,7 +403,7 @@ func (f *File) abandon(ctx context.Context) {
 		return
 	}
 	f.size = 0
-	f.ensureLocal(ctx, true)
+	_ = f.ensureLocal(ctx, true)
 }
 
 // record describes the pending upload of the file (mu held).
@@ -554,7 +554,7 @@ func (f *File) upload(ctx context.Context) error {
 		// content) has nothing left to send.
 		f.fsys.queue.Cancel(f)
 		if a := f.attrRecord(); a != nil || f.journaled {
-			f.fsys.spool.Finish(f.key, f.fsys.attrKey(f.doc.id, f.rf.Name), a)
+			_ = f.fsys.spool.Finish(f.key, f.fsys.attrKey(f.doc.id, f.rf.Name), a)
 		}
 		f.journaled = false
 	}
@@ -597,7 +597,7 @@ func (f *File) saveAttr() {
 	}
 	key := f.fsys.attrKey(f.doc.id, f.rf.Name)
 	if a := f.attrRecord(); a != nil {
-		f.fsys.spool.SetAttr(key, *a)
+		_ = f.fsys.spool.SetAttr(key, *a)
 	} else {
 		f.fsys.spool.DeleteAttr(key)
 	}

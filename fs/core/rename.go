@@ -305,7 +305,7 @@ func (d *Dir) moveFile(ctx context.Context, src *File, name string, dst *Dir, ne
 		src.temp = true
 		src.fsys.queue.Cancel(src)
 		if src.journaled {
-			src.fsys.spool.Forget(src.key)
+			_ = src.fsys.spool.Forget(src.key)
 			src.journaled = false
 		}
 		src.dir, src.name = dst, newName

@@ -61,7 +61,7 @@ func (it *replayItem) Upload(ctx context.Context) error {
 		return err
 	}
 	if rf, ok := fileOf(res.Node, res.File); ok && res.Conflict == "" && (rec.Mode != 0 || !rec.Mtime.IsZero()) {
-		f.spool.SetAttr(f.attrKey(res.Node.ID, rf.Name), cache.Attr{ContentID: rf.ContentID, Mode: rec.Mode, Mtime: rec.Mtime})
+		_ = f.spool.SetAttr(f.attrKey(res.Node.ID, rf.Name), cache.Attr{ContentID: rf.ContentID, Mode: rec.Mode, Mtime: rec.Mtime})
 	}
 	f.spool.Remove(rec.Key, false, true)
 	return nil

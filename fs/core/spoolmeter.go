@@ -39,7 +39,7 @@ func (m *spoolMeter) reserve(grow int64) error {
 // diskUse is the space the files below dir take on disk (sparse parts free).
 func diskUse(dir string) int64 {
 	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}

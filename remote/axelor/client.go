@@ -228,7 +228,7 @@ func (c *Client) sleep(ctx context.Context, attempt int, retryAfter string) {
 	if s, err := strconv.Atoi(retryAfter); err == nil && s > 0 {
 		d = (backoff.Policy{Base: min(time.Duration(s)*time.Second, 30*time.Second), Jitter: true}).Delay(1)
 	}
-	backoff.Sleep(ctx, d)
+	_ = backoff.Sleep(ctx, d)
 }
 
 // envelope is Axelor's JSON service answer.
@@ -284,7 +284,7 @@ func statusErr(method, path string, env envelope) error {
 		Title    string          `json:"title"`
 		EntityID json.RawMessage `json:"entityId"`
 	}
-	json.Unmarshal(env.Data, &d)
+	_ = json.Unmarshal(env.Data, &d)
 	e := &statusError{method: method, path: path, status: env.Status, msg: strings.TrimSpace(d.Title + ": " + d.Message),
 		kind: remote.ErrUnavailable}
 	switch {
@@ -318,7 +318,7 @@ func (e *statusError) Unwrap() error { return e.kind }
 // permission matter stays one the queue retries.
 func (c *Client) denied(ctx context.Context, err error, action string, ids ...remote.ID) error {
 	var se *statusError
-	if !errors.As(err, &se) || se.status != -1 || se.kind != remote.ErrUnavailable {
+	if !errors.As(err, &se) || se.status != -1 || !errors.Is(se.kind, remote.ErrUnavailable) {
 		return err
 	}
 	for _, id := range ids {

@@ -575,7 +575,7 @@ func (c *Client) discard(ctx context.Context, mid int64) {
 	if err != nil || len(rows) != 1 {
 		return
 	}
-	c.call(ctx, http.MethodPost, restPath+"/removeAll", map[string]any{"records": []any{
+	_, _, _ = c.call(ctx, http.MethodPost, restPath+"/removeAll", map[string]any{"records": []any{
 		map[string]any{"id": num(rows[0]["id"]), "version": num(rows[0]["version"])}}}, false)
 }
 

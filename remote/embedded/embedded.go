@@ -22,6 +22,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/dmsfs/dmsfs/remote"
 )
@@ -96,7 +97,7 @@ func Open(dir string, opts Options) (*Repo, error) {
 	}
 	db, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("embedded repository %s is in use by another process", dir)
 		}
 		return nil, fmt.Errorf("embedded repository %s: %w", dir, err)
@@ -122,7 +123,7 @@ func Open(dir string, opts Options) (*Repo, error) {
 		return put(tx, &record{ID: rootID, Kind: remote.KindFolder, Rev: 1, ModTime: r.now().UTC()})
 	})
 	if err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("embedded repository %s: %w", dir, err)
 	}
 	// Blobs left in tmp by a crash were never referenced.
@@ -583,7 +584,7 @@ func (r *Repo) storeBlob(name string, c remote.Content) (remote.File, error) {
 			return remote.File{}, fmt.Errorf("store %q: %w", name, err)
 		}
 		if d, err := os.Open(filepath.Dir(dst)); err == nil {
-			d.Sync()
+			_ = d.Sync()
 			d.Close()
 		}
 	}

@@ -114,23 +114,23 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 	}
 	cache, err := newFileCache(cfg.CacheDir, cfg.CacheSize)
 	if err != nil {
-		c.Close()
+		_ = c.Close()
 		return nil, err
 	}
 	r := &Repo{cfg: cfg, log: log, rpc: c, cache: cache, root: rootID, types: map[int]int{}}
 	rep, err := c.Call(ctx, rpc.Request{Job: jobGetObjDef, Params: []rpc.Param{rpc.Int("Flags", 1|4096)}}, nil, true)
 	if err != nil {
-		c.Close()
+		_ = c.Close()
 		return nil, err
 	}
 	if err := decodeXML(rep, "sRet", &r.def); err != nil {
-		c.Close()
+		_ = c.Close()
 		return nil, fmt.Errorf("enaio object definition: %w", err)
 	}
 	if cfg.Root != "" && cfg.Root != "/" {
 		id, err := r.resolve(ctx, cfg.Root)
 		if err != nil {
-			c.Close()
+			_ = c.Close()
 			return nil, fmt.Errorf("enaio root %q: %w", cfg.Root, err)
 		}
 		r.root = id

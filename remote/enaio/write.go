@@ -111,7 +111,7 @@ type limitedWriter struct {
 
 func (l *limitedWriter) Write(p []byte) (int, error) {
 	if keep := min(len(p), l.n); keep > 0 {
-		l.w.Write(p[:keep])
+		_, _ = l.w.Write(p[:keep])
 		l.n -= keep
 	}
 	return len(p), nil

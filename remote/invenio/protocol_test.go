@@ -133,7 +133,7 @@ func TestLargeUpload(t *testing.T) {
 	body := fstest.WriteFile(t, src, 300<<20, 7)
 	sum := md5.Sum(body)
 	want := "md5:" + hex.EncodeToString(sum[:])
-	body = nil
+	body = nil //nolint:ineffassign // let the 300 MiB go before the uploads
 	for _, c := range []struct {
 		name  string
 		opts  inveniotest.Options

@@ -19,16 +19,16 @@ import (
 
 // record is the part of a record or draft JSON dmsfs uses.
 type record struct {
-	ID          string `json:"id"`
-	RevisionID  int    `json:"revision_id"`
-	Created     string `json:"created"`
-	Updated     string `json:"updated"`
-	IsPublished bool   `json:"is_published"`
-	IsDraft     bool   `json:"is_draft"`
-	Status      string `json:"status"`
+	ID          string          `json:"id"`
+	RevisionID  int             `json:"revision_id"`
+	Created     string          `json:"created"`
+	Updated     string          `json:"updated"`
+	IsPublished bool            `json:"is_published"`
+	IsDraft     bool            `json:"is_draft"`
+	Status      string          `json:"status"`
 	Metadata    recordMetadata  `json:"metadata"`
 	Errors      json.RawMessage `json:"errors"` // problems a draft save reported
-	Versions struct {
+	Versions    struct {
 		Index int `json:"index"`
 	} `json:"versions"`
 	Parent struct {

@@ -467,10 +467,10 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 	if len(meta) > 0 {
 		item["metadata"] = meta // a replaced or moved file keeps its metadata
 	}
-	parts, partSize := int64(1), c.Size
+	partSize := c.Size
 	if c.Size >= r.cfg.MultipartAbove {
 		partSize = r.cfg.PartSize
-		parts = (c.Size + partSize - 1) / partSize
+		parts := (c.Size + partSize - 1) / partSize
 		item["transfer"] = map[string]any{"type": "M", "parts": parts, "part_size": partSize}
 		// Not for a multipart transfer: the server would keep it as it
 		// is, unverified, and compute none of its own (upstream
@@ -511,7 +511,7 @@ func (r *Repo) uploadOnce(ctx context.Context, draft *record, key string, c remo
 			// Leave no pending entry behind.
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*1e9)
 			defer cancel()
-			r.deleteEntry(dctx, e)
+			_ = r.deleteEntry(dctx, e)
 		}
 	}()
 	switch {

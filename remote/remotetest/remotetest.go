@@ -459,9 +459,9 @@ func ReadEverything(ctx context.Context, r remote.Repository, id remote.ID) {
 			rc.Close()
 		}
 	}
-	r.Versions(ctx, id)
+	_, _ = r.Versions(ctx, id)
 	if fr, ok := r.(remote.Fields); ok {
-		fr.Fields(ctx, id)
+		_, _ = fr.Fields(ctx, id)
 	}
 }
 

@@ -30,7 +30,7 @@ func CoreTarget(t testing.TB, repo remote.Repository, opts core.Options) func(no
 		t.Cleanup(func() {
 			if c.fs != nil {
 				c.fs.Close()
-				c.spool.Close()
+				_ = c.spool.Close()
 			}
 		})
 		return c

@@ -153,7 +153,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	}
 	if c.cfg.TLS != nil {
 		t := tls.Client(nc, c.cfg.TLS)
-		t.SetDeadline(time.Now().Add(c.cfg.Timeout))
+		_ = t.SetDeadline(time.Now().Add(c.cfg.Timeout))
 		if err := t.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("TLS with enaio at %s: %w", c.cfg.Addr, err)
