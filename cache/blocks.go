@@ -38,6 +38,7 @@ func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
 		MaxCost:            maxBytes,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
+		Metrics:            true, // hits, misses, evictions for dmsfs_cache_*
 	})
 	if err != nil {
 		return nil, fmt.Errorf("block cache: %w", err)
@@ -50,6 +51,12 @@ func (b *Blocks) Close() { b.c.Close() }
 
 // Used is the number of bytes held.
 func (b *Blocks) Used() int64 { return b.c.MaxCost() - b.c.RemainingCost() }
+
+// Stats are the cache's hits, misses and evicted blocks so far.
+func (b *Blocks) Stats() (hits, misses, evicted uint64) {
+	m := b.c.Metrics
+	return m.Hits(), m.Misses(), m.KeysEvicted()
+}
 
 // Capacity is the most the cache holds.
 func (b *Blocks) Capacity() int64 { return b.c.MaxCost() }

@@ -218,3 +218,23 @@ type PublishPlan struct {
 	NoDraft bool
 	URL     string // where the record is in the repository's web interface
 }
+
+// Wrapper is a Repository that adds something to another (metrics,
+// logging) and forwards every method, the optional ones included.
+type Wrapper interface {
+	Unwrap() Repository
+}
+
+// As finds an optional interface (Fields, Drafts, FieldNamer, Publisher)
+// of r. A Wrapper forwards them all, so it has one only where what it
+// wraps has it.
+func As[T any](r Repository) (T, bool) {
+	t, ok := r.(T)
+	if w, wraps := r.(Wrapper); ok && wraps {
+		if _, inner := As[T](w.Unwrap()); !inner {
+			var zero T
+			return zero, false
+		}
+	}
+	return t, ok
+}

@@ -1,18 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +26,7 @@ import (
 
 	"github.com/dmsfs/dmsfs/fs/fstest"
 	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
 	"github.com/dmsfs/dmsfs/remote/embedded"
 )
 
@@ -711,4 +715,89 @@ func readmeConfigExample(t *testing.T) string {
 	}
 	require.Contains(t, out.String(), "#", "the example keeps its comments")
 	return out.String()
+}
+
+// TestMetricsAndVerboseLog (issue 18): with --metrics-addr, the metrics
+// after a copy in and a read back count what was done: one Insert, the
+// bytes up and down, block cache misses and then a hit; -v with
+// --log-format json logs one line per repository call, without the
+// password.
+func TestMetricsAndVerboseLog(t *testing.T) {
+	c := newCLI(t)
+	url, data := c.serveAxelor()
+	pw := filepath.Join(data, "password")
+	secret, err := os.ReadFile(pw)
+	require.NoError(t, err)
+	addr := freeAddr(t)
+	cmd, log := c.mountForeground("--user", "dmsfs", "--password-file", pw, "--cache-dir", c.cacheDir,
+		"--metrics-addr", addr, "-v", "--log-format", "json", url)
+	body := bytes.Repeat([]byte("metrics "), 40000) // 320,000 bytes
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "m.bin"), body, 0o644))
+	require.NoError(t, exec.Command("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches").Run())
+	for range 2 { // the second read finds the blocks in dmsfs's cache
+		got, err := exec.Command("dd", "if="+filepath.Join(c.mnt, "m.bin"), "iflag=direct", "bs=1M", "status=none").Output()
+		require.NoError(t, err)
+		require.Equal(t, len(body), len(got))
+	}
+
+	metrics := scrape(t, "http://"+addr+"/metrics")
+	require.Equal(t, 1.0, metrics[`dmsfs_remote_requests_total{backend="axelor",op="Insert",outcome="ok"}`], "one document made")
+	require.GreaterOrEqual(t, metrics[`dmsfs_remote_bytes_total{backend="axelor",direction="up"}`], float64(len(body)))
+	require.GreaterOrEqual(t, metrics[`dmsfs_remote_bytes_total{backend="axelor",direction="down"}`], float64(len(body)))
+	require.Greater(t, metrics[`dmsfs_cache_misses_total`], 0.0)
+	require.Greater(t, metrics[`dmsfs_cache_hits_total`], 0.0)
+	require.Equal(t, 0.0, metrics[`dmsfs_upload_queue_files`])
+	require.Greater(t, metrics[`dmsfs_remote_request_duration_seconds_count{backend="axelor",op="Insert"}`], 0.0)
+
+	_, stderr, code := c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+	calls := 0
+	for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "a JSON log line: %s", line)
+		if rec["msg"] == "remote" {
+			calls++
+			require.Contains(t, rec, "op")
+			require.Contains(t, rec, "duration")
+			require.Contains(t, rec, "outcome")
+		}
+	}
+	var requests float64
+	for k, v := range metrics {
+		if strings.HasPrefix(k, "dmsfs_remote_requests_total{") {
+			requests += v
+		}
+	}
+	require.GreaterOrEqual(t, float64(calls), requests, "a log line per call counted")
+	require.NotContains(t, log.String(), strings.TrimSpace(string(secret)), "no secret in the log")
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// scrape reads Prometheus's text format: "name{labels}" → value.
+func scrape(t *testing.T, url string) map[string]float64 {
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		require.NoError(t, err, line)
+		out[line[:i]] = v
+	}
+	return out
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,6 +29,7 @@ import (
 	dfs "github.com/dmsfs/dmsfs/fs"
 	"github.com/dmsfs/dmsfs/fs/core"
 	"github.com/dmsfs/dmsfs/fs/upload"
+	"github.com/dmsfs/dmsfs/internal/metrics"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/embedded"
 )
@@ -46,6 +49,8 @@ type mountFlags struct {
 	allowOther   bool
 	data         string
 	verbose      bool
+	logFormat    string
+	metricsAddr  string
 	daemon       bool
 	logFile      string
 	tempPatterns []string
@@ -76,7 +81,9 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.BoolVar(&f.showVersions, "show-versions", false, "list .versions in directory listings (it is always reachable by name)")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users access the mount (with default_permissions; needs user_allow_other in /etc/fuse.conf unless root)")
 	fl.StringVar(&f.data, "data", "", "directory of the embedded repository (default $XDG_DATA_HOME/dmsfs/repo)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every remote operation")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every remote operation (operation, object, duration, outcome) and other details")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log as text (key=value) or json (one object per line)")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (default: off)")
 	fl.BoolVar(&f.daemon, "daemon", false, "run in the background once mounted")
 	fl.StringVar(&f.logFile, "log-file", "", "write the log here (default: stderr; with --daemon, <cache-dir>/dmsfs.log)")
 	fl.StringVar(&f.user, "user", "", "user name for the remote (or user@ in the URL)")
@@ -149,7 +156,16 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	if f.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler
+	switch f.logFormat {
+	case "text":
+		handler = slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})
+	default:
+		return fmt.Errorf("%w: --log-format is text or json, not %q", errUsage, f.logFormat)
+	}
+	log := slog.New(handler)
 
 	err = serveMount(mnt, label, openRepo, f, log)
 	if ready := readyPipe(); ready != nil && err != nil { // tell the waiting parent
@@ -166,11 +182,15 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 		// the garbage of finished downloads doubles the footprint.
 		debug.SetMemoryLimit(int64(f.cacheSize) + 64<<20)
 	}
-	repo, closeRepo, err := openRepo(log)
+	inner, closeRepo, err := openRepo(log)
 	if err != nil {
 		return err
 	}
 	defer closeRepo()
+	backend, _, _ := strings.Cut(label, ":")
+	backend = strings.TrimSuffix(strings.TrimSuffix(backend, "s"), "+http") // enaios, axelor+https → enaio, axelor
+	m := metrics.New()
+	repo := m.Wrap(inner, backend, log)
 	spool, err := cache.OpenSpool(f.cacheDir)
 	if err != nil {
 		return err
@@ -191,6 +211,19 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 		return err
 	}
 	defer fsys.Close()
+	m.WatchFS(fsys.FS)
+	if f.metricsAddr != "" {
+		ln, err := net.Listen("tcp", f.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", m.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(ln) }()
+		defer func() { _ = msrv.Close() }()
+		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
 	srv, err := fsys.Mount(mnt, f.allowOther)
 	if err != nil {
 		return fmt.Errorf("cannot mount %s: %w (is fuse3 installed and /dev/fuse usable?)", mnt, err)

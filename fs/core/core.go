@@ -100,6 +100,9 @@ type FS struct {
 	// changes counts uploads made through this mount; caches of version
 	// histories are stale once it moved.
 	changes atomic.Uint64
+	// conflicts and uploadFailures count conflict copies made and failed
+	// uploads, for Stats.
+	conflicts, uploadFailures atomic.Uint64
 
 	// treeMu guards every Dir's parent and name (leaf lock).
 	treeMu sync.RWMutex
@@ -179,7 +182,7 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	f.root = newDir(f, rootNode, nil)
 	f.root.ino = 1
 	f.queue = upload.New(upload.Options{Now: f.now, Logger: f.log, Tick: opts.QueueTick,
-		OnError: func(p string, err error) { f.fail("upload", p, err) }})
+		OnError: func(p string, err error) { f.uploadFailures.Add(1); f.fail("upload", p, err) }})
 	if err := f.replay(ctx); err != nil {
 		f.queue.Stop()
 		blocks.Close()
@@ -309,6 +312,28 @@ func (f *FS) Status() Status {
 	}
 	return Status{Queue: f.queue.Status(), CacheUsed: f.blocks.Used(), CacheSize: f.blocks.Capacity(),
 		CacheDir: f.spool.Dir(), WriteBack: wb, LastErrors: errs}
+}
+
+// Stats are counters and levels for monitoring (dmsfs --metrics-addr).
+type Stats struct {
+	CacheHits, CacheMisses, CacheEvicted uint64
+	CacheBytes                           int64
+	SpoolBytes                           int64 // disk the spool uses
+	QueueFiles                           int   // uploads waiting
+	QueueBytes                           int64
+	Refused                              int    // uploads refused for good
+	UploadFailures                       uint64 // failed upload attempts so far
+	Conflicts                            uint64 // conflict copies made so far
+}
+
+// Stats reads the counters; the spool's disk use is measured, which walks
+// its directory.
+func (f *FS) Stats() Stats {
+	q := f.queue.Status()
+	hits, misses, evicted := f.blocks.Stats()
+	return Stats{CacheHits: hits, CacheMisses: misses, CacheEvicted: evicted, CacheBytes: f.blocks.Used(),
+		SpoolBytes: diskUse(f.spool.Dir()), QueueFiles: q.Files, QueueBytes: q.Bytes, Refused: len(q.Refused),
+		UploadFailures: f.uploadFailures.Load(), Conflicts: f.conflicts.Load()}
 }
 
 // fail logs a failure of op on path and keeps it for Status. It returns

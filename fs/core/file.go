@@ -524,6 +524,7 @@ func (f *File) upload(ctx context.Context) error {
 		f.fsys.changes.Add(1)
 	}
 	if res.Conflict != "" {
+		f.fsys.conflicts.Add(1)
 		f.gen++
 		f.dirty = false
 		f.closeLocal()

@@ -36,7 +36,7 @@ func parseKeptMtime(v, contentID string) (time.Time, bool) {
 
 // keepsMtime tells whether the repository can keep mtimes.
 func (fsys *FS) keepsMtime() (remote.Fields, bool) {
-	fr, ok := fsys.repo.(remote.Fields)
+	fr, ok := remote.As[remote.Fields](fsys.repo)
 	return fr, ok && fsys.caps.ListsFields
 }
 
@@ -75,7 +75,7 @@ func (f *File) sendMtime(ctx context.Context) {
 	f.mu.Unlock()
 	var n remote.Node
 	editable, err := true, error(nil)
-	if d, ok := f.fsys.repo.(remote.Drafts); ok {
+	if d, ok := remote.As[remote.Drafts](f.fsys.repo); ok {
 		editable, err = d.Editable(ctx, id)
 	}
 	if err == nil && editable {

@@ -45,7 +45,7 @@ func (f *FS) NodeAt(ctx context.Context, rel string) (remote.ID, error) {
 // uploading everything pending; with dryRun it only says what would be
 // published. Repositories without drafts refuse.
 func (f *FS) Publish(ctx context.Context, rel string, dryRun bool) (remote.PublishPlan, error) {
-	pub, ok := f.repo.(remote.Publisher)
+	pub, ok := remote.As[remote.Publisher](f.repo)
 	if !ok {
 		return remote.PublishPlan{}, fmt.Errorf("this repository has no drafts; changes are live once uploaded: %w", remote.ErrUnsupported)
 	}

@@ -106,7 +106,7 @@ func (f *File) state() string {
 // currentFields are the file's fields: the repository's, or for a file
 // not on the server yet those set on it.
 func (f *File) currentFields(ctx context.Context) (map[string]string, error) {
-	fr, ok := f.fsys.repo.(remote.Fields)
+	fr, ok := remote.As[remote.Fields](f.fsys.repo)
 	f.mu.Lock()
 	if !ok || !f.onServer() {
 		out := map[string]string{}
@@ -154,7 +154,7 @@ func (f *File) changeXattr(ctx context.Context, name string, value []byte, remov
 	if !isField || field == "" {
 		return readOnly(name)
 	}
-	fr, ok := f.fsys.repo.(remote.Fields)
+	fr, ok := remote.As[remote.Fields](f.fsys.repo)
 	if !ok {
 		return syscall.ENOTSUP
 	}
@@ -217,7 +217,7 @@ func (f *File) fieldSet(oldToken, newToken, field string, v *string) {
 // sendPendingFields sends the fields set before the file was on the
 // server (mu held, no operation under way; released meanwhile).
 func (f *File) sendPendingFields(ctx context.Context) {
-	fr, ok := f.fsys.repo.(remote.Fields)
+	fr, ok := remote.As[remote.Fields](f.fsys.repo)
 	pending := f.pendingFields
 	f.pendingFields = nil
 	if !ok {
@@ -272,7 +272,7 @@ func (d *Dir) Xattrs(ctx context.Context, withFields bool) (map[string]string, e
 		token = d.doc.getToken()
 	}
 	out[xattrID], out[xattrVer] = string(id), token
-	if fr, ok := d.fsys.repo.(remote.Fields); ok && withFields && id != "" {
+	if fr, ok := remote.As[remote.Fields](d.fsys.repo); ok && withFields && id != "" {
 		fields, err := d.currentFields(ctx, fr, id, token)
 		if err != nil {
 			return nil, d.fsys.fail("getxattr", d.Path(), err)
@@ -326,7 +326,7 @@ func (d *Dir) changeXattr(ctx context.Context, name string, value []byte, remove
 	if err != nil {
 		return err
 	}
-	fr, ok := d.fsys.repo.(remote.Fields)
+	fr, ok := remote.As[remote.Fields](d.fsys.repo)
 	if !ok || attrs[xattrID] == "" {
 		return syscall.ENOTSUP
 	}
