@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -800,4 +801,107 @@ func scrape(t *testing.T, url string) map[string]float64 {
 		out[line[:i]] = v
 	}
 	return out
+}
+
+// TestMountHelperAndFstab (issue 18): with the helper installed, real
+// mount(8) mounts with `-t fuse.dmsfs … -o cache_dir=…,write_back=5s,
+// allow_other` and from an fstab line; a plain umount(8) right after a
+// write with write-back pending leaves the file on the server (the
+// process finishes the upload before it exits).
+func TestMountHelperAndFstab(t *testing.T) {
+	c := newCLI(t)
+	link := filepath.Join("/sbin", helperName)
+	old, hadOld := os.Readlink(link)
+	stdout, stderr, code := c.run("install-helper")
+	require.Zero(t, code, stderr)
+	require.Contains(t, stdout, link)
+	t.Cleanup(func() {
+		_ = os.Remove(link)
+		if hadOld == nil {
+			_ = os.Symlink(old, link)
+		}
+	})
+	mount := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("mount", args...)
+		cmd.Env = c.env
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "mount %v: %s", args, out)
+	}
+	umountAndWait := func() {
+		t.Helper()
+		out, err := exec.Command("umount", c.mnt).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		// The process is gone once the repository's lock is free.
+		require.Eventually(t, func() bool {
+			r, err := embedded.Open(c.data, embedded.Options{})
+			if err == nil {
+				r.Close()
+			}
+			return err == nil
+		}, time.Minute, 50*time.Millisecond, "the dmsfs process did not exit after umount")
+	}
+
+	mount("-t", "fuse.dmsfs", "embedded:"+c.data, c.mnt, "-o", "cache_dir="+c.cacheDir+",write_back=5s,allow_other,_netdev,x-systemd.automount")
+	fstype, ok := mountAt(c.mnt)
+	require.True(t, ok)
+	require.Equal(t, "fuse.dmsfs", fstype)
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "umounted.txt"), []byte("kept"), 0o644))
+	_, _, code = c.run("status", c.mnt)
+	require.Zero(t, code, "the control socket answers")
+	umountAndWait()
+	r := c.repo()
+	root, err := r.Root(context.Background())
+	require.NoError(t, err)
+	kids, err := r.List(context.Background(), root.ID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1, "the write-back upload was finished after umount")
+	rc, err := r.Open(context.Background(), kids[0].ID, kids[0].Files[0].Name, 0, -1)
+	require.NoError(t, err)
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	require.Equal(t, "kept", string(got))
+	require.NoError(t, r.Close())
+
+	fstab := filepath.Join(t.TempDir(), "fstab")
+	line := fmt.Sprintf("embedded:%s %s fuse.dmsfs cache_dir=%s,nofail,_netdev,noauto 0 0\n", c.data, c.mnt, c.cacheDir)
+	require.NoError(t, os.WriteFile(fstab, []byte(line), 0o644))
+	mount("-T", fstab, c.mnt)
+	got, err = os.ReadFile(filepath.Join(c.mnt, "umounted.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "kept", string(got))
+	umountAndWait()
+
+	out, err := exec.Command("mount", "-t", "fuse.dmsfs", "embedded:"+c.data, c.mnt, "-o", "bogus_option").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), `unknown mount option "bogus_option"`)
+}
+
+// TestSystemdUnitsInREADME: the unit files README gives pass
+// systemd-analyze verify.
+func TestSystemdUnitsInREADME(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("no systemd-analyze")
+	}
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	unit := regexp.MustCompile("`[^`]*/([a-z-]+\\.(?:mount|automount|service))`[^\\n]*\\n\\n((?:    .*\\n|\\n)+)")
+	var files []string
+	for _, m := range unit.FindAllStringSubmatch(string(b), -1) {
+		var text strings.Builder
+		for _, l := range strings.Split(strings.TrimRight(m[2], "\n"), "\n") {
+			text.WriteString(strings.TrimPrefix(l, "    ") + "\n")
+		}
+		body := strings.ReplaceAll(text.String(), "/usr/local/bin/dmsfs", binary)
+		p := filepath.Join(dir, m[1])
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		files = append(files, p)
+	}
+	require.Len(t, files, 3, "README gives a .mount, an .automount and a user .service")
+	for _, f := range files {
+		out, err := exec.Command("systemd-analyze", "verify", "--man=no", f).CombinedOutput()
+		require.NoError(t, err, "%s: %s", filepath.Base(f), out)
+		require.Empty(t, strings.TrimSpace(string(out)), "%s", filepath.Base(f))
+	}
 }

@@ -37,13 +37,9 @@ var configKeys = map[string]bool{"remote": true, "user": true, "password": true,
 var secretKeys = []string{"password", "api_key", "token"}
 
 // defaultConfigPath is $XDG_CONFIG_HOME/dmsfs/config.
+// Without $HOME, root's is /etc/dmsfs/config (a mount at boot).
 func defaultConfigPath() string {
-	dir := os.Getenv("XDG_CONFIG_HOME")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".config")
-	}
-	return filepath.Join(dir, "dmsfs", "config")
+	return filepath.Join(xdgDir("XDG_CONFIG_HOME", ".config"), "dmsfs", "config")
 }
 
 // readConfigSection returns section name of the config file at path. A

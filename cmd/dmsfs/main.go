@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -25,6 +26,7 @@ Usage:
   dmsfs serve --protocol axelor|invenio|enaio [--data DIR] [--addr 127.0.0.1:PORT]
                                             run a protocol-faithful test server
   dmsfs config show [--config FILE] NAME    a remote's settings from the config file, secrets masked
+  dmsfs install-helper [--dir /sbin]       link mount.fuse.dmsfs, for mount -t fuse.dmsfs and fstab
   dmsfs version
 
 REMOTE is embedded:DIR, axelor+http(s)://[USER@]HOST[:PORT][/PATH],
@@ -36,6 +38,9 @@ Run 'dmsfs mount --help' for the flags.
 var errUsage = errors.New("usage")
 
 func main() {
+	if filepath.Base(os.Args[0]) == helperName {
+		os.Exit(run(append([]string{"mount-helper"}, os.Args[1:]...), os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -58,6 +63,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(args[1:], stdout, stderr)
 	case "publish":
 		err = cmdPublish(args[1:], os.Stdin, stdout, stderr)
+	case "mount-helper":
+		err = cmdMountHelper(args[1:], stdout, stderr)
+	case "install-helper":
+		err = cmdInstallHelper(args[1:], stdout, stderr)
 	case "config":
 		err = cmdConfig(args[1:], stdout, stderr)
 	case "version", "--version":
@@ -65,6 +74,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
+		if len(args) >= 2 && strings.Contains(args[0], ":") && !strings.HasPrefix(args[0], "-") {
+			// mount.fuse3 runs the subtype's program as SOURCE MOUNTPOINT -o OPTIONS.
+			err = cmdMountHelper(args, stdout, stderr)
+			break
+		}
 		err = fmt.Errorf("%w: unknown command %q (try 'dmsfs help')", errUsage, args[0])
 	}
 	switch {

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -265,8 +266,16 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// After a plain umount, a signal cancels finishing the uploads.
+	afterCtx, afterCancel := context.WithTimeout(context.Background(), afterUmountUploads)
+	defer afterCancel()
+	var umounted atomic.Bool
 	go func() {
 		<-sigs
+		if umounted.Load() {
+			afterCancel()
+			return
+		}
 		log.Info("signal received: uploading pending files, then unmounting (signal again to leave them in the spool)",
 			"pending", fsys.Status().Queue.Files)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -282,9 +291,19 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 		}
 	}()
 	srv.Wait()
+	umounted.Store(true)
 	if q := fsys.Status().Queue; q.Files > 0 {
-		log.Warn("unmounted with uploads pending; they stay in the spool and upload at the next mount",
-			"pending", q.Files, "cache_dir", f.cacheDir)
+		// Unmounted by umount(8) (dmsfs unmount syncs first): the spool
+		// still has everything, so finish the uploads before exiting;
+		// what does not get through in time stays there.
+		log.Info("unmounted with uploads pending; finishing them before exiting (a signal leaves them in the spool)",
+			"pending", q.Files, "bytes", q.Bytes, "within", afterUmountUploads.String())
+		err := fsys.Sync(afterCtx, func(q dfs.Queue) { log.Info(progressLine(q)) })
+		if q := fsys.Status().Queue; err != nil || q.Files > 0 {
+			log.Warn("uploads left in the spool; they upload at the next mount", "pending", q.Files, "cache_dir", f.cacheDir, "err", err)
+		} else {
+			log.Info("pending uploads done")
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -292,6 +311,10 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	log.Info("unmounted", "mountpoint", mnt)
 	return nil
 }
+
+// afterUmountUploads bounds how long the process finishes uploads after
+// a plain umount before it leaves them in the spool.
+const afterUmountUploads = 10 * time.Minute
 
 // lostError tells of uploads the repository refused for good and where
 // their bytes are.
@@ -441,12 +464,20 @@ func parseRemote(spec string, f *mountFlags) (string, func(*slog.Logger) (remote
 	}, nil
 }
 
+// systemDirs stand in for the XDG directories of root when there is no
+// $HOME (a mount at boot by systemd or mount(8)): the spool must not land
+// in /tmp.
+var systemDirs = map[string]string{"XDG_CACHE_HOME": "/var/cache", "XDG_DATA_HOME": "/var/lib", "XDG_CONFIG_HOME": "/etc"}
+
 func xdgDir(env, fallback string) string {
 	if d := os.Getenv(env); d != "" {
 		return d
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
+		if sys, ok := systemDirs[env]; ok && os.Getuid() == 0 {
+			return sys
+		}
 		home = os.TempDir()
 	}
 	return filepath.Join(home, fallback)
