@@ -13,6 +13,8 @@ var (
 	_ gofs.NodeMkdirer        = (*dirNode)(nil)
 	_ gofs.NodeCreater        = (*dirNode)(nil)
 	_ gofs.NodeMknoder        = (*dirNode)(nil)
+	_ gofs.NodeLinker         = (*dirNode)(nil)
+	_ gofs.NodeSymlinker      = (*dirNode)(nil)
 	_ gofs.NodeUnlinker       = (*dirNode)(nil)
 	_ gofs.NodeRmdirer        = (*dirNode)(nil)
 	_ gofs.NodeRenamer        = (*dirNode)(nil)

@@ -98,7 +98,7 @@ func (n *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 }
 
 func (n *dirNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	a, err := n.d.Setattr(ctx, setAttrIn(in))
+	a, err := n.d.Setattr(caller(ctx), setAttrIn(in))
 	if err != nil {
 		return errno(err)
 	}
@@ -136,7 +136,7 @@ func (n *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHan
 }
 
 func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	sub, err := n.d.Mkdir(ctx, name, mode)
+	sub, err := n.d.Mkdir(caller(ctx), name, mode)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -145,7 +145,7 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 }
 
 func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	f, h, err := n.d.Create(ctx, name, flags, mode)
+	f, h, err := n.d.Create(caller(ctx), name, flags, mode)
 	if err != nil {
 		return nil, nil, 0, errno(err)
 	}
@@ -154,12 +154,21 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 }
 
 func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	f, err := n.d.Mknod(ctx, name, mode)
+	f, err := n.d.Mknod(caller(ctx), name, mode)
 	if err != nil {
 		return nil, errno(err)
 	}
 	fill(f.Attr(), &out.Attr)
 	return inode(ctx, n.EmbeddedInode(), f), 0
+}
+
+// Link and Symlink: a repository keeps documents, not links to them.
+func (n *dirNode) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, errno(n.d.Refuse("link", name, "hard links"))
+}
+
+func (n *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, errno(n.d.Refuse("symlink", name, "symbolic links"))
 }
 
 func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
@@ -200,7 +209,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 	if x, ok := fh.(*fileHandle); ok {
 		h = x.h
 	}
-	a, err := n.f.Setattr(ctx, h, setAttrIn(in))
+	a, err := n.f.Setattr(caller(ctx), h, setAttrIn(in))
 	if err != nil {
 		return errno(err)
 	}

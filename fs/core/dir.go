@@ -125,6 +125,9 @@ func (d *Dir) Setattr(ctx context.Context, in SetAttr) (Attr, error) {
 	if d.fsys.opts.ReadOnly {
 		return Attr{}, syscall.EROFS
 	}
+	if cur := d.Attr(); mayChown(ctx, in, cur.UID, cur.GID) != nil {
+		return Attr{}, syscall.EPERM
+	}
 	d.amu.Lock()
 	d.attr.apply(in, d.fsys.opts.UID, d.fsys.opts.GID)
 	a := d.attr
@@ -487,8 +490,12 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 	}
 	sub := newDir(d.fsys, n, nil)
 	sub.setPlace(d, name)
+	d.fsys.ownNew(ctx, &sub.attr)
 	if mode&0o7777 != 0o755 {
 		sub.attr.mode = mode & 0o7777
+	}
+	if sub.attr != (localAttr{}) {
+		_ = d.fsys.spool.SetAttr("d/"+string(sub.id), sub.attr.record(""))
 	}
 	d.mu.Lock()
 	if d.entries != nil {
@@ -574,6 +581,7 @@ func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*Fil
 	if mode&0o7777 != 0o644 {
 		f.attr.mode = mode & 0o7777
 	}
+	d.fsys.ownNew(ctx, &f.attr)
 	f.setMtimeNow()
 	d.mu.Lock()
 	d.local[name] = f
@@ -595,7 +603,7 @@ const mknodGrace = 2 * time.Second
 // so that a save stays one version.
 func (d *Dir) Mknod(ctx context.Context, name string, mode uint32) (*File, error) {
 	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
-		return nil, syscall.EPERM // no devices, pipes or sockets in a repository
+		return nil, d.Refuse("mknod", name, "pipes, sockets or devices")
 	}
 	f, h, err := d.Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, mode&0o7777)
 	if err != nil {

@@ -100,6 +100,9 @@ func (f *File) Setattr(ctx context.Context, h *Handle, in SetAttr) (Attr, error)
 	defer cancel()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if cur := f.attrLocked(); mayChown(ctx, in, cur.UID, cur.GID) != nil {
+		return Attr{}, syscall.EPERM
+	}
 	if in.Size != nil {
 		changed, err := f.truncate(ctx, *in.Size)
 		if err != nil {

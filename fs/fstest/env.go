@@ -35,6 +35,8 @@ type Env struct {
 	CacheDir string
 	Opts     dfs.Options
 	FS       *dfs.FS
+	// AllowOther mounts for every user (allow_other, default_permissions).
+	AllowOther bool
 
 	log   syncBuffer
 	spool *cache.Spool
@@ -80,6 +82,21 @@ func Mount(t testing.TB, repo remote.Repository, opts dfs.Options) *Env {
 	return MountIn(t, repo, opts, t.TempDir())
 }
 
+// MountShared mounts for every user (allow_other), at a mount point
+// other users can reach.
+func MountShared(t testing.TB, repo remote.Repository, opts dfs.Options) *Env {
+	t.Helper()
+	RequireFUSE(t)
+	mnt := t.TempDir()
+	for d := filepath.Dir(mnt); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		require.NoError(t, os.Chmod(d, 0o755)) // t.TempDir's are 0700
+	}
+	e := &Env{T: t, Repo: repo, Mnt: mnt, CacheDir: t.TempDir(), Opts: opts, AllowOther: true}
+	e.mount()
+	t.Cleanup(e.Unmount)
+	return e
+}
+
 // MountIn mounts with the cache (spool, journal) in cacheDir.
 func MountIn(t testing.TB, repo remote.Repository, opts dfs.Options, cacheDir string) *Env {
 	t.Helper()
@@ -105,7 +122,7 @@ func (e *Env) mount() {
 	opts.Logger = slog.New(slog.NewTextHandler(&e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.FS, err = dfs.New(context.Background(), e.Repo, e.spool, opts)
 	require.NoError(t, err)
-	e.srv, err = e.FS.Mount(e.Mnt, false)
+	e.srv, err = e.FS.Mount(e.Mnt, e.AllowOther)
 	if err != nil && os.Getenv("CI") != "true" {
 		t.Skipf("cannot mount: %v", err)
 	}
