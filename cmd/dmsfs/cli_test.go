@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dmsfs/dmsfs/fs/fstest"
+	"github.com/dmsfs/dmsfs/internal/faultproxy"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
 	"github.com/dmsfs/dmsfs/remote/embedded"
@@ -904,4 +906,57 @@ func TestSystemdUnitsInREADME(t *testing.T) {
 		require.NoError(t, err, "%s: %s", filepath.Base(f), out)
 		require.Empty(t, strings.TrimSpace(string(out)), "%s", filepath.Base(f))
 	}
+}
+
+// TestSyncShowsByteProgress (issue 18): `dmsfs sync` while a large
+// write-back upload runs (through a proxy adding 40 ms per request)
+// reports the bytes sent as they grow, with the rate, the time left and
+// the file's own share; `dmsfs status` shows how far the file got.
+func TestSyncShowsByteProgress(t *testing.T) {
+	c := newCLI(t)
+	url, data := c.serveAxelor()
+	proxy := faultproxy.Start(t, strings.TrimPrefix(url, "axelor+"))
+	proxy.SetLatency(40 * time.Millisecond)
+	cmd, _ := c.mountForeground("--user", "dmsfs", "--password-file", filepath.Join(data, "password"),
+		"--cache-dir", c.cacheDir, "--write-back", "100ms", "axelor+"+proxy.URL)
+	size := 80 << 20
+	fstest.WriteFile(t, filepath.Join(c.mnt, "large.bin"), size, 3)
+
+	// status while it runs names the file with its bytes sent.
+	require.Eventually(t, func() bool {
+		out, _, _ := c.run("status", c.mnt)
+		return strings.Contains(out, "large.bin (") && strings.Contains(out, "sent, ")
+	}, 30*time.Second, 20*time.Millisecond, "status shows the upload under way")
+
+	start := time.Now()
+	sync := c.cmd("sync", c.mnt)
+	outPipe, err := sync.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, sync.Start())
+	var lines []string
+	var gaps []time.Duration
+	last := start
+	sc := bufio.NewScanner(outPipe)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		gaps = append(gaps, time.Since(last))
+		last = time.Now()
+	}
+	require.NoError(t, sync.Wait())
+	t.Logf("sync took %s; gaps %v; lines:\n%s", time.Since(start).Round(time.Millisecond), gaps, strings.Join(lines, "\n"))
+	require.Equal(t, "all uploads done", lines[len(lines)-1])
+	sentLine := regexp.MustCompile(`^1 upload\(s\) pending: ([0-9.]+) MiB of 80\.0 MiB sent \((\d+)%\).*; large\.bin \d+% of 80\.0 MiB`)
+	var percents []int
+	for _, l := range lines {
+		if m := sentLine.FindStringSubmatch(l); m != nil {
+			p, _ := strconv.Atoi(m[2])
+			percents = append(percents, p)
+		}
+	}
+	require.GreaterOrEqual(t, len(percents), 2, "byte progress while it runs: %q", lines)
+	require.True(t, slices.IsSorted(percents), "%v", percents)
+	require.Regexp(t, `MiB/s, about \d+s left`, strings.Join(lines, "\n"))
+	_, stderr, code := c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
 }

@@ -86,8 +86,9 @@ func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context,
 func streamProgress(w http.ResponseWriter, op func(progress func(dfs.Queue)) error) error {
 	w.Header().Set("Content-Type", "text/plain")
 	flusher, _ := w.(http.Flusher)
+	var p progress
 	return op(func(q dfs.Queue) {
-		fmt.Fprintln(w, progressLine(q))
+		fmt.Fprintln(w, p.line(q))
 		if flusher != nil {
 			flusher.Flush()
 		}
@@ -106,17 +107,6 @@ func (c *controlServer) handleUnmount(w http.ResponseWriter, r *http.Request) {
 func (c *controlServer) close() {
 	_ = c.srv.Close()
 	os.Remove(c.ln.Addr().String())
-}
-
-func progressLine(q dfs.Queue) string {
-	if q.Files == 0 {
-		return "all uploads done"
-	}
-	line := fmt.Sprintf("%d upload(s) pending, %s", q.Files, humanBytes(q.Bytes))
-	if q.Failing > 0 {
-		line += fmt.Sprintf(", %d failing (retrying)", q.Failing)
-	}
-	return line
 }
 
 func humanBytes(n int64) string {
@@ -150,16 +140,27 @@ func writeError(w io.Writer, err error) {
 }
 
 // streamLines copies a streamed answer line by line, and returns the
-// error its last lines carry (see writeError).
+// error its last lines carry (see writeError). On a terminal each line
+// replaces the one before.
 func streamLines(r io.Reader, w io.Writer) (failure []string, err error) {
+	redraw := isTerminal(w)
 	sc := bufio.NewScanner(r)
+	drawn := false
 	for sc.Scan() {
 		line := sc.Text()
 		if msg, ok := strings.CutPrefix(line, "error: "); ok {
 			failure = append(failure, msg)
 			continue
 		}
+		if redraw {
+			fmt.Fprint(w, "\r\x1b[K"+line)
+			drawn = true
+			continue
+		}
 		fmt.Fprintln(w, line)
+	}
+	if drawn {
+		fmt.Fprintln(w)
 	}
 	return failure, sc.Err()
 }

@@ -235,8 +235,10 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 
 	var once sync.Once
 	var unmountErr error
+	var ours atomic.Bool // unmounted by dmsfs unmount or a signal, not umount(8)
 	unmount := func(ctx context.Context, progress func(dfs.Queue)) error {
 		once.Do(func() {
+			ours.Store(true)
 			err := fsys.Sync(ctx, progress)
 			refused := errors.Is(err, upload.ErrRefused)
 			if err != nil && !refused {
@@ -285,20 +287,25 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 				"pending", fsys.Status().Queue.Files, "cache_dir", f.cacheDir)
 			cancel()
 		}()
-		err := unmount(ctx, func(q dfs.Queue) { log.Info(progressLine(q)) })
+		var p progress
+		err := unmount(ctx, func(q dfs.Queue) { log.Info(p.line(q)) })
 		if err != nil {
 			log.Error("unmount failed", "err", err)
 		}
 	}()
 	srv.Wait()
 	umounted.Store(true)
-	if q := fsys.Status().Queue; q.Files > 0 {
+	if q := fsys.Status().Queue; q.Files > 0 && ours.Load() {
+		log.Warn("unmounted with uploads pending; they stay in the spool and upload at the next mount",
+			"pending", q.Files, "cache_dir", f.cacheDir)
+	} else if q.Files > 0 {
 		// Unmounted by umount(8) (dmsfs unmount syncs first): the spool
 		// still has everything, so finish the uploads before exiting;
 		// what does not get through in time stays there.
 		log.Info("unmounted with uploads pending; finishing them before exiting (a signal leaves them in the spool)",
 			"pending", q.Files, "bytes", q.Bytes, "within", afterUmountUploads.String())
-		err := fsys.Sync(afterCtx, func(q dfs.Queue) { log.Info(progressLine(q)) })
+		var p progress
+		err := fsys.Sync(afterCtx, func(q dfs.Queue) { log.Info(p.line(q)) })
 		if q := fsys.Status().Queue; err != nil || q.Files > 0 {
 			log.Warn("uploads left in the spool; they upload at the next mount", "pending", q.Files, "cache_dir", f.cacheDir, "err", err)
 		} else {

@@ -129,6 +129,9 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "uploads:      %s\n", progressLine(st.Queue))
 	for _, it := range st.Queue.Items {
 		line := fmt.Sprintf("  %s (%s)", it.Path, humanBytes(it.Size))
+		if it.Running {
+			line = fmt.Sprintf("  %s (%s of %s sent, %d%%)", it.Path, humanBytes(it.Sent), humanBytes(it.Size), percent(it.Sent, it.Size))
+		}
 		if it.Tries > 0 {
 			line += fmt.Sprintf(", %d failed tries, last: %s", it.Tries, it.LastError)
 		}

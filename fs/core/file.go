@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,6 +94,9 @@ type File struct {
 	// mtimePending: an mtime set by a program waits for the upload to be
 	// kept in the repository (mtime.go).
 	mtimePending bool
+	// meter counts the bytes of the upload under way, for progress; read
+	// without mu.
+	meter atomic.Pointer[upload.Meter]
 	// url and typ are the document's web UI address and type, as listed.
 	url, typ string
 }
@@ -488,6 +492,14 @@ func (f *File) save(ctx context.Context) error {
 	return err
 }
 
+// Sent is how far the upload under way got (upload.Progresser; no lock).
+func (f *File) Sent() int64 {
+	if m := f.meter.Load(); m != nil {
+		return m.Sent()
+	}
+	return 0
+}
+
 // Upload is the upload queue's call: it sends the local changes.
 func (f *File) Upload(ctx context.Context) error {
 	f.mu.Lock()
@@ -504,14 +516,19 @@ func (f *File) upload(ctx context.Context) error {
 	if !f.dirty || f.temp || f.gone || f.local == nil {
 		return nil
 	}
-	req := upload.Request{Rec: f.record(), Data: f.local}
+	m := upload.NewMeter(f.local, f.size)
+	req := upload.Request{Rec: f.record(), Data: m}
 	if f.exists {
 		req.Current = f.rf
 	}
 	f.acquire()
+	f.meter.Store(m)
+	f.fsys.queue.Begin(f, f.path(), f.size)
 	f.mu.Unlock()
 	res, err := f.fsys.sender.Send(ctx, req)
 	f.mu.Lock()
+	f.fsys.queue.End(f)
+	f.meter.Store(nil)
 	f.done()
 	if err != nil {
 		return err

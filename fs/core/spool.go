@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/dmsfs/dmsfs/cache"
 	"github.com/dmsfs/dmsfs/fs/upload"
@@ -24,12 +26,21 @@ func (f *FS) replay(ctx context.Context) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	f.log.Info("uploading files a previous mount left in the spool", "count", len(recs))
+	var total, done int64
 	for _, rec := range recs {
+		total += rec.Size
+	}
+	f.log.Info("uploading files a previous mount left in the spool", "files", len(recs), "bytes", total)
+	start := time.Now()
+	for i, rec := range recs {
 		it := &replayItem{fsys: f, rec: rec}
+		stop := it.report(done, total, start)
 		err := it.Upload(ctx)
+		stop()
+		done += rec.Size
 		if err == nil {
-			f.log.Info("uploaded from the spool", "path", rec.Path, "bytes", rec.Size)
+			f.log.Info("uploaded from the spool", "path", rec.Path, "bytes", rec.Size, "file", i+1, "of", len(recs),
+				"progress", replayProgress(done, total, start))
 			continue
 		}
 		f.queue.Failed(it, rec.Path, rec.Size, err)
@@ -37,10 +48,51 @@ func (f *FS) replay(ctx context.Context) error {
 	return nil
 }
 
+// replayProgress is "done of total bytes (p%), rate, time left".
+func replayProgress(done, total int64, start time.Time) string {
+	s := fmt.Sprintf("%d of %d bytes (%d%%)", done, total, done*100/max(total, 1))
+	if el := time.Since(start).Seconds(); el > 0 && done > 0 {
+		rate := float64(done) / el
+		s += fmt.Sprintf(", %.1f MB/s, about %s left", rate/1e6, time.Duration(float64(total-done)/rate*float64(time.Second)).Round(time.Second))
+	}
+	return s
+}
+
+// report logs the upload's progress every two seconds while it runs (a
+// large file's replay holds up the mount); the returned func stops it.
+func (it *replayItem) report(done, total int64, start time.Time) (stop func()) {
+	quit := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				if m := it.meter.Load(); m != nil {
+					it.fsys.log.Info("uploading from the spool", "path", it.rec.Path,
+						"progress", replayProgress(done+m.Sent(), total, start))
+				}
+			}
+		}
+	}()
+	return func() { close(quit) }
+}
+
 // replayItem is a journal record of an earlier mount, uploaded by the queue.
 type replayItem struct {
-	fsys *FS
-	rec  cache.Record
+	fsys  *FS
+	rec   cache.Record
+	meter atomic.Pointer[upload.Meter] // the upload under way (Sent)
+}
+
+// Sent is how far the upload under way got (upload.Progresser).
+func (it *replayItem) Sent() int64 {
+	if m := it.meter.Load(); m != nil {
+		return m.Sent()
+	}
+	return 0
 }
 
 func (it *replayItem) Upload(ctx context.Context) error {
@@ -56,7 +108,10 @@ func (it *replayItem) Upload(ctx context.Context) error {
 		f.log.Debug("spool data grew after its journal record", "path", rec.Path, "bytes", st.Size(), "journal", rec.Size)
 		rec.Size = st.Size()
 	}
-	res, err := f.sender.Send(ctx, upload.Request{Rec: rec, Data: fh, Replay: true})
+	m := upload.NewMeter(fh, rec.Size)
+	it.meter.Store(m)
+	defer it.meter.Store(nil)
+	res, err := f.sender.Send(ctx, upload.Request{Rec: rec, Data: m, Replay: true})
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,9 @@ type Queue struct {
 	mu      sync.Mutex
 	items   map[Item]*pending // waiting or under way; guarded by mu
 	refused map[Item]*pending // refused for good; guarded by mu
+	// inflight are uploads made outside the queue (a close that uploads
+	// itself), for Status and Drain; guarded by mu.
+	inflight map[Item]*pending
 	busy    int               // uploads under way; guarded by mu
 	changed chan struct{}     // closed and replaced whenever the queue changes; guarded by mu
 
@@ -75,8 +78,10 @@ type pending struct {
 
 // Status is the state of the queue.
 type Status struct {
-	Files   int    `json:"files"`
-	Bytes   int64  `json:"bytes"`
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
+	// Sent is how much of Bytes the uploads under way sent so far.
+	Sent    int64  `json:"sent"`
 	Failing int    `json:"failing"`
 	Items   []Info `json:"items,omitempty"`
 	// Refused are uploads the repository refused for good; they are not
@@ -91,6 +96,9 @@ type Info struct {
 	Due       time.Time `json:"due"`
 	Tries     int       `json:"tries"`
 	LastError string    `json:"last_error,omitempty"`
+	// Running: being uploaded now; Sent is how far it got.
+	Running bool  `json:"running,omitempty"`
+	Sent    int64 `json:"sent,omitempty"`
 }
 
 // New starts a queue.
@@ -110,7 +118,7 @@ func New(opts Options) *Queue {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	q := &Queue{opts: opts, log: opts.Logger, items: map[Item]*pending{}, refused: map[Item]*pending{},
+	q := &Queue{opts: opts, log: opts.Logger, items: map[Item]*pending{}, refused: map[Item]*pending{}, inflight: map[Item]*pending{},
 		changed: make(chan struct{}), wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go q.loop()
 	return q
@@ -313,13 +321,26 @@ func (q *Queue) Status() Status {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var s Status
-	for _, p := range q.items {
+	add := func(it Item, p *pending) {
 		s.Files++
 		s.Bytes += p.size
 		if p.tries > 0 {
 			s.Failing++
 		}
-		s.Items = append(s.Items, info(p))
+		i := info(p)
+		if pr, ok := it.(Progresser); ok && p.running {
+			i.Running, i.Sent = true, pr.Sent()
+			s.Sent += i.Sent
+		}
+		s.Items = append(s.Items, i)
+	}
+	for it, p := range q.items {
+		add(it, p)
+	}
+	for it, p := range q.inflight {
+		if _, queued := q.items[it]; !queued {
+			add(it, p)
+		}
 	}
 	for _, p := range q.refused {
 		s.Refused = append(s.Refused, info(p))
@@ -331,6 +352,24 @@ func (q *Queue) Status() Status {
 
 func info(p *pending) Info {
 	return Info{Path: p.path, Size: p.size, Due: p.at, Tries: p.tries, LastError: p.lastErr}
+}
+
+// Begin tells of an upload made outside the queue (a close that uploads
+// itself), so that Status shows it and Drain waits for it; End, when it
+// is over.
+func (q *Queue) Begin(it Item, path string, size int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.inflight[it] = &pending{path: path, size: size, running: true, at: q.opts.Now()}
+	q.signal()
+}
+
+// End: the upload Begin told of is over.
+func (q *Queue) End(it Item) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.inflight, it)
+	q.signal()
 }
 
 // ErrRefused is what Drain returns when uploads were refused for good.
@@ -349,15 +388,17 @@ func (q *Queue) Drain(ctx context.Context, progress func(Status)) error {
 	}
 	q.mu.Unlock()
 	q.poke()
-	last := -1
+	last, lastAt := -1, time.Time{}
 	for {
 		q.mu.Lock()
 		changed, busy := q.changed, q.busy
 		q.mu.Unlock()
 		s := q.Status()
-		if progress != nil && s.Files != last {
+		// A report when a file is done, and at least every second while
+		// bytes go out.
+		if progress != nil && (s.Files != last || s.Files > 0 && time.Since(lastAt) >= 900*time.Millisecond) {
 			progress(s)
-			last = s.Files
+			last, lastAt = s.Files, time.Now()
 		}
 		if s.Files == 0 && busy == 0 {
 			if len(s.Refused) > 0 {
