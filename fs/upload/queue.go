@@ -57,8 +57,8 @@ type Queue struct {
 	// inflight are uploads made outside the queue (a close that uploads
 	// itself), for Status and Drain; guarded by mu.
 	inflight map[Item]*pending
-	busy    int               // uploads under way; guarded by mu
-	changed chan struct{}     // closed and replaced whenever the queue changes; guarded by mu
+	busy     int           // uploads under way; guarded by mu
+	changed  chan struct{} // closed and replaced whenever the queue changes; guarded by mu
 
 	wake chan struct{}
 	quit chan struct{}
