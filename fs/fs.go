@@ -82,10 +82,15 @@ func (f *FS) MountOptions(allowOther bool) *gofs.Options {
 
 // Mount mounts the filesystem at dir.
 func (f *FS) Mount(dir string, allowOther bool) (*fuse.Server, error) {
-	srv, err := gofs.Mount(dir, &dirNode{d: f.Root()}, f.MountOptions(allowOther))
+	k := &kernel{}
+	root := &dirNode{d: f.Root(), k: k}
+	srv, err := gofs.Mount(dir, root, f.MountOptions(allowOther))
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
+	k.inodes.Store(uint64(1), root.EmbeddedInode())
+	f.SetNotifier(k)
+	f.StartPolling(context.Background())
 	f.raiseReadAhead(dir)
 	return srv, nil
 }

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -17,34 +18,66 @@ import (
 type dirNode struct {
 	gofs.Inode
 	d *core.Dir
+	k *kernel
 }
 
 type fileNode struct {
 	gofs.Inode
 	f *core.File
+	k *kernel
 }
 
 type versionsNode struct {
 	gofs.Inode
 	v *core.Versions
+	k *kernel
 }
 
+// kernel keeps the inodes the kernel holds by inode number, so that the
+// core's change poller can tell it what to forget (core.Notifier).
+type kernel struct {
+	inodes sync.Map // inode number → *gofs.Inode
+}
+
+var _ core.Notifier = (*kernel)(nil)
+
 // inode returns the kernel's inode for a core node under parent.
-func inode(ctx context.Context, parent *gofs.Inode, n core.Node) *gofs.Inode {
+func (k *kernel) inode(ctx context.Context, parent *gofs.Inode, n core.Node) *gofs.Inode {
+	var in *gofs.Inode
 	switch x := n.(type) {
 	case *core.Dir:
-		return parent.NewInode(ctx, &dirNode{d: x}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: x.Ino()})
+		in = parent.NewInode(ctx, &dirNode{d: x, k: k}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: x.Ino()})
 	case *core.File:
-		return parent.NewInode(ctx, &fileNode{f: x}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: x.Ino()})
+		in = parent.NewInode(ctx, &fileNode{f: x, k: k}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: x.Ino()})
 	case *core.Versions:
 		mode := uint32(syscall.S_IFREG)
 		if x.IsDir() {
 			mode = syscall.S_IFDIR
 		}
-		return parent.NewInode(ctx, &versionsNode{v: x}, gofs.StableAttr{Mode: mode, Ino: x.Ino()})
+		return parent.NewInode(ctx, &versionsNode{v: x, k: k}, gofs.StableAttr{Mode: mode, Ino: x.Ino()})
+	default:
+		panic("unknown core node")
 	}
-	panic("unknown core node")
+	k.inodes.Store(in.StableAttr().Ino, in)
+	return in
 }
+
+// EntryChanged drops the kernel's entry for name in parent.
+func (k *kernel) EntryChanged(parent uint64, name string) {
+	if in, ok := k.inodes.Load(parent); ok {
+		_ = in.(*gofs.Inode).NotifyEntry(name) // ENOENT: the kernel holds none
+	}
+}
+
+// ContentChanged drops the kernel's pages and attributes of ino.
+func (k *kernel) ContentChanged(ino uint64) {
+	if in, ok := k.inodes.Load(ino); ok {
+		_ = in.(*gofs.Inode).NotifyContent(0, 0)
+	}
+}
+
+func (n *dirNode) OnForget()  { n.k.inodes.CompareAndDelete(n.StableAttr().Ino, n.EmbeddedInode()) }
+func (n *fileNode) OnForget() { n.k.inodes.CompareAndDelete(n.StableAttr().Ino, n.EmbeddedInode()) }
 
 func fill(a core.Attr, out *fuse.Attr) {
 	out.Mode = a.Mode
@@ -112,7 +145,7 @@ func (n *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		return nil, errno(err)
 	}
 	fill(ch.Attr(), &out.Attr)
-	return inode(ctx, n.EmbeddedInode(), ch), 0
+	return n.k.inode(ctx, n.EmbeddedInode(), ch), 0
 }
 
 func (n *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -141,7 +174,7 @@ func (n *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, errno(err)
 	}
 	fill(sub.Attr(), &out.Attr)
-	return inode(ctx, n.EmbeddedInode(), sub), 0
+	return n.k.inode(ctx, n.EmbeddedInode(), sub), 0
 }
 
 func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
@@ -150,7 +183,7 @@ func (n *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, errno(err)
 	}
 	fill(f.Attr(), &out.Attr)
-	return inode(ctx, n.EmbeddedInode(), f), &fileHandle{h: h}, 0, 0
+	return n.k.inode(ctx, n.EmbeddedInode(), f), &fileHandle{h: h}, 0, 0
 }
 
 func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -159,7 +192,7 @@ func (n *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 		return nil, errno(err)
 	}
 	fill(f.Attr(), &out.Attr)
-	return inode(ctx, n.EmbeddedInode(), f), 0
+	return n.k.inode(ctx, n.EmbeddedInode(), f), 0
 }
 
 // Link and Symlink: a repository keeps documents, not links to them.
@@ -271,7 +304,7 @@ func (n *versionsNode) Lookup(ctx context.Context, name string, out *fuse.EntryO
 		return nil, errno(err)
 	}
 	fill(ch.Attr(), &out.Attr)
-	return inode(ctx, n.EmbeddedInode(), ch), 0
+	return n.k.inode(ctx, n.EmbeddedInode(), ch), 0
 }
 
 func (n *versionsNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {

@@ -238,3 +238,30 @@ func As[T any](r Repository) (T, bool) {
 	}
 	return t, ok
 }
+
+// Changes is implemented by repositories that can tell what changed since
+// an earlier point, cheaply (one or a few requests), so that the mount
+// shows other clients' changes within its poll interval.
+type Changes interface {
+	// Changes reports what changed since cursor and returns the cursor
+	// for the next call; the empty cursor only asks for the current one.
+	// known are documents the mount has cached, for repositories that
+	// can find deletions only by asking after them.
+	Changes(ctx context.Context, cursor string, known []ID) (ChangeSet, error)
+}
+
+// ChangeSet is what changed between two cursors.
+type ChangeSet struct {
+	Cursor string
+	// Changed are objects made, changed, renamed, moved or deleted.
+	Changed []ID
+	// Folders are folders whose children changed (the parents of Changed
+	// where the repository knows them).
+	Folders []ID
+	// Subtrees are folders anything below which may have changed (an
+	// Invenio record whose files changed: the poll does not say which).
+	Subtrees []ID
+	// All: the repository cannot tell (its change log was cut short);
+	// every cached listing is suspect.
+	All bool
+}

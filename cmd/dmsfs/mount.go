@@ -43,6 +43,7 @@ type mountFlags struct {
 	cacheSize    byteSize
 	spoolSize    byteSize
 	dirCacheTime time.Duration
+	pollInterval time.Duration
 	writeBack    time.Duration
 	unlinkGrace  time.Duration
 	readOnly     bool
@@ -76,6 +77,7 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.Var(&f.cacheSize, "cache-size", "memory for the read block cache, e.g. 512M or 2G")
 	fl.Var(&f.spoolSize, "spool-size", "disk the spool may use for changed files not uploaded yet, e.g. 10G (writes beyond it get ENOSPC; default: the disk is the limit)")
 	fl.DurationVar(&f.dirCacheTime, "dir-cache-time", 30*time.Second, "how long directory listings and attributes are trusted")
+	fl.DurationVar(&f.pollInterval, "poll-interval", 15*time.Second, "how often to ask the repository what other clients changed (0: never; then changes show when listings expire)")
 	fl.DurationVar(&f.writeBack, "write-back", 0, "upload this long after close instead of during it (0: close waits for the server)")
 	fl.DurationVar(&f.unlinkGrace, "unlink-grace", 2*time.Second, "how long an unlinked document stays on the server, hidden, so that a new file of its name becomes its next version")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
@@ -204,7 +206,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 		grace = -1 // none: 0 would mean the default
 	}
 	fsys, err := dfs.New(ctx, repo, spool, dfs.Options{
-		DirCacheTime: f.dirCacheTime, WriteBack: f.writeBack, UnlinkGrace: grace, ReadOnly: f.readOnly,
+		DirCacheTime: f.dirCacheTime, PollInterval: f.pollInterval, WriteBack: f.writeBack, UnlinkGrace: grace, ReadOnly: f.readOnly,
 		ShowVersions: f.showVersions, TempPatterns: patterns, CacheSize: int64(f.cacheSize), SpoolLimit: int64(f.spoolSize),
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Logger: log,
 	})

@@ -6,6 +6,8 @@
 //
 // # Lock order
 //
+//  0. poller.mu: held for a whole change-poll round (poll.go), across its
+//     repository calls and the listings it runs; taken before all others.
 //  1. Dir.nsMu: serialises the namespace changes of one directory (create,
 //     mkdir, unlink, rmdir, rename) and is held across their repository
 //     calls. Lookups, listings and attributes never take it. Two are taken
@@ -41,6 +43,10 @@ import (
 type Options struct {
 	// DirCacheTime is how long listings and attributes are trusted.
 	DirCacheTime time.Duration
+	// PollInterval is how often the repository is asked what other
+	// clients changed (poll.go); 0: never, listings expire after
+	// DirCacheTime.
+	PollInterval time.Duration
 	// WriteBack, when > 0, makes close return once the data is durable in
 	// the spool, and uploads it after this delay. With 0, close returns
 	// after the repository confirmed the upload.
@@ -103,6 +109,9 @@ type FS struct {
 	// conflicts and uploadFailures count conflict copies made and failed
 	// uploads, for Stats.
 	conflicts, uploadFailures atomic.Uint64
+
+	// poll is the change poller's state (poll.go).
+	poll poller
 
 	// treeMu guards every Dir's parent and name (leaf lock).
 	treeMu sync.RWMutex
@@ -171,6 +180,7 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	}
 	f := &FS{repo: repo, caps: repo.Capabilities(), opts: opts, log: opts.Logger, now: opts.Now,
 		spool: spool, blocks: blocks, temps: temps, handles: map[*Handle]struct{}{}, released: make(chan struct{})}
+	f.poll.stop = make(chan struct{})
 	f.inos.Store(1) // the root is 1
 	f.sender = &upload.Sender{Repo: repo, Log: f.log, Now: f.now}
 	if opts.SpoolLimit > 0 {
@@ -206,6 +216,7 @@ func (f *FS) nextIno() uint64 { return f.inos.Add(1) }
 // the bytes of refused uploads to lost+found and frees the cache. Call Sync
 // first to upload everything.
 func (f *FS) Close() {
+	f.stopPolling()
 	f.queue.Stop()
 	f.SaveRefused()
 	f.blocks.Close()
@@ -324,6 +335,7 @@ type Stats struct {
 	Refused                              int    // uploads refused for good
 	UploadFailures                       uint64 // failed upload attempts so far
 	Conflicts                            uint64 // conflict copies made so far
+	PollRounds                           uint64 // change polls of the repository so far
 }
 
 // Stats reads the counters; the spool's disk use is measured, which walks
@@ -333,7 +345,7 @@ func (f *FS) Stats() Stats {
 	hits, misses, evicted := f.blocks.Stats()
 	return Stats{CacheHits: hits, CacheMisses: misses, CacheEvicted: evicted, CacheBytes: f.blocks.Used(),
 		SpoolBytes: diskUse(f.spool.Dir()), QueueFiles: q.Files, QueueBytes: q.Bytes, Refused: len(q.Refused),
-		UploadFailures: f.uploadFailures.Load(), Conflicts: f.conflicts.Load()}
+		UploadFailures: f.uploadFailures.Load(), Conflicts: f.conflicts.Load(), PollRounds: f.PollRounds()}
 }
 
 // fail logs a failure of op on path and keeps it for Status. It returns

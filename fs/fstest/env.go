@@ -258,50 +258,44 @@ func InFolder(t *testing.T, repo remote.Repository, name string) remote.Reposito
 }
 
 // AtFolder returns repo seen from the folder id: its Root is that folder.
+// It forwards the optional interfaces; remote.As finds those repo has.
 func AtFolder(repo remote.Repository, id remote.ID) remote.Repository {
-	in := &inFolder{Repository: repo, base: id}
-	fields, ok := repo.(remote.Fields)
-	if !ok {
-		return in
-	}
-	if namer, ok := repo.(remote.FieldNamer); ok {
-		return &inFolderNamed{inFolderFields{in, fields}, namer}
-	}
-	return &inFolderFields{in, fields}
+	return &inFolder{Repository: repo, base: id}
 }
-
-// inFolderFields and inFolderNamed keep the optional interfaces of the
-// repository seen from a folder.
-type inFolderFields struct {
-	*inFolder
-	f remote.Fields
-}
-
-func (r *inFolderFields) Fields(ctx context.Context, id remote.ID) (map[string]string, error) {
-	return r.f.Fields(ctx, id)
-}
-
-func (r *inFolderFields) SetField(ctx context.Context, id remote.ID, token, name string, value *string) (remote.Node, error) {
-	return r.f.SetField(ctx, id, token, name, value)
-}
-
-type inFolderNamed struct {
-	inFolderFields
-	n remote.FieldNamer
-}
-
-func (r *inFolderNamed) FieldNames(ctx context.Context, id remote.ID) ([]string, error) {
-	return r.n.FieldNames(ctx, id)
-}
-
-var (
-	_ remote.Fields     = (*inFolderFields)(nil)
-	_ remote.FieldNamer = (*inFolderNamed)(nil)
-)
 
 type inFolder struct {
 	remote.Repository
 	base remote.ID
+}
+
+var (
+	_ remote.Wrapper    = (*inFolder)(nil)
+	_ remote.Fields     = (*inFolder)(nil)
+	_ remote.FieldNamer = (*inFolder)(nil)
+	_ remote.Drafts     = (*inFolder)(nil)
+	_ remote.Changes    = (*inFolder)(nil)
+)
+
+func (r *inFolder) Unwrap() remote.Repository { return r.Repository }
+
+func (r *inFolder) Fields(ctx context.Context, id remote.ID) (map[string]string, error) {
+	return r.Repository.(remote.Fields).Fields(ctx, id)
+}
+
+func (r *inFolder) SetField(ctx context.Context, id remote.ID, token, name string, value *string) (remote.Node, error) {
+	return r.Repository.(remote.Fields).SetField(ctx, id, token, name, value)
+}
+
+func (r *inFolder) FieldNames(ctx context.Context, id remote.ID) ([]string, error) {
+	return r.Repository.(remote.FieldNamer).FieldNames(ctx, id)
+}
+
+func (r *inFolder) Editable(ctx context.Context, id remote.ID) (bool, error) {
+	return r.Repository.(remote.Drafts).Editable(ctx, id)
+}
+
+func (r *inFolder) Changes(ctx context.Context, cursor string, known []remote.ID) (remote.ChangeSet, error) {
+	return r.Repository.(remote.Changes).Changes(ctx, cursor, known)
 }
 
 func (r *inFolder) Root(ctx context.Context) (remote.Node, error) {

@@ -49,6 +49,7 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"ReferenceModel", testReferenceModel},
 		{"Xattrs", testXattrs},
 		{"Mknod", testMknod},
+		{"OtherClientsChanges", testOtherClientsChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newRepo) })
@@ -622,4 +623,67 @@ func testReadOnlyMount(t *testing.T, newRepo func(t *testing.T) remote.Repositor
 	require.ErrorIs(t, os.Remove(e.Path("r.txt")), syscall.EROFS)
 	require.ErrorIs(t, os.Rename(e.Path("r.txt"), e.Path("s.txt")), syscall.EROFS)
 	require.Equal(t, 1, e.VersionCount(e.MustNode("r.txt")))
+}
+
+// testOtherClientsChanges (issue 16): what another mount saves, creates,
+// renames and deletes shows in this one's ls -l, stat and cat after one
+// poll round, though the kernel had the old entries, attributes and pages
+// cached; a folder's new contents too.
+func testOtherClientsChanges(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	repo := newRepo(t)
+	if _, ok := remote.As[remote.Changes](repo); !ok {
+		t.Skip("the repository cannot tell changes")
+	}
+	ctx := context.Background()
+	a := Mount(t, repo, dfs.Options{})
+	b := Mount(t, repo, dfs.Options{PollInterval: time.Hour}) // rounds run by hand
+	require.NoError(t, os.MkdirAll(a.Path("x"), 0o755))
+	require.NoError(t, os.WriteFile(a.Path("x/a.txt"), []byte("one"), 0o644))
+	require.NoError(t, os.WriteFile(a.Path("x/gone.txt"), []byte("to delete"), 0o644))
+	require.NoError(t, os.WriteFile(a.Path("x/old-name.txt"), []byte("renamed"), 0o644))
+	a.Settle()
+	poll := func() {
+		t.Helper()
+		require.NoError(t, b.FS.PollChanges(ctx))
+	}
+	poll()
+	got, err := os.ReadFile(b.Path("x/a.txt")) // now in the kernel's caches
+	require.NoError(t, err)
+	require.Equal(t, "one", string(got))
+	_, err = os.Stat(b.Path("x/gone.txt"))
+	require.NoError(t, err)
+	_, err = os.Stat(b.Path("x/old-name.txt"))
+	require.NoError(t, err)
+	_, err = os.Stat(b.Path("x/new.txt"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	rounds := b.FS.PollRounds()
+
+	require.NoError(t, os.WriteFile(a.Path("x/a.txt"), []byte("second version"), 0o644))
+	require.NoError(t, os.WriteFile(a.Path("x/new.txt"), []byte("new"), 0o644))
+	require.NoError(t, os.Rename(a.Path("x/old-name.txt"), a.Path("x/new-name.txt")))
+	require.NoError(t, os.Remove(a.Path("x/gone.txt")))
+	require.NoError(t, os.MkdirAll(a.Path("x/sub"), 0o755))
+	require.NoError(t, os.WriteFile(a.Path("x/sub/deep.txt"), []byte("deep"), 0o644))
+	a.Settle()
+	require.NoError(t, a.FS.Sync(ctx, nil))
+	// The unlinked document goes after its grace; wait for it by the API.
+	require.Eventually(t, func() bool { _, err := a.Node("x/gone.txt"); return err != nil }, time.Minute, 20*time.Millisecond)
+	poll()
+	require.Equal(t, rounds+1, b.FS.PollRounds())
+
+	st, err := os.Stat(b.Path("x/a.txt"))
+	require.NoError(t, err)
+	require.Equal(t, int64(len("second version")), st.Size(), "the kernel's attributes were dropped")
+	got, err = os.ReadFile(b.Path("x/a.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "second version", string(got), "the kernel's pages were dropped")
+	names := b.Run("ls", b.Path("x"))
+	require.Equal(t, "a.txt\nnew-name.txt\nnew.txt\nsub\n", names)
+	for _, p := range []string{"x/gone.txt", "x/old-name.txt"} {
+		_, err = os.Stat(b.Path(p))
+		require.ErrorIs(t, err, os.ErrNotExist, p)
+	}
+	got, err = os.ReadFile(b.Path("x/sub/deep.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "deep", string(got))
 }

@@ -77,7 +77,7 @@ func testXattrs(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 	wb.Settle()
 	require.Equal(t, "saved", getfattr(t, wb.Path("x/later.txt"))["user.dms.state"])
 
-	fr, ok := repo.(remote.Fields)
+	fr, ok := remote.As[remote.Fields](repo)
 	if !ok {
 		require.ErrorIs(t, unix.Setxattr(p, "user.dms.field.title", []byte("T"), 0), syscall.ENOTSUP)
 		return

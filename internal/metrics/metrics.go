@@ -67,6 +67,7 @@ var (
 	descRefused      = prometheus.NewDesc("dmsfs_upload_refused_files", "Uploads the repository refused for good (kept, not retried).", nil, nil)
 	descFailures     = prometheus.NewDesc("dmsfs_upload_failures_total", "Upload attempts that failed (and are retried unless refused).", nil, nil)
 	descConflicts    = prometheus.NewDesc("dmsfs_conflicts_total", "Conflict copies made because another client changed a document first.", nil, nil)
+	descPolls        = prometheus.NewDesc("dmsfs_poll_rounds_total", "Rounds that asked the repository what other clients changed.", nil, nil)
 )
 
 // fsCollector reads core.FS.Stats at each scrape.
@@ -74,7 +75,7 @@ type fsCollector struct{ fsys *core.FS }
 
 func (c fsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descCacheEvicted, descCacheBytes,
-		descSpoolBytes, descQueueFiles, descQueueBytes, descRefused, descFailures, descConflicts} {
+		descSpoolBytes, descQueueFiles, descQueueBytes, descRefused, descFailures, descConflicts, descPolls} {
 		ch <- d
 	}
 }
@@ -97,4 +98,5 @@ func (c fsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRefused, int64(s.Refused))
 	counter(descFailures, s.UploadFailures)
 	counter(descConflicts, s.Conflicts)
+	counter(descPolls, s.PollRounds)
 }

@@ -76,11 +76,13 @@ type Repo struct {
 	db       *bolt.DB
 	readOnly bool
 	now      func() time.Time
+	feed     feed
 }
 
 var (
 	_ remote.Repository = (*Repo)(nil)
 	_ remote.Fields     = (*Repo)(nil)
+	_ remote.Changes    = (*Repo)(nil)
 )
 
 // Options configure Open.
@@ -352,6 +354,7 @@ func (r *Repo) newVersion(doc remote.ID, token string, change func([]remote.File
 		if err != nil {
 			return err
 		}
+		r.feed.onCommit(tx, rec.ID, rec.Parent)
 		now := r.now().UTC()
 		last := rec.Versions[len(rec.Versions)-1].N
 		rec.Versions = append(rec.Versions, remote.Version{N: last + 1, Time: now, Files: files})
@@ -385,6 +388,7 @@ func (r *Repo) Rename(ctx context.Context, id remote.ID, token string, newParent
 		if err := checkToken(rec, token); err != nil {
 			return err
 		}
+		r.feed.onCommit(tx, rec.ID, rec.Parent, newParent)
 		if newParent != rec.Parent {
 			dst, err := get(tx, newParent)
 			if err != nil {
@@ -460,6 +464,7 @@ func (r *Repo) Delete(ctx context.Context, id remote.ID, token string) error {
 		if err := unlinkChild(tx, rec.Parent, id); err != nil {
 			return err
 		}
+		r.feed.onCommit(tx, id, rec.Parent)
 		// Blobs are content-addressed and may be shared; they stay.
 		return tx.Bucket(bucketNodes).Delete([]byte(id))
 	})
@@ -490,6 +495,7 @@ func (r *Repo) create(tx *bolt.Tx, parent remote.ID, rec *record) error {
 	}
 	rec.ID = remote.ID(strconv.FormatUint(seq, 10))
 	rec.Parent = parent
+	r.feed.onCommit(tx, rec.ID, parent)
 	if err := put(tx, rec); err != nil {
 		return err
 	}
@@ -650,6 +656,7 @@ func (r *Repo) SetField(ctx context.Context, id remote.ID, token, name string, v
 			}
 			rec.Fields[name] = *value
 		}
+		r.feed.onCommit(tx, rec.ID, rec.Parent)
 		rec.Rev++ // a change of the node, not of its content
 		if err := put(tx, rec); err != nil {
 			return err

@@ -368,10 +368,26 @@ func systemFields(kind string) []string {
 // query runs dms.GetResultList (HOL) for one object type, paging until all
 // hits are in.
 func (r *Repo) query(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.ObjectDef, conds ...dmsxml.FieldCondition) ([]object, error) {
+	return r.queryWith(ctx, cab, def, queryOpts{}, conds...)
+}
+
+// queryOpts: the recycle bin instead of the live objects (GarbageMode=1),
+// a system field to sort by (descending), at most limit hits (0: all).
+type queryOpts struct {
+	garbage  bool
+	sortDesc string
+	limit    int
+}
+
+func (r *Repo) queryWith(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.ObjectDef, opts queryOpts, conds ...dmsxml.FieldCondition) ([]object, error) {
 	qt := dmsxml.QueryObjectType{InternalName: def.Internal, Type: def.Kind()}
 	qt.Fields.Schema = "ALL"
 	for _, f := range systemFields(def.Kind()) {
-		qt.Fields.Fields = append(qt.Fields.Fields, dmsxml.QueryField{InternalName: f, System: "1"})
+		qf := dmsxml.QueryField{InternalName: f, System: "1"}
+		if f == opts.sortDesc {
+			qf.SortPos, qf.SortOrder = "1", "DESC"
+		}
+		qt.Fields.Fields = append(qt.Fields.Fields, qf)
 	}
 	if len(conds) > 0 {
 		qt.Conditions = []dmsxml.ConditionObject{{InternalName: def.Internal, Fields: conds}}
@@ -380,11 +396,20 @@ func (r *Repo) query(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.ObjectD
 	if err != nil {
 		return nil, err
 	}
+	page := 1000
+	if opts.limit > 0 {
+		page = opts.limit
+	}
+	garbage := 0
+	if opts.garbage {
+		garbage = 1
+	}
 	var out []object
 	for offset := 0; ; {
 		rep, err := r.rpc.Call(ctx, rpc.Request{Job: jobGetResultList, Params: []rpc.Param{
 			rpc.Int("Flags", 0), x, rpc.Str("Encoding", "UTF-8"), rpc.Int("Offset", offset),
-			rpc.Int("PageSize", 1000), rpc.Int("MaxHits", -1), rpc.Str("RequestType", "HOL"),
+			rpc.Int("PageSize", page), rpc.Int("MaxHits", -1), rpc.Str("RequestType", "HOL"),
+			rpc.Int("GarbageMode", garbage),
 		}}, nil, true)
 		if err != nil {
 			return nil, unavailable(err)
@@ -408,7 +433,7 @@ func (r *Repo) query(ctx context.Context, cab dmsxml.Cabinet, def dmsxml.ObjectD
 			}
 		}
 		offset += n
-		if n == 0 || count == 0 || offset >= total {
+		if n == 0 || count == 0 || offset >= total || (opts.limit > 0 && len(out) >= opts.limit) {
 			return out, nil
 		}
 	}

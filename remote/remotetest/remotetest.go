@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -44,6 +45,7 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"ConcurrentReplaceOneWins", testConcurrentReplace},
 		{"ConcurrentReads", testConcurrentReads},
 		{"Fields", testFields},
+		{"Changes", testChanges},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -536,4 +538,105 @@ func FieldName(ctx context.Context, repo remote.Repository, id remote.ID) string
 		}
 	}
 	return "title"
+}
+
+// testChanges: a repository that tells changes reports an insert, a
+// replace, a rename and a delete after the cursor taken before them, with
+// the folder they are in (or a subtree above it); a poll with nothing
+// changed reports nothing; the cursor moves on.
+func testChanges(t *testing.T, s *suite) {
+	ch, ok := s.repo.(remote.Changes)
+	if !ok {
+		t.Skip("the repository cannot tell changes")
+	}
+	start, err := ch.Changes(s.ctx, "", nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, start.Cursor)
+	idle, err := ch.Changes(s.ctx, start.Cursor, nil)
+	require.NoError(t, err)
+	require.Empty(t, idle.Changed, "nothing changed")
+	require.False(t, idle.All)
+
+	touches := func(cs remote.ChangeSet, id remote.ID) bool {
+		return cs.All || slices.Contains(cs.Changed, id) || slices.Contains(cs.Subtrees, s.dir)
+	}
+	inFolder := func(cs remote.ChangeSet) bool {
+		if cs.All || slices.Contains(cs.Folders, s.dir) {
+			return true
+		}
+		for _, sub := range cs.Subtrees {
+			if sub == s.dir || s.below(t, s.dir, sub) {
+				return true
+			}
+		}
+		return false
+	}
+	cursor := idle.Cursor
+	// A new object needs its folder reported; a known one is found where
+	// the mount has it.
+	step := func(what string, change func() remote.ID) {
+		t.Helper()
+		id := change()
+		cs, err := ch.Changes(s.ctx, cursor, []remote.ID{id})
+		require.NoError(t, err, what)
+		require.True(t, touches(cs, id), "%s: %+v", what, cs)
+		require.True(t, what != "insert" || inFolder(cs), "%s: the folder is reported: %+v", what, cs)
+		cursor = cs.Cursor
+		again, err := ch.Changes(s.ctx, cursor, nil)
+		require.NoError(t, err)
+		require.NotContains(t, again.Changed, id, "%s: reported once", what)
+		cursor = again.Cursor
+	}
+	var n remote.Node
+	step("insert", func() remote.ID { n = s.insert(t, s.dir, "polled.txt", []byte("one")); return n.ID })
+	step("replace", func() remote.ID {
+		var err error
+		n, err = s.repo.Replace(s.ctx, n.ID, n.Token, n.Files[0].Name, Content([]byte("two")))
+		require.NoError(t, err)
+		return n.ID
+	})
+	step("rename", func() remote.ID {
+		var err error
+		n, err = s.repo.Rename(s.ctx, n.ID, n.Token, s.dir, "renamed.txt")
+		require.NoError(t, err)
+		return n.ID
+	})
+	step("delete", func() remote.ID {
+		require.NoError(t, s.repo.Delete(s.ctx, n.ID, n.Token))
+		return n.ID
+	})
+}
+
+// below tells whether folder id lies below ancestor.
+func (s *suite) below(t *testing.T, id, ancestor remote.ID) bool {
+	for i := 0; i < 64 && id != ""; i++ {
+		n, err := s.repo.Stat(s.ctx, id)
+		if err != nil {
+			return false
+		}
+		if n.Parent == ancestor {
+			return true
+		}
+		id = n.Parent
+	}
+	return false
+}
+
+// PollCost prints what a change poll costs: requests (as count counts
+// them) per poll with nothing changed, and per minute at a few intervals.
+func PollCost(t *testing.T, r remote.Repository, count func() int) {
+	ch, ok := r.(remote.Changes)
+	require.True(t, ok)
+	ctx := context.Background()
+	cs, err := ch.Changes(ctx, "", nil)
+	require.NoError(t, err)
+	before := count()
+	const polls = 5
+	for range polls {
+		cs, err = ch.Changes(ctx, cs.Cursor, nil)
+		require.NoError(t, err)
+	}
+	per := float64(count()-before) / polls
+	t.Logf("a change poll costs %.1f request(s): %.0f per minute at --poll-interval 15s, %.0f at 2s", per, per*4, per*30)
+	require.Greater(t, per, 0.0, "a poll asks the server")
 }

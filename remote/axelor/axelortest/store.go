@@ -45,6 +45,9 @@ type dmsFile struct {
 	UpdatedOn    time.Time `json:"updatedOn,omitzero"`
 	CreatedBy    string    `json:"createdBy,omitempty"`
 	Tags         []int64   `json:"tags,omitempty"`
+	// metaUpdated is its MetaFile's updatedOn, filled in for a search
+	// that asks for it.
+	metaUpdated time.Time
 }
 
 // metaFile is a META_FILE row; its bytes are in store/<FilePath>.

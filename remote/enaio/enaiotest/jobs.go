@@ -369,8 +369,42 @@ func matches(o *Object, c dmsxml.FieldCondition) (bool, *jobError) {
 		return slices.Contains(c.Values, v), nil
 	case "NOT IN":
 		return !slices.Contains(c.Values, v), nil
+	case "<", "<=", ">", ">=":
+		if len(c.Values) != 1 {
+			return false, fail(errInvalid, "operator %q takes one value", c.Operator)
+		}
+		a, b, ok := comparable(o, c, v)
+		if !ok {
+			return false, fail(errInvalid, "Der Wert '%s' ist mit dem Feld '%s' nicht vergleichbar.", c.Values[0], c.InternalName)
+		}
+		switch c.Operator {
+		case "<":
+			return a < b, nil
+		case "<=":
+			return a <= b, nil
+		case ">":
+			return a > b, nil
+		}
+		return a >= b, nil
 	}
 	return false, fail(errInvalid, "operator %q is not supported by this server", c.Operator)
+}
+
+// comparable gives a field's value and a condition's as numbers: times
+// (the time system fields, given as dd.mm.yyyy HH:MM:SS as the spec's
+// conditions write dates, in UTC here) as Unix seconds, else integers.
+func comparable(o *Object, c dmsxml.FieldCondition, v string) (int64, int64, bool) {
+	if c.System == "1" && (c.InternalName == dmsxml.ObjectModify || c.InternalName == dmsxml.ObjectCreated) {
+		t, err := time.ParseInLocation("02.01.2006 15:04:05", c.Values[0], time.UTC)
+		if err != nil {
+			return 0, 0, false
+		}
+		a, _ := strconv.ParseInt(v, 10, 64)
+		return a, t.Unix(), true
+	}
+	a, err1 := strconv.ParseInt(v, 10, 64)
+	b, err2 := strconv.ParseInt(c.Values[0], 10, 64)
+	return a, b, err1 == nil && err2 == nil
 }
 
 func (s *Server) resultList(p params) ([]rpc.Param, []rpc.File, *jobError) {
@@ -418,6 +452,18 @@ func (s *Server) resultList(p params) ([]rpc.Param, []rpc.File, *jobError) {
 		}
 	}
 	sort.Slice(hits, func(i, j int) bool { return hits[i].ID < hits[j].ID })
+	// A system field with sortpos orders the hits (spec §3.2), numerically.
+	for _, f := range qt.Fields.Fields {
+		if f.SortPos == "" || f.System != "1" {
+			continue
+		}
+		desc := strings.EqualFold(f.SortOrder, "DESC")
+		sort.SliceStable(hits, func(i, j int) bool {
+			a, _ := strconv.ParseInt(sysValue(hits[i], f.InternalName), 10, 64)
+			b, _ := strconv.ParseInt(sysValue(hits[j], f.InternalName), 10, 64)
+			return (a < b) != desc && a != b
+		})
+	}
 	total := len(hits)
 	if offset > len(hits) {
 		offset = len(hits)
