@@ -960,3 +960,54 @@ func TestSyncShowsByteProgress(t *testing.T) {
 	require.Zero(t, code, stderr)
 	require.NoError(t, cmd.Wait())
 }
+
+// TestTwoMountsSeeEachOther (issue 16): two dmsfs processes on one Axelor
+// server, the second with --poll-interval 2s: a file the first saves,
+// creates, renames or deletes shows so in the second's ls and cat (whose
+// pages the kernel had cached) within a poll interval or two; the time
+// each took is logged.
+func TestTwoMountsSeeEachOther(t *testing.T) {
+	c := newCLI(t)
+	url, data := c.serveAxelor()
+	creds := []string{"--user", "dmsfs", "--password-file", filepath.Join(data, "password")}
+	mntB := filepath.Join(t.TempDir(), "b")
+	require.NoError(t, os.Mkdir(mntB, 0o755))
+	a, _ := c.mountForeground(append(creds, "--cache-dir", c.cacheDir, url)...)
+	b := c.cmd(append(append([]string{"mount"}, creds...), "--cache-dir", filepath.Join(t.TempDir(), "cb"), "--poll-interval", "2s", url, mntB)...)
+	blog := &lockedBuffer{}
+	b.Stderr = blog
+	require.NoError(t, b.Start())
+	require.Eventually(t, func() bool { _, _, code := c.run("status", mntB); return code == 0 }, 20*time.Second, 50*time.Millisecond, "%s", blog)
+
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "shared.txt"), []byte("first"), 0o644))
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		start := time.Now()
+		require.Eventually(t, cond, 30*time.Second, 50*time.Millisecond, "%s\n%s", what, blog)
+		t.Logf("%-40s seen after %s", what, time.Since(start).Round(10*time.Millisecond))
+	}
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(mntB, name))
+		return string(b)
+	}
+	waitFor("a new file", func() bool { return read("shared.txt") == "first" })
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "shared.txt"), []byte("second, longer"), 0o644))
+	waitFor("a saved file (cached pages)", func() bool { return read("shared.txt") == "second, longer" })
+	require.NoError(t, os.Rename(filepath.Join(c.mnt, "shared.txt"), filepath.Join(c.mnt, "moved.txt")))
+	waitFor("a rename", func() bool {
+		_, err := os.Stat(filepath.Join(mntB, "shared.txt"))
+		return errors.Is(err, os.ErrNotExist) && read("moved.txt") == "second, longer"
+	})
+	require.NoError(t, os.Remove(filepath.Join(c.mnt, "moved.txt")))
+	waitFor("a delete (after the unlink grace)", func() bool {
+		_, err := os.Stat(filepath.Join(mntB, "moved.txt"))
+		return errors.Is(err, os.ErrNotExist)
+	})
+
+	for _, m := range []string{mntB, c.mnt} {
+		_, stderr, code := c.run("unmount", m)
+		require.Zero(t, code, stderr)
+	}
+	require.NoError(t, b.Wait())
+	require.NoError(t, a.Wait())
+}

@@ -29,6 +29,7 @@ var (
 	_ remote.Drafts     = (*Repo)(nil)
 	_ remote.FieldNamer = (*Repo)(nil)
 	_ remote.Publisher  = (*Repo)(nil)
+	_ remote.Changes    = (*Repo)(nil)
 )
 
 // Wrap instruments r as backend ("axelor", "invenio", "enaio", "embedded").
@@ -219,6 +220,13 @@ func (r *Repo) Publish(ctx context.Context, id remote.ID) (remote.PublishPlan, e
 	p, err := r.inner.(remote.Publisher).Publish(ctx, id)
 	r.done(ctx, "Publish", string(id), start, err)
 	return p, err
+}
+
+func (r *Repo) Changes(ctx context.Context, cursor string, known []remote.ID) (remote.ChangeSet, error) {
+	start := time.Now()
+	cs, err := r.inner.(remote.Changes).Changes(ctx, cursor, known)
+	r.done(ctx, "Changes", cursor, start, err)
+	return cs, err
 }
 
 // up counts the bytes a backend reads of an upload's content (retries and
