@@ -1011,3 +1011,33 @@ func TestTwoMountsSeeEachOther(t *testing.T) {
 	require.NoError(t, b.Wait())
 	require.NoError(t, a.Wait())
 }
+
+// TestMountAt (issue 16): dmsfs mount --at TIME shows the repository as it
+// was: a document's bytes of then, nothing made later, read-only.
+func TestMountAt(t *testing.T) {
+	c := newCLI(t)
+	cmd, _ := c.start()
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "plan.txt"), []byte("the old plan"), 0o644))
+	between := time.Now().UTC()
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "plan.txt"), []byte("the new plan"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "later.txt"), []byte("later"), 0o644))
+	_, stderr, code := c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+
+	cmd, log := c.start("--at", between.Format(time.RFC3339Nano))
+	got, err := os.ReadFile(filepath.Join(c.mnt, "plan.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "the old plan", string(got))
+	_, err = os.Stat(filepath.Join(c.mnt, "later.txt"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.ErrorIs(t, os.WriteFile(filepath.Join(c.mnt, "plan.txt"), []byte("x"), 0o644), syscall.EROFS)
+	require.Contains(t, log.String(), "showing the repository as it was")
+	_, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+
+	_, stderr, code = c.run("mount", "--at", "yesterday", c.mnt)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "give a time as")
+}

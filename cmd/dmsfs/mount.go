@@ -33,6 +33,7 @@ import (
 	"github.com/dmsfs/dmsfs/internal/metrics"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/embedded"
+	"github.com/dmsfs/dmsfs/remote/pointintime"
 )
 
 // daemonEnv marks the background child of `mount --daemon`.
@@ -44,6 +45,7 @@ type mountFlags struct {
 	spoolSize    byteSize
 	dirCacheTime time.Duration
 	pollInterval time.Duration
+	at           string
 	writeBack    time.Duration
 	unlinkGrace  time.Duration
 	readOnly     bool
@@ -78,6 +80,7 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.Var(&f.spoolSize, "spool-size", "disk the spool may use for changed files not uploaded yet, e.g. 10G (writes beyond it get ENOSPC; default: the disk is the limit)")
 	fl.DurationVar(&f.dirCacheTime, "dir-cache-time", 30*time.Second, "how long directory listings and attributes are trusted")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 15*time.Second, "how often to ask the repository what other clients changed (0: never; then changes show when listings expire)")
+	fl.StringVar(&f.at, "at", "", "mount read-only as the repository was at this time: 2026-11-01T12:00 (local time), 2026-11-01T12:00:00Z or 2026-11-01")
 	fl.DurationVar(&f.writeBack, "write-back", 0, "upload this long after close instead of during it (0: close waits for the server)")
 	fl.DurationVar(&f.unlinkGrace, "unlink-grace", 2*time.Second, "how long an unlinked document stays on the server, hidden, so that a new file of its name becomes its next version")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
@@ -132,6 +135,14 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var at time.Time
+	if f.at != "" {
+		if at, err = parseAt(f.at); err != nil {
+			return err
+		}
+		f.readOnly = true
+		label += "@" + at.UTC().Format(time.RFC3339) // its own cache: nothing of the present's spool
+	}
 	if f.cacheDir == "" {
 		sum := sha256.Sum256([]byte(label))
 		f.cacheDir = filepath.Join(xdgDir("XDG_CACHE_HOME", ".cache"), "dmsfs", hex.EncodeToString(sum[:6]))
@@ -170,6 +181,22 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(handler)
 
+	if !at.IsZero() {
+		present := openRepo
+		openRepo = func(log *slog.Logger) (remote.Repository, func(), error) {
+			r, closeRepo, err := present(log)
+			if err != nil {
+				return nil, nil, err
+			}
+			past, err := pointintime.At(r, at)
+			if err != nil {
+				closeRepo()
+				return nil, nil, err
+			}
+			log.Info("showing the repository as it was", "at", at.Format(time.RFC3339))
+			return past, closeRepo, nil
+		}
+	}
 	err = serveMount(mnt, label, openRepo, f, log)
 	if ready := readyPipe(); ready != nil && err != nil { // tell the waiting parent
 		fmt.Fprintln(ready, err)
@@ -199,6 +226,12 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 		return err
 	}
 	defer func() { _ = spool.Close() }()
+	if f.at != "" {
+		// The past takes no uploads: the spool's would be refused.
+		if recs, err := spool.Pending(); err != nil || len(recs) > 0 {
+			return fmt.Errorf("the cache directory %s holds %d upload(s) of an earlier mount; mount without --at first to upload them, or give --at its own --cache-dir", f.cacheDir, len(recs))
+		}
+	}
 	patterns := append(append([]string(nil), dfs.DefaultTempPatterns...), f.tempPatterns...)
 	ctx := context.Background()
 	grace := f.unlinkGrace
@@ -319,6 +352,20 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	_ = ctl.srv.Shutdown(sctx) // let an unmount request finish its answer
 	log.Info("unmounted", "mountpoint", mnt)
 	return nil
+}
+
+// parseAt reads --at: RFC 3339, or a date and time (or a date) in local
+// time.
+func parseAt(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%w: --at %q: give a time as 2026-11-01T12:00 (local), 2026-11-01T12:00:00Z or 2026-11-01", errUsage, s)
 }
 
 // afterUmountUploads bounds how long the process finishes uploads after

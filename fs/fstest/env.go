@@ -274,7 +274,16 @@ var (
 	_ remote.FieldNamer = (*inFolder)(nil)
 	_ remote.Drafts     = (*inFolder)(nil)
 	_ remote.Changes    = (*inFolder)(nil)
+	_ remote.Publisher  = (*inFolder)(nil)
 )
+
+func (r *inFolder) PublishPlan(ctx context.Context, id remote.ID) (remote.PublishPlan, error) {
+	return r.Repository.(remote.Publisher).PublishPlan(ctx, id)
+}
+
+func (r *inFolder) Publish(ctx context.Context, id remote.ID) (remote.PublishPlan, error) {
+	return r.Repository.(remote.Publisher).Publish(ctx, id)
+}
 
 func (r *inFolder) Unwrap() remote.Repository { return r.Repository }
 

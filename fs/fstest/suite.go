@@ -18,6 +18,7 @@ import (
 	dfs "github.com/dmsfs/dmsfs/fs"
 	"github.com/dmsfs/dmsfs/fs/core/reftest"
 	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/pointintime"
 	"github.com/dmsfs/dmsfs/remote/remotetest"
 )
 
@@ -50,6 +51,7 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"Xattrs", testXattrs},
 		{"Mknod", testMknod},
 		{"OtherClientsChanges", testOtherClientsChanges},
+		{"PointInTime", testPointInTime},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newRepo) })
@@ -686,4 +688,62 @@ func testOtherClientsChanges(t *testing.T, newRepo func(t *testing.T) remote.Rep
 	got, err = os.ReadFile(b.Path("x/sub/deep.txt"))
 	require.NoError(t, err)
 	require.Equal(t, "deep", string(got))
+}
+
+// testPointInTime (issue 16): a mount --at a time between two versions
+// shows each document's bytes of that time (as the version API has them),
+// not the documents made later, and is read-only.
+func testPointInTime(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	repo := newRepo(t)
+	if !repo.Capabilities().Versions {
+		t.Skip("the repository keeps no versions")
+	}
+	ctx := context.Background()
+	e := Mount(t, repo, dfs.Options{})
+	require.NoError(t, os.MkdirAll(e.Path("x"), 0o755))
+	require.NoError(t, os.WriteFile(e.Path("x/doc.txt"), []byte("as it was"), 0o644))
+	e.Settle()
+	first := e.MustNode("x/doc.txt")
+	if repo.Capabilities().VersionsOnPublish {
+		pub, ok := remote.As[remote.Publisher](repo)
+		require.True(t, ok)
+		_, err := pub.Publish(ctx, first.ID)
+		require.NoError(t, err)
+	}
+	last := func(path string) time.Time {
+		t.Helper()
+		vs, err := repo.Versions(ctx, e.MustNode(path).ID)
+		require.NoError(t, err)
+		return vs[len(vs)-1].Time
+	}
+	t1 := last("x/doc.txt")
+	// Let the repository's clock pass t1 (enaio keeps whole seconds):
+	// save another file until its version is later, an event each time.
+	for i := 0; ; i++ {
+		require.NoError(t, os.WriteFile(e.Path("x/clock.txt"), []byte(fmt.Sprint(i)), 0o644))
+		e.Settle()
+		if last("x/clock.txt").After(t1) {
+			break
+		}
+	}
+	require.NoError(t, os.WriteFile(e.Path("x/doc.txt"), []byte("as it is now"), 0o644))
+	e.Settle()
+	t2 := last("x/doc.txt")
+	require.True(t, t2.After(t1))
+	require.NoError(t, os.WriteFile(e.Path("x/later.txt"), []byte("made later"), 0o644))
+	e.Settle()
+	now, err := os.ReadFile(e.Path("x/doc.txt"))
+	require.NoError(t, err)
+
+	past, err := pointintime.At(repo, t1.Add(t2.Sub(t1)/2))
+	require.NoError(t, err)
+	p := Mount(t, past, dfs.Options{})
+	got, err := os.ReadFile(p.Path("x/doc.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "as it was", string(got), "the bytes of that time")
+	require.NotEqual(t, string(now), string(got))
+	_, err = os.Stat(p.Path("x/later.txt"))
+	require.ErrorIs(t, err, os.ErrNotExist, "made later")
+	require.ErrorIs(t, os.WriteFile(p.Path("x/doc.txt"), []byte("no"), 0o644), syscall.EROFS)
+	require.ErrorIs(t, os.WriteFile(p.Path("x/new.txt"), []byte("no"), 0o644), syscall.EROFS)
 }

@@ -367,19 +367,21 @@ func (r *Repo) Versions(ctx context.Context, doc remote.ID) ([]remote.Version, e
 	if err != nil {
 		return nil, err
 	}
+	// A "version created" entry is written when a save archives the files
+	// it replaces: its time is when that version stopped being current.
+	// A version's time is when it was saved: the document's creation for
+	// the first, the archiving of the one before for the others.
 	var out []remote.Version
+	since := o.created
 	for _, v := range refs {
 		files, _, err := r.versionFiles(ctx, o, v)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, remote.Version{N: v.n, Time: v.time, Files: files})
+		out = append(out, remote.Version{N: v.n, Time: since, Files: files})
+		since = v.time
 	}
-	cur := o.ModTime
-	if len(out) > 0 && cur.Before(out[len(out)-1].Time) {
-		cur = out[len(out)-1].Time
-	}
-	return append(out, remote.Version{N: len(refs) + 1, Time: cur, Files: o.Files}), nil
+	return append(out, remote.Version{N: len(refs) + 1, Time: since, Files: o.Files}), nil
 }
 
 // OpenVersion reads a file of version n.

@@ -294,6 +294,8 @@ type object struct {
 	fields map[string]string
 	// mtimes are the files table's MTime column, one per file ("" none).
 	mtimes []string
+	// created is OBJECT_CREATED.
+	created time.Time
 }
 
 // parseID splits an ID.
@@ -465,6 +467,10 @@ func (r *Repo) toObject(cab dmsxml.Cabinet, def dmsxml.ObjectDef, co dmsxml.Cont
 	}
 	mod, _ := co.Field(dmsxml.ObjectModify)
 	o.ModTime = parseModifyTime(mod)
+	made, _ := co.Field(dmsxml.ObjectCreated)
+	if o.created = parseModifyTime(made); o.created.IsZero() {
+		o.created = o.ModTime
+	}
 	o.Name, _ = co.Field(r.cfg.TitleField)
 	if o.Name == "" {
 		o.Name = fmt.Sprintf("%s %d", def.Name, co.ID)
