@@ -220,21 +220,26 @@ type PublishPlan struct {
 }
 
 // Wrapper is a Repository that adds something to another (metrics,
-// logging) and forwards every method, the optional ones included.
+// availability) and forwards the calls.
 type Wrapper interface {
 	Unwrap() Repository
 }
 
-// As finds an optional interface (Fields, Drafts, FieldNamer, Publisher)
-// of r. A Wrapper forwards them all, so it has one only where what it
-// wraps has it.
+// As finds an optional interface (Fields, Drafts, FieldNamer, Publisher,
+// Changes) of r. A Wrapper that implements it has it only where what it
+// wraps has it; one that does not is looked through.
 func As[T any](r Repository) (T, bool) {
+	w, wraps := r.(Wrapper)
 	t, ok := r.(T)
-	if w, wraps := r.(Wrapper); ok && wraps {
+	switch {
+	case ok && wraps:
 		if _, inner := As[T](w.Unwrap()); !inner {
 			var zero T
 			return zero, false
 		}
+		return t, true
+	case wraps:
+		return As[T](w.Unwrap())
 	}
 	return t, ok
 }

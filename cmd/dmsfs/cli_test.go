@@ -29,6 +29,7 @@ import (
 	"github.com/dmsfs/dmsfs/fs/fstest"
 	"github.com/dmsfs/dmsfs/internal/faultproxy"
 	"github.com/dmsfs/dmsfs/remote"
+	"github.com/dmsfs/dmsfs/remote/axelor"
 	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
 	"github.com/dmsfs/dmsfs/remote/embedded"
 )
@@ -1040,4 +1041,191 @@ func TestMountAt(t *testing.T) {
 	_, stderr, code = c.run("mount", "--at", "yesterday", c.mnt)
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "give a time as")
+}
+
+// axelorAt runs `dmsfs serve --protocol axelor` on a fixed address and
+// data directory, so that a test can stop and start it again.
+type axelorAt struct {
+	c    *cli
+	addr string
+	data string
+	cmd  *exec.Cmd
+}
+
+func newAxelorAt(c *cli) *axelorAt {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(c.t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &axelorAt{c: c, addr: addr, data: filepath.Join(c.t.TempDir(), "axelor")}
+	c.t.Cleanup(s.stop)
+	return s
+}
+
+func (s *axelorAt) start() {
+	s.cmd = s.c.cmd("serve", "--protocol", "axelor", "--data", s.data, "--addr", s.addr)
+	require.NoError(s.c.t, s.cmd.Start())
+	require.Eventually(s.c.t, func() bool {
+		conn, err := net.Dial("tcp", s.addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+}
+
+func (s *axelorAt) stop() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// TestOffline (issue 16): with the server stopped, a mount works from what
+// it knows: ls -lR beyond the listing cache time, cat of files read before,
+// 20 new files and 5 changed ones accepted into the spool; status says
+// offline; a file never read fails at once. With the server back, every
+// change is on it, byte-exact, once.
+func TestOffline(t *testing.T) {
+	c := newCLI(t)
+	srv := newAxelorAt(c)
+	srv.start()
+	args := []string{"--user", "dmsfs", "--password-file", filepath.Join(srv.data, "password"), "--cache-dir", c.cacheDir,
+		"--dir-cache-time", "1ms", "--poll-interval", "0", "axelor+http://" + srv.addr}
+	cmd, log := c.mountForeground(args...)
+	require.NoError(t, os.MkdirAll(filepath.Join(c.mnt, "docs"), 0o755))
+	for i := range 10 {
+		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "docs", fmt.Sprintf("f%d.txt", i)), []byte(fmt.Sprintf("file %d", i)), 0o644))
+	}
+	_, _, code := c.run("unmount", c.mnt) // the block cache starts empty
+	require.Zero(t, code)
+	require.NoError(t, cmd.Wait())
+	cmd, log = c.mountForeground(args...)
+	for i := range 5 { // read: now held in the block cache
+		_, err := os.ReadFile(filepath.Join(c.mnt, "docs", fmt.Sprintf("f%d.txt", i)))
+		require.NoError(t, err)
+	}
+
+	srv.stop()
+	out, err := exec.Command("ls", "-lR", c.mnt).CombinedOutput()
+	require.NoError(t, err, "ls -lR offline: %s\n%s", out, log)
+	require.Contains(t, string(out), "f9.txt")
+	for i := range 5 {
+		got, err := os.ReadFile(filepath.Join(c.mnt, "docs", fmt.Sprintf("f%d.txt", i)))
+		require.NoError(t, err, "a file read before")
+		require.Equal(t, fmt.Sprintf("file %d", i), string(got))
+	}
+	status, _, _ := c.run("status", c.mnt)
+	require.Contains(t, status, "repository:   offline since")
+	start := time.Now()
+	_, err = os.ReadFile(filepath.Join(c.mnt, "docs", "f9.txt"))
+	require.Error(t, err, "never read: not held here")
+	t.Logf("an uncached read failed after %s", time.Since(start).Round(time.Millisecond))
+	for i := range 20 {
+		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "docs", fmt.Sprintf("new%02d.txt", i)), []byte(fmt.Sprintf("new %d", i)), 0o644))
+	}
+	for i := range 5 {
+		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "docs", fmt.Sprintf("f%d.txt", i+5)), []byte(fmt.Sprintf("changed %d", i+5)), 0o644))
+	}
+	status, _, _ = c.run("status", c.mnt)
+	require.Contains(t, status, "25 upload(s) pending")
+	require.Regexp(t, `[1-9]\d* read\(s\) of content not held here failed`, status)
+	require.NotContains(t, status, "upload /docs", "offline, kept uploads are no errors")
+
+	srv.start()
+	require.Eventually(t, func() bool {
+		out, _, _ := c.run("status", c.mnt)
+		return strings.Contains(out, "repository:   online") && strings.Contains(out, "all uploads done")
+	}, time.Minute, 50*time.Millisecond, "the queue drains when the server is back\n%s", log)
+	_, stderr, code := c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+
+	// On the server: 30 documents, each once, with the right bytes.
+	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + srv.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(t, filepath.Join(srv.data, "password")))})
+	require.NoError(t, err)
+	kids, err := cl.List(context.Background(), axelor.RootID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1)
+	docs, err := cl.List(context.Background(), kids[0].ID)
+	require.NoError(t, err)
+	want := map[string]string{}
+	for i := range 10 {
+		want[fmt.Sprintf("f%d.txt", i)] = fmt.Sprintf("file %d", i)
+	}
+	for i := range 20 {
+		want[fmt.Sprintf("new%02d.txt", i)] = fmt.Sprintf("new %d", i)
+	}
+	for i := 5; i < 10; i++ {
+		want[fmt.Sprintf("f%d.txt", i)] = fmt.Sprintf("changed %d", i)
+	}
+	require.Len(t, docs, len(want), "no duplicates")
+	for _, d := range docs {
+		rc, err := cl.Open(context.Background(), d.ID, d.Files[0].Name, 0, -1)
+		require.NoError(t, err)
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		require.Equal(t, want[d.Name], string(got), d.Name)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestOfflineStartAndKill (issue 16): a mount started while the server is
+// down shows the tree an earlier mount kept and takes new files; killed
+// with SIGKILL while offline, the next mount (server up) uploads them.
+func TestOfflineStartAndKill(t *testing.T) {
+	c := newCLI(t)
+	srv := newAxelorAt(c)
+	srv.start()
+	args := []string{"--user", "dmsfs", "--password-file", filepath.Join(srv.data, "password"), "--cache-dir", c.cacheDir,
+		"--poll-interval", "0", "axelor+http://" + srv.addr}
+	cmd, _ := c.mountForeground(args...)
+	require.NoError(t, os.MkdirAll(filepath.Join(c.mnt, "docs"), 0o755))
+	for _, n := range []string{"a", "b", "c"} {
+		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "docs", n+".txt"), []byte(n), 0o644))
+	}
+	require.Equal(t, "a.txt\nb.txt\nc.txt\n", c.ls("docs"))
+	_, _, code := c.run("unmount", c.mnt)
+	require.Zero(t, code)
+	require.NoError(t, cmd.Wait())
+
+	srv.stop()
+	cmd, log := c.mountForeground(args...)
+	require.Contains(t, log.String(), "starting offline from the last known tree")
+	require.Equal(t, "a.txt\nb.txt\nc.txt\n", c.ls("docs"), "the kept tree")
+	status, _, _ := c.run("status", c.mnt)
+	require.Contains(t, status, "offline since")
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "docs", "d.txt"), []byte("written offline"), 0o644))
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	_, stderr, code := c.run("unmount", c.mnt) // the dead mount
+	require.Zero(t, code, stderr)
+
+	srv.start()
+	cmd, log = c.mountForeground(args...)
+	require.Contains(t, log.String(), "uploaded from the spool")
+	_, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
+	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + srv.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(t, filepath.Join(srv.data, "password")))})
+	require.NoError(t, err)
+	kids, err := cl.List(context.Background(), axelor.RootID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1)
+	docs, err := cl.List(context.Background(), kids[0].ID)
+	require.NoError(t, err)
+	require.Len(t, docs, 4, "a, b, c and the one written offline")
+}
+
+// ls lists a folder of the mount, one name a line.
+func (c *cli) ls(rel string) string {
+	out, err := exec.Command("ls", filepath.Join(c.mnt, rel)).CombinedOutput()
+	require.NoError(c.t, err, "%s", out)
+	return string(out)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ import (
 	"github.com/dmsfs/dmsfs/internal/metrics"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/embedded"
+	"github.com/dmsfs/dmsfs/remote/lazy"
 	"github.com/dmsfs/dmsfs/remote/pointintime"
 )
 
@@ -213,7 +215,33 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 		debug.SetMemoryLimit(int64(f.cacheSize) + 64<<20)
 	}
 	inner, closeRepo, err := openRepo(log)
-	if err != nil {
+	switch caps, kept := keptCaps(f.cacheDir); {
+	case err == nil:
+		saveCaps(f.cacheDir, inner.Capabilities())
+	case errors.Is(err, remote.ErrUnavailable) && kept && f.at == "":
+		// Start offline from the tree an earlier mount kept; the
+		// repository is opened once the server answers.
+		log.Warn("the repository is unreachable: starting offline from the last known tree", "err", err)
+		var mu sync.Mutex
+		var closeInner func()
+		inner = lazy.New(func(context.Context) (remote.Repository, error) {
+			r, c, err := openRepo(log)
+			if err == nil {
+				mu.Lock()
+				closeInner = c
+				mu.Unlock()
+				log.Info("the repository answers: opened")
+			}
+			return r, err
+		}, caps, err)
+		closeRepo = func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if closeInner != nil {
+				closeInner()
+			}
+		}
+	default:
 		return err
 	}
 	defer closeRepo()
@@ -352,6 +380,21 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	_ = ctl.srv.Shutdown(sctx) // let an unmount request finish its answer
 	log.Info("unmounted", "mountpoint", mnt)
 	return nil
+}
+
+// keptCaps are the capabilities the repository had at the last mount with
+// this cache directory (false: none mounted it yet).
+func keptCaps(cacheDir string) (remote.Capabilities, bool) {
+	var c remote.Capabilities
+	b, err := os.ReadFile(filepath.Join(cacheDir, "tree", "capabilities.json"))
+	return c, err == nil && json.Unmarshal(b, &c) == nil
+}
+
+func saveCaps(cacheDir string, c remote.Capabilities) {
+	b, _ := json.Marshal(c)
+	if os.MkdirAll(filepath.Join(cacheDir, "tree"), 0o700) == nil {
+		_ = os.WriteFile(filepath.Join(cacheDir, "tree", "capabilities.json"), b, 0o600)
+	}
 }
 
 // parseAt reads --at: RFC 3339, or a date and time (or a date) in local

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -126,6 +127,12 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		return enc.Encode(st)
 	}
 	fmt.Fprintf(stdout, "mount point:  %s\n", mnt)
+	if st.OfflineSince.IsZero() {
+		fmt.Fprintln(stdout, "repository:   online")
+	} else {
+		fmt.Fprintf(stdout, "repository:   offline since %s (%s); changes are kept and upload when it answers; %d read(s) of content not held here failed\n",
+			st.OfflineSince.Local().Format(time.DateTime), time.Since(st.OfflineSince).Round(time.Second), st.OfflineMisses)
+	}
 	fmt.Fprintf(stdout, "uploads:      %s\n", progressLine(st.Queue))
 	for _, it := range st.Queue.Items {
 		line := fmt.Sprintf("  %s (%s)", it.Path, humanBytes(it.Size))

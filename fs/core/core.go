@@ -86,7 +86,12 @@ type Options struct {
 
 // FS is the filesystem. Create it with New.
 type FS struct {
+	// repo is the repository as the core calls it (tracked: availability
+	// noted, offline calls failed at once); inner is the repository itself.
 	repo   remote.Repository
+	inner  remote.Repository
+	avail  availability
+	stop   chan struct{} // closed by Close
 	caps   remote.Capabilities
 	opts   Options
 	log    *slog.Logger
@@ -173,16 +178,17 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	if err != nil {
 		return nil, err
 	}
-	rootNode, err := repo.Root(ctx)
+	f := &FS{inner: repo, caps: repo.Capabilities(), opts: opts, log: opts.Logger, now: opts.Now, stop: make(chan struct{}),
+		spool: spool, blocks: blocks, temps: temps, handles: map[*Handle]struct{}{}, released: make(chan struct{})}
+	rootNode, err := f.rootNode(ctx, func() (remote.Node, error) { return repo.Root(ctx) })
 	if err != nil {
 		blocks.Close()
 		return nil, fmt.Errorf("repository root: %w", err)
 	}
-	f := &FS{repo: repo, caps: repo.Capabilities(), opts: opts, log: opts.Logger, now: opts.Now,
-		spool: spool, blocks: blocks, temps: temps, handles: map[*Handle]struct{}{}, released: make(chan struct{})}
 	f.poll.stop = make(chan struct{})
+	f.repo = &tracked{Repository: repo, fsys: f}
 	f.inos.Store(1) // the root is 1
-	f.sender = &upload.Sender{Repo: repo, Log: f.log, Now: f.now}
+	f.sender = &upload.Sender{Repo: f.repo, Log: f.log, Now: f.now}
 	if opts.SpoolLimit > 0 {
 		f.meter = &spoolMeter{dir: spool.Dir(), limit: opts.SpoolLimit, used: diskUse(spool.Dir())}
 	}
@@ -192,12 +198,19 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	f.root = newDir(f, rootNode, nil)
 	f.root.ino = 1
 	f.queue = upload.New(upload.Options{Now: f.now, Logger: f.log, Tick: opts.QueueTick,
-		OnError: func(p string, err error) { f.uploadFailures.Add(1); f.fail("upload", p, err) }})
+		OnError: func(p string, err error) {
+			f.uploadFailures.Add(1)
+			if errors.Is(err, remote.ErrUnavailable) && !f.Offline().IsZero() {
+				return // offline: kept, as status says; no failure to report
+			}
+			f.fail("upload", p, err)
+		}})
 	if err := f.replay(ctx); err != nil {
 		f.queue.Stop()
 		blocks.Close()
 		return nil, err
 	}
+	go f.watchAvailability(f.stop)
 	return f, nil
 }
 
@@ -217,6 +230,14 @@ func (f *FS) nextIno() uint64 { return f.inos.Add(1) }
 // first to upload everything.
 func (f *FS) Close() {
 	f.stopPolling()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	f.flushTree(ctx)
+	cancel()
+	select {
+	case <-f.stop:
+	default:
+		close(f.stop)
+	}
 	f.queue.Stop()
 	f.SaveRefused()
 	f.blocks.Close()
@@ -310,6 +331,11 @@ type Status struct {
 	CacheDir   string        `json:"cache_dir"`
 	WriteBack  string        `json:"write_back"`
 	LastErrors []ErrorEntry  `json:"last_errors"`
+	// OfflineSince is when the repository stopped answering (zero: it
+	// answers); OfflineMisses counts reads of content not held here that
+	// failed for it.
+	OfflineSince  time.Time `json:"offline_since,omitzero"`
+	OfflineMisses uint64    `json:"offline_misses"`
 }
 
 // Status reports the upload queue, cache use and the last errors.
@@ -322,7 +348,8 @@ func (f *FS) Status() Status {
 		wb = f.opts.WriteBack.String()
 	}
 	return Status{Queue: f.queue.Status(), CacheUsed: f.blocks.Used(), CacheSize: f.blocks.Capacity(),
-		CacheDir: f.spool.Dir(), WriteBack: wb, LastErrors: errs}
+		CacheDir: f.spool.Dir(), WriteBack: wb, LastErrors: errs,
+		OfflineSince: f.Offline(), OfflineMisses: f.avail.misses.Load()}
 }
 
 // Stats are counters and levels for monitoring (dmsfs --metrics-addr).

@@ -37,6 +37,10 @@ type Dir struct {
 	amu  sync.Mutex
 	node remote.Node
 	attr localAttr
+	// keptSum is the hash of the listing last recorded (tree.go);
+	// treeDirty: this mount changed the directory since. Guarded by mu.
+	keptSum   uint64
+	treeDirty bool
 	// fields are the repository's fields as read at fieldsAt for token
 	// fieldsToken (xattr.go); nil until read.
 	fields      map[string]string
@@ -149,6 +153,7 @@ func (d *Dir) touch() {
 // changed notes a change of this mount to the directory (mu held).
 func (d *Dir) changed() {
 	d.gen++
+	d.treeDirty = true
 }
 
 // drop forgets what was shown under name: it is gone from the server (mu
@@ -214,6 +219,16 @@ func (d *Dir) refresh(ctx context.Context) error {
 		entries, node, err := d.fetch(ctx)
 		d.mu.Lock()
 		d.inflight = nil
+		if err != nil && errors.Is(err, remote.ErrUnavailable) {
+			if d.entries == nil {
+				d.entries, d.listed = d.fsys.lastKnown(d)
+			}
+			if d.entries != nil {
+				close(call.done)
+				d.mu.Unlock()
+				return nil // offline: the last known listing, whatever its age
+			}
+		}
 		call.err = err
 		close(call.done)
 		if err != nil {
@@ -263,6 +278,7 @@ func (d *Dir) apply(entries map[string]remote.Node, node *remote.Node, since uin
 		d.amu.Unlock()
 	}
 	d.entries, d.listed = entries, d.fsys.now()
+	d.keepListing()
 	for name, f := range d.local {
 		n, ok := entries[name]
 		f.mu.Lock()

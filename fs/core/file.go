@@ -489,6 +489,20 @@ func (f *File) save(ctx context.Context) error {
 		return errors.Join(err, cerr)
 	}
 	f.fsys.queue.Failed(f, f.path(), f.size, err)
+	if errors.Is(err, remote.ErrUnavailable) {
+		// Is the repository gone, or did one call fail? Offline, the save
+		// is accepted into the spool: it uploads when the repository is
+		// back, as with write-back.
+		f.acquire()
+		f.mu.Unlock()
+		f.fsys.probe()
+		f.mu.Lock()
+		f.done()
+		if !f.fsys.Offline().IsZero() {
+			f.fsys.log.Info("offline: saved in the spool; uploads when the repository answers", "path", f.path(), "bytes", f.size)
+			return nil
+		}
+	}
 	return err
 }
 

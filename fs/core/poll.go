@@ -52,8 +52,8 @@ func (f *FS) SetNotifier(n Notifier) {
 // PollInterval until Close; nothing where the interval is 0 or the
 // repository cannot tell changes.
 func (f *FS) StartPolling(ctx context.Context) {
-	if _, ok := remote.As[remote.Changes](f.repo); !ok || f.opts.PollInterval <= 0 {
-		return
+	if f.opts.PollInterval <= 0 {
+		return // a repository opened later (offline start) may tell changes: asked each round
 	}
 	if err := f.PollChanges(ctx); err != nil {
 		f.log.Warn("change polling: no starting point yet; trying again each interval", "err", err)

@@ -354,6 +354,21 @@ func info(p *pending) Info {
 	return Info{Path: p.path, Size: p.size, Due: p.at, Tries: p.tries, LastError: p.lastErr}
 }
 
+// RetryNow makes the uploads waiting out a backoff due now (the
+// repository answers again).
+func (q *Queue) RetryNow() {
+	q.mu.Lock()
+	now := q.opts.Now()
+	for _, p := range q.items {
+		if p.tries > 0 && p.at.After(now) {
+			p.at = now
+		}
+	}
+	q.signal()
+	q.mu.Unlock()
+	q.poke()
+}
+
 // Begin tells of an upload made outside the queue (a close that uploads
 // itself), so that Status shows it and Drain waits for it; End, when it
 // is over.

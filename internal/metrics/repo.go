@@ -180,51 +180,58 @@ func (r *Repo) OpenVersion(ctx context.Context, doc remote.ID, n int, file strin
 // The optional interfaces: remote.As finds them only where the wrapped
 // repository has them, so these are called only then.
 
+// must is the wrapped repository's optional interface T (looked up
+// through wrappers of its own).
+func must[T any](r remote.Repository) T {
+	t, _ := remote.As[T](r)
+	return t
+}
+
 func (r *Repo) Fields(ctx context.Context, id remote.ID) (map[string]string, error) {
 	start := time.Now()
-	fs, err := r.inner.(remote.Fields).Fields(ctx, id)
+	fs, err := must[remote.Fields](r.inner).Fields(ctx, id)
 	r.done(ctx, "Fields", string(id), start, err)
 	return fs, err
 }
 
 func (r *Repo) SetField(ctx context.Context, id remote.ID, token, name string, value *string) (remote.Node, error) {
 	start := time.Now()
-	n, err := r.inner.(remote.Fields).SetField(ctx, id, token, name, value)
+	n, err := must[remote.Fields](r.inner).SetField(ctx, id, token, name, value)
 	r.done(ctx, "SetField", string(id)+" "+name, start, err)
 	return n, err
 }
 
 func (r *Repo) Editable(ctx context.Context, id remote.ID) (bool, error) {
 	start := time.Now()
-	ok, err := r.inner.(remote.Drafts).Editable(ctx, id)
+	ok, err := must[remote.Drafts](r.inner).Editable(ctx, id)
 	r.done(ctx, "Editable", string(id), start, err)
 	return ok, err
 }
 
 func (r *Repo) FieldNames(ctx context.Context, id remote.ID) ([]string, error) {
 	start := time.Now()
-	ns, err := r.inner.(remote.FieldNamer).FieldNames(ctx, id)
+	ns, err := must[remote.FieldNamer](r.inner).FieldNames(ctx, id)
 	r.done(ctx, "FieldNames", string(id), start, err)
 	return ns, err
 }
 
 func (r *Repo) PublishPlan(ctx context.Context, id remote.ID) (remote.PublishPlan, error) {
 	start := time.Now()
-	p, err := r.inner.(remote.Publisher).PublishPlan(ctx, id)
+	p, err := must[remote.Publisher](r.inner).PublishPlan(ctx, id)
 	r.done(ctx, "PublishPlan", string(id), start, err)
 	return p, err
 }
 
 func (r *Repo) Publish(ctx context.Context, id remote.ID) (remote.PublishPlan, error) {
 	start := time.Now()
-	p, err := r.inner.(remote.Publisher).Publish(ctx, id)
+	p, err := must[remote.Publisher](r.inner).Publish(ctx, id)
 	r.done(ctx, "Publish", string(id), start, err)
 	return p, err
 }
 
 func (r *Repo) Changes(ctx context.Context, cursor string, known []remote.ID) (remote.ChangeSet, error) {
 	start := time.Now()
-	cs, err := r.inner.(remote.Changes).Changes(ctx, cursor, known)
+	cs, err := must[remote.Changes](r.inner).Changes(ctx, cursor, known)
 	r.done(ctx, "Changes", cursor, start, err)
 	return cs, err
 }

@@ -32,10 +32,9 @@ type history struct {
 	vs    []remote.Version
 }
 
-var (
-	_ remote.Repository = (*Repo)(nil)
-	_ remote.Wrapper    = (*Repo)(nil)
-)
+// Repo is no remote.Wrapper: the optional interfaces (fields, drafts,
+// changes) are today's, and the past has none of them.
+var _ remote.Repository = (*Repo)(nil)
 
 // At shows r as it was at t. It needs the repository's version history.
 func At(r remote.Repository, t time.Time) (*Repo, error) {
@@ -44,10 +43,6 @@ func At(r remote.Repository, t time.Time) (*Repo, error) {
 	}
 	return &Repo{inner: r, at: t, versions: map[remote.ID]history{}}, nil
 }
-
-// Unwrap is the repository shown; it has none of the optional interfaces
-// here (fields and drafts are today's, not the past's).
-func (r *Repo) Unwrap() remote.Repository { return r.inner }
 
 func (r *Repo) Capabilities() remote.Capabilities {
 	c := r.inner.Capabilities()

@@ -462,7 +462,7 @@ func ReadEverything(ctx context.Context, r remote.Repository, id remote.ID) {
 		}
 	}
 	_, _ = r.Versions(ctx, id)
-	if fr, ok := r.(remote.Fields); ok {
+	if fr, ok := remote.As[remote.Fields](r); ok {
 		_, _ = fr.Fields(ctx, id)
 	}
 }
@@ -472,7 +472,7 @@ func ReadEverything(ctx context.Context, r remote.Repository, id remote.ID) {
 // next change, the content stays, and a token from before a change of the
 // content is a conflict.
 func testFields(t *testing.T, s *suite) {
-	fr, ok := s.repo.(remote.Fields)
+	fr, ok := remote.As[remote.Fields](s.repo)
 	if !ok {
 		t.Skip("the repository keeps no fields")
 	}
@@ -532,7 +532,7 @@ func testFields(t *testing.T, s *suite) {
 // FieldName is a text field the document id may have: the first its
 // schema offers, or "title" where any name goes.
 func FieldName(ctx context.Context, repo remote.Repository, id remote.ID) string {
-	if fn, ok := repo.(remote.FieldNamer); ok {
+	if fn, ok := remote.As[remote.FieldNamer](repo); ok {
 		if names, err := fn.FieldNames(ctx, id); err == nil && len(names) > 0 {
 			return names[0]
 		}
@@ -545,7 +545,7 @@ func FieldName(ctx context.Context, repo remote.Repository, id remote.ID) string
 // the folder they are in (or a subtree above it); a poll with nothing
 // changed reports nothing; the cursor moves on.
 func testChanges(t *testing.T, s *suite) {
-	ch, ok := s.repo.(remote.Changes)
+	ch, ok := remote.As[remote.Changes](s.repo)
 	if !ok {
 		t.Skip("the repository cannot tell changes")
 	}
@@ -625,7 +625,7 @@ func (s *suite) below(t *testing.T, id, ancestor remote.ID) bool {
 // PollCost prints what a change poll costs: requests (as count counts
 // them) per poll with nothing changed, and per minute at a few intervals.
 func PollCost(t *testing.T, r remote.Repository, count func() int) {
-	ch, ok := r.(remote.Changes)
+	ch, ok := remote.As[remote.Changes](r)
 	require.True(t, ok)
 	ctx := context.Background()
 	cs, err := ch.Changes(ctx, "", nil)
