@@ -1093,7 +1093,7 @@ func TestOffline(t *testing.T) {
 	srv.start()
 	args := []string{"--user", "dmsfs", "--password-file", filepath.Join(srv.data, "password"), "--cache-dir", c.cacheDir,
 		"--dir-cache-time", "1ms", "--poll-interval", "0", "axelor+http://" + srv.addr}
-	cmd, log := c.mountForeground(args...)
+	cmd, _ := c.mountForeground(args...)
 	require.NoError(t, os.MkdirAll(filepath.Join(c.mnt, "docs"), 0o755))
 	for i := range 10 {
 		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "docs", fmt.Sprintf("f%d.txt", i)), []byte(fmt.Sprintf("file %d", i)), 0o644))
@@ -1101,7 +1101,7 @@ func TestOffline(t *testing.T) {
 	_, _, code := c.run("unmount", c.mnt) // the block cache starts empty
 	require.Zero(t, code)
 	require.NoError(t, cmd.Wait())
-	cmd, log = c.mountForeground(args...)
+	cmd, log := c.mountForeground(args...)
 	for i := range 5 { // read: now held in the block cache
 		_, err := os.ReadFile(filepath.Join(c.mnt, "docs", fmt.Sprintf("f%d.txt", i)))
 		require.NoError(t, err)
