@@ -1128,6 +1128,11 @@ func TestOffline(t *testing.T) {
 	for i := range 5 {
 		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "docs", fmt.Sprintf("f%d.txt", i+5)), []byte(fmt.Sprintf("changed %d", i+5)), 0o644))
 	}
+	// Renames and deletes of documents need the server: EIO at once, and
+	// nothing changes.
+	err = os.Rename(filepath.Join(c.mnt, "docs", "f1.txt"), filepath.Join(c.mnt, "docs", "g1.txt"))
+	require.ErrorIs(t, err, syscall.EIO, "a rename offline")
+	require.Contains(t, c.ls("docs"), "f1.txt")
 	status, _, _ = c.run("status", c.mnt)
 	require.Contains(t, status, "25 upload(s) pending")
 	require.Regexp(t, `[1-9]\d* read\(s\) of content not held here failed`, status)
@@ -1228,4 +1233,43 @@ func (c *cli) ls(rel string) string {
 	out, err := exec.Command("ls", filepath.Join(c.mnt, rel)).CombinedOutput()
 	require.NoError(c.t, err, "%s", out)
 	return string(out)
+}
+
+// TestPinForOffline (issue 16): dmsfs pin keeps a folder's content on
+// disk: user.dms.state says pinned, and after a restart with the server
+// down the pinned files read while others fail; unpin frees them.
+func TestPinForOffline(t *testing.T) {
+	c := newCLI(t)
+	srv := newAxelorAt(c)
+	srv.start()
+	args := []string{"--user", "dmsfs", "--password-file", filepath.Join(srv.data, "password"), "--cache-dir", c.cacheDir,
+		"--poll-interval", "0", "axelor+http://" + srv.addr}
+	cmd, _ := c.mountForeground(args...)
+	for _, dir := range []string{"kept", "other"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(c.mnt, dir), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, dir, "a.txt"), []byte(dir+" content"), 0o644))
+	}
+	out, stderr, code := c.run("pin", filepath.Join(c.mnt, "kept"))
+	require.Zero(t, code, stderr)
+	require.Contains(t, out, "1 file(s)")
+	state, err := exec.Command("getfattr", "--only-values", "-n", "user.dms.state", filepath.Join(c.mnt, "kept", "a.txt")).Output()
+	require.NoError(t, err)
+	require.Equal(t, "pinned", string(state))
+	_, _, code = c.run("unmount", c.mnt)
+	require.Zero(t, code)
+	require.NoError(t, cmd.Wait())
+
+	srv.stop()
+	cmd, log := c.mountForeground(args...)
+	got, err := os.ReadFile(filepath.Join(c.mnt, "kept", "a.txt"))
+	require.NoError(t, err, "pinned: readable offline after a restart\n%s", log)
+	require.Equal(t, "kept content", string(got))
+	_, err = os.ReadFile(filepath.Join(c.mnt, "other", "a.txt"))
+	require.Error(t, err, "not pinned, not held")
+	out, stderr, code = c.run("unpin", filepath.Join(c.mnt, "kept"))
+	require.Zero(t, code, stderr)
+	require.Contains(t, out, "1 file(s) freed")
+	_, stderr, code = c.run("unmount", c.mnt)
+	require.Zero(t, code, stderr)
+	require.NoError(t, cmd.Wait())
 }

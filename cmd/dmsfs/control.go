@@ -66,6 +66,22 @@ func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context,
 			writeError(w, err)
 		}
 	})
+	for _, what := range []string{"pin", "unpin"} {
+		mux.HandleFunc("POST /"+what, func(w http.ResponseWriter, r *http.Request) {
+			do := fsys.Pin
+			if what == "unpin" {
+				do = fsys.Unpin
+			}
+			rep, err := do(r.Context(), r.URL.Query().Get("path"))
+			w.Header().Set("Content-Type", "application/json")
+			if err != nil {
+				w.WriteHeader(http.StatusConflict)
+				json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+				return
+			}
+			json.NewEncoder(w).Encode(rep)
+		})
+	}
 	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
 		plan, err := fsys.Publish(r.Context(), r.URL.Query().Get("path"), r.URL.Query().Get("dry") == "1")
 		w.Header().Set("Content-Type", "application/json")

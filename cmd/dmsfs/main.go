@@ -23,6 +23,7 @@ Usage:
   dmsfs sync MOUNTPOINT                     wait until every pending upload is confirmed, with progress
   dmsfs status [--json] MOUNTPOINT          upload queue, cache use, last errors
   dmsfs publish [--yes|--dry-run] PATH      publish the Invenio draft that PATH is in
+  dmsfs pin PATH / dmsfs unpin PATH         keep (or stop keeping) PATH's content on disk, for offline use
   dmsfs serve --protocol axelor|invenio|enaio [--data DIR] [--addr 127.0.0.1:PORT]
                                             run a protocol-faithful test server
   dmsfs config show [--config FILE] NAME    a remote's settings from the config file, secrets masked
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMountHelper(args[1:], stdout, stderr)
 	case "install-helper":
 		err = cmdInstallHelper(args[1:], stdout, stderr)
+	case "pin", "unpin":
+		err = cmdPin(args[0], args[1:], stdout, stderr)
 	case "config":
 		err = cmdConfig(args[1:], stdout, stderr)
 	case "version", "--version":

@@ -45,6 +45,7 @@ type mountFlags struct {
 	cacheDir     string
 	cacheSize    byteSize
 	spoolSize    byteSize
+	pinSize      byteSize
 	dirCacheTime time.Duration
 	pollInterval time.Duration
 	at           string
@@ -80,6 +81,7 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where the spool, journal and local attributes live (default $XDG_CACHE_HOME/dmsfs/<remote>)")
 	fl.Var(&f.cacheSize, "cache-size", "memory for the read block cache, e.g. 512M or 2G")
 	fl.Var(&f.spoolSize, "spool-size", "disk the spool may use for changed files not uploaded yet, e.g. 10G (writes beyond it get ENOSPC; default: the disk is the limit)")
+	fl.Var(&f.pinSize, "pin-size", "disk that pinned content (dmsfs pin) may use, e.g. 20G (default: the disk is the limit)")
 	fl.DurationVar(&f.dirCacheTime, "dir-cache-time", 30*time.Second, "how long directory listings and attributes are trusted")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 15*time.Second, "how often to ask the repository what other clients changed (0: never; then changes show when listings expire)")
 	fl.StringVar(&f.at, "at", "", "mount read-only as the repository was at this time: 2026-11-01T12:00 (local time), 2026-11-01T12:00:00Z or 2026-11-01")
@@ -268,7 +270,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	}
 	fsys, err := dfs.New(ctx, repo, spool, dfs.Options{
 		DirCacheTime: f.dirCacheTime, PollInterval: f.pollInterval, WriteBack: f.writeBack, UnlinkGrace: grace, ReadOnly: f.readOnly,
-		ShowVersions: f.showVersions, TempPatterns: patterns, CacheSize: int64(f.cacheSize), SpoolLimit: int64(f.spoolSize),
+		ShowVersions: f.showVersions, TempPatterns: patterns, CacheSize: int64(f.cacheSize), SpoolLimit: int64(f.spoolSize), PinLimit: int64(f.pinSize),
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Logger: log,
 	})
 	if err != nil {

@@ -70,6 +70,9 @@ type Options struct {
 	CacheSize int64
 	// ReadAhead is how far sequential reads fetch ahead, in bytes.
 	ReadAhead int64
+	// PinLimit bounds the disk pinned content may use (dmsfs pin); 0: the
+	// disk is the limit.
+	PinLimit int64
 	// SpoolLimit bounds the disk the spool (changed files not uploaded
 	// yet, and local copies of files open for writing) may use; writes
 	// beyond it fail with ENOSPC. 0: only the disk bounds it.
@@ -117,6 +120,8 @@ type FS struct {
 
 	// poll is the change poller's state (poll.go).
 	poll poller
+	// pins are the pinned paths (pin.go).
+	pins pins
 
 	// treeMu guards every Dir's parent and name (leaf lock).
 	treeMu sync.RWMutex
@@ -187,6 +192,7 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	}
 	f.poll.stop = make(chan struct{})
 	f.repo = &tracked{Repository: repo, fsys: f}
+	f.loadPins()
 	f.inos.Store(1) // the root is 1
 	f.sender = &upload.Sender{Repo: f.repo, Log: f.log, Now: f.now}
 	if opts.SpoolLimit > 0 {

@@ -199,6 +199,14 @@ func (d *Dir) revalidate(ctx context.Context, n Notifier) {
 		d.fsys.log.Warn("listing a changed folder failed; it is listed again when used", "path", d.Path(), "err", err)
 		return
 	}
+	for f, was := range content {
+		f.mu.Lock()
+		now := f.rf.ContentID
+		f.mu.Unlock()
+		if now != was {
+			d.fsys.repin(f)
+		}
+	}
 	if n == nil {
 		return
 	}

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"os"
 	"sort"
 	"strings"
 	"syscall"
@@ -99,6 +100,10 @@ func (f *File) state() string {
 		return "failed: " + reason
 	case queued || f.dirty:
 		return "pending"
+	case f.fsys.pinned(f.path()):
+		if _, err := os.Stat(f.fsys.pinPath(f.rf.ContentID)); err == nil {
+			return "pinned" // saved, and kept on disk for offline use
+		}
 	}
 	return "saved"
 }
