@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path"
 	"strconv"
@@ -109,8 +110,14 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 		rc.TLS = t
 	}
 	c, err := rpc.Dial(ctx, rc)
-	if err != nil {
-		return nil, err
+	var netErr net.Error
+	switch {
+	case errors.As(err, &netErr):
+		// Not reached (refused, no route, timed out): a mount may start
+		// offline.
+		return nil, fmt.Errorf("%w: %w", remote.ErrUnavailable, err)
+	case err != nil:
+		return nil, unavailable(err)
 	}
 	cache, err := newFileCache(cfg.CacheDir, cfg.CacheSize)
 	if err != nil {
