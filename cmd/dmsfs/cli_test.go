@@ -1074,6 +1074,38 @@ func (s *axelorAt) start() {
 	}, 10*time.Second, 20*time.Millisecond)
 }
 
+// mountArgs are the flags of a mount of this server with the cli's cache.
+func (s *axelorAt) mountArgs(extra ...string) []string {
+	args := []string{"--user", "dmsfs", "--password-file", filepath.Join(s.data, "password"), "--cache-dir", s.c.cacheDir}
+	return append(append(args, extra...), "axelor+http://"+s.addr)
+}
+
+// docs are the documents of the server's one top folder, by its API.
+func (s *axelorAt) docs() []remote.Node {
+	t := s.c.t
+	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + s.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(t, filepath.Join(s.data, "password")))})
+	require.NoError(t, err)
+	kids, err := cl.List(context.Background(), axelor.RootID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1)
+	docs, err := cl.List(context.Background(), kids[0].ID)
+	require.NoError(t, err)
+	return docs
+}
+
+// read is a document's content, by the server's API.
+func (s *axelorAt) read(n remote.Node) string {
+	t := s.c.t
+	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + s.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(t, filepath.Join(s.data, "password")))})
+	require.NoError(t, err)
+	rc, err := cl.Open(context.Background(), n.ID, n.Files[0].Name, 0, -1)
+	require.NoError(t, err)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	return string(b)
+}
+
 func (s *axelorAt) stop() {
 	if s.cmd != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
@@ -1091,8 +1123,7 @@ func TestOffline(t *testing.T) {
 	c := newCLI(t)
 	srv := newAxelorAt(c)
 	srv.start()
-	args := []string{"--user", "dmsfs", "--password-file", filepath.Join(srv.data, "password"), "--cache-dir", c.cacheDir,
-		"--dir-cache-time", "1ms", "--poll-interval", "0", "axelor+http://" + srv.addr}
+	args := srv.mountArgs("--dir-cache-time", "1ms", "--poll-interval", "0")
 	cmd, _ := c.mountForeground(args...)
 	require.NoError(t, os.MkdirAll(filepath.Join(c.mnt, "docs"), 0o755))
 	for i := range 10 {
@@ -1148,13 +1179,7 @@ func TestOffline(t *testing.T) {
 	require.NoError(t, cmd.Wait())
 
 	// On the server: 30 documents, each once, with the right bytes.
-	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + srv.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(t, filepath.Join(srv.data, "password")))})
-	require.NoError(t, err)
-	kids, err := cl.List(context.Background(), axelor.RootID)
-	require.NoError(t, err)
-	require.Len(t, kids, 1)
-	docs, err := cl.List(context.Background(), kids[0].ID)
-	require.NoError(t, err)
+	docs := srv.docs()
 	want := map[string]string{}
 	for i := range 10 {
 		want[fmt.Sprintf("f%d.txt", i)] = fmt.Sprintf("file %d", i)
@@ -1167,11 +1192,7 @@ func TestOffline(t *testing.T) {
 	}
 	require.Len(t, docs, len(want), "no duplicates")
 	for _, d := range docs {
-		rc, err := cl.Open(context.Background(), d.ID, d.Files[0].Name, 0, -1)
-		require.NoError(t, err)
-		got, _ := io.ReadAll(rc)
-		rc.Close()
-		require.Equal(t, want[d.Name], string(got), d.Name)
+		require.Equal(t, want[d.Name], srv.read(d), d.Name)
 	}
 }
 
@@ -1188,8 +1209,7 @@ func TestOfflineStartAndKill(t *testing.T) {
 	c := newCLI(t)
 	srv := newAxelorAt(c)
 	srv.start()
-	args := []string{"--user", "dmsfs", "--password-file", filepath.Join(srv.data, "password"), "--cache-dir", c.cacheDir,
-		"--poll-interval", "0", "axelor+http://" + srv.addr}
+	args := srv.mountArgs("--poll-interval", "0")
 	cmd, _ := c.mountForeground(args...)
 	require.NoError(t, os.MkdirAll(filepath.Join(c.mnt, "docs"), 0o755))
 	for _, n := range []string{"a", "b", "c"} {
@@ -1218,14 +1238,7 @@ func TestOfflineStartAndKill(t *testing.T) {
 	_, stderr, code = c.run("unmount", c.mnt)
 	require.Zero(t, code, stderr)
 	require.NoError(t, cmd.Wait())
-	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + srv.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(t, filepath.Join(srv.data, "password")))})
-	require.NoError(t, err)
-	kids, err := cl.List(context.Background(), axelor.RootID)
-	require.NoError(t, err)
-	require.Len(t, kids, 1)
-	docs, err := cl.List(context.Background(), kids[0].ID)
-	require.NoError(t, err)
-	require.Len(t, docs, 4, "a, b, c and the one written offline")
+	require.Len(t, srv.docs(), 4, "a, b, c and the one written offline")
 }
 
 // ls lists a folder of the mount, one name a line.
@@ -1242,8 +1255,7 @@ func TestPinForOffline(t *testing.T) {
 	c := newCLI(t)
 	srv := newAxelorAt(c)
 	srv.start()
-	args := []string{"--user", "dmsfs", "--password-file", filepath.Join(srv.data, "password"), "--cache-dir", c.cacheDir,
-		"--poll-interval", "0", "axelor+http://" + srv.addr}
+	args := srv.mountArgs("--poll-interval", "0")
 	cmd, _ := c.mountForeground(args...)
 	for _, dir := range []string{"kept", "other"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(c.mnt, dir), 0o755))

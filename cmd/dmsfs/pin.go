@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"path/filepath"
 
@@ -42,22 +40,9 @@ func cmdPin(what string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	resp, err := controlClient(mnt).Post("http://dmsfs/"+what+"?"+url.Values{"path": {rel}}.Encode(), "", nil)
-	if err != nil {
-		return fmt.Errorf("no dmsfs mount answers at %s", mnt)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		return errors.New(e.Error)
-	}
 	var rep core.PinReport
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-		return fmt.Errorf("answer of the mount at %s: %w", mnt, err)
+	if err := controlPost(mnt, what, url.Values{"path": {rel}}, &rep); err != nil {
+		return err
 	}
 	if what == "pin" {
 		fmt.Fprintf(stdout, "pinned %s: %d file(s), %s fetched now; %s kept on disk in all\n", path, rep.Files, humanBytes(rep.Fetched), humanBytes(rep.Used))

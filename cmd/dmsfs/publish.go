@@ -106,9 +106,17 @@ func publishCall(mnt, rel string, dry bool) (remote.PublishPlan, error) {
 	if dry {
 		q.Set("dry", "1")
 	}
-	resp, err := controlClient(mnt).Post("http://dmsfs/publish?"+q.Encode(), "", nil)
+	var plan remote.PublishPlan
+	err := controlPost(mnt, "publish", q, &plan)
+	return plan, err
+}
+
+// controlPost asks the mount's control socket to do what with q and
+// decodes its JSON answer into out; a refusal comes back as its error.
+func controlPost(mnt, what string, q url.Values, out any) error {
+	resp, err := controlClient(mnt).Post("http://dmsfs/"+what+"?"+q.Encode(), "", nil)
 	if err != nil {
-		return remote.PublishPlan{}, fmt.Errorf("no dmsfs mount answers at %s", mnt)
+		return fmt.Errorf("no dmsfs mount answers at %s", mnt)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -117,11 +125,10 @@ func publishCall(mnt, rel string, dry bool) (remote.PublishPlan, error) {
 		if e.Error == "" {
 			e.Error = resp.Status
 		}
-		return remote.PublishPlan{}, errors.New(e.Error)
+		return errors.New(e.Error)
 	}
-	var plan remote.PublishPlan
-	if err := json.NewDecoder(resp.Body).Decode(&plan); err != nil {
-		return plan, fmt.Errorf("answer of the mount at %s: %w", mnt, err)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("answer of the mount at %s: %w", mnt, err)
 	}
-	return plan, nil
+	return nil
 }
