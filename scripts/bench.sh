@@ -3,7 +3,12 @@
 # in one run, and print one table. Needs root (drop_caches, mounting), fuse3,
 # rsync, curl and rclone (apt-get install -y fuse3 rsync curl rclone).
 #
-#   scripts/bench.sh [WORKDIR]     (default: a fresh directory under /tmp)
+#   scripts/bench.sh [--delay DUR] [WORKDIR]   (default: a fresh directory under /tmp)
+#
+# --delay DUR puts both servers behind a proxy that holds each request DUR
+# (a network's round trip, e.g. 20ms), uses the smaller corpus of a
+# network run (256 MiB, 1,000 files of 1–33 KiB in 10 folders, 100 files
+# in) and adds the requests each figure cost.
 #
 # Figures: cold = first access after mounting and dropping the kernel caches;
 # warm = the same again. Times in seconds (lower is better), reads in MB/s
@@ -18,6 +23,8 @@ for tool in rclone rsync curl fusermount3; do
 done
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (it drops the kernel caches)" >&2; exit 1; }
 
+DELAY=
+if [ "${1:-}" = --delay ]; then DELAY=$2; shift 2; fi
 WORK=${1:-$(mktemp -d /tmp/dmsfs-bench.XXXXXX)}
 mkdir -p "$WORK"
 BIN=$WORK/bin
@@ -57,7 +64,13 @@ go build -o "$BIN/dmsfs" ./cmd/dmsfs
 go build -o "$BIN/benchtool" ./scripts/benchtool
 
 say "generating the corpus in $CORPUS"
-"$BIN/benchtool" gen "$CORPUS"
+if [ -n "$DELAY" ]; then
+  "$BIN/benchtool" gen "$CORPUS" 256 1000 10 33 100
+else
+  "$BIN/benchtool" gen "$CORPUS"
+fi
+NSMALL=$(find "$CORPUS/small" -type f | wc -l)
+NIN=$(find "$CORPUS/in" -type f | wc -l)
 BIGSIZE=$(stat -c %s "$CORPUS/big.bin")
 
 say "starting dmsfs serve --protocol axelor and loading the corpus through the protocol"
@@ -75,38 +88,67 @@ RPORT=$(freeport)
 rclone serve webdav "$WORK/plain" --addr "127.0.0.1:$RPORT" >"$WORK/rclone-serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$RPORT/" && break; sleep 0.1; done
+DAVURL=http://127.0.0.1:$RPORT
+MURL=$URL
+count() { echo 0; }
+if [ -n "$DELAY" ]; then
+  say "both servers behind a proxy holding each request $DELAY"
+  "$BIN/benchtool" proxy 127.0.0.1:0 "$HTTPURL" "$DELAY" >"$WORK/proxy-dmsfs.out" &
+  pids+=($!)
+  "$BIN/benchtool" proxy 127.0.0.1:0 "$DAVURL" "$DELAY" >"$WORK/proxy-rclone.out" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q PROXY "$WORK/proxy-dmsfs.out" && grep -q PROXY "$WORK/proxy-rclone.out" && break; sleep 0.1; done
+  PD=$(sed -n 's/^PROXY=//p' "$WORK/proxy-dmsfs.out")
+  PR=$(sed -n 's/^PROXY=//p' "$WORK/proxy-rclone.out")
+  MURL=axelor+$PD
+  DAVURL=$PR
+  count() { if [ "$1" = dmsfs ]; then curl -s "$PD/__count"; else curl -s "$PR/__count"; fi; }
+fi
+# counted SIDE CMD…: secs of CMD, and into REQ the requests it cost.
+counted() {
+  local side=$1 before
+  shift
+  before=$(count "$side")
+  secs "$@"
+  REQ=$(($(count "$side") - before))
+}
 
 say "mounting both"
 "$BIN/dmsfs" mount --daemon --cache-dir "$WORK/dmsfs-cache" --user dmsfs --password-file "$WORK/axelor/password" \
-  --log-file "$WORK/dmsfs.log" "$URL" "$MD" >"$WORK/mount.out"
+  --log-file "$WORK/dmsfs.log" "$MURL" "$MD" >"$WORK/mount.out"
 DPID=$(sed -n 's/.*(pid \([0-9]*\),.*/\1/p' "$WORK/mount.out")
-rclone mount ":webdav,url='http://127.0.0.1:$RPORT':" "$MR" --vfs-cache-mode writes \
+rclone mount ":webdav,url='$DAVURL':" "$MR" --vfs-cache-mode writes \
   --cache-dir "$WORK/rclone-cache" --log-file "$WORK/rclone-mount.log" &
 pids+=($!)
 for _ in $(seq 300); do [ -e "$MR/big.bin" ] && break; sleep 0.1; done
 [ -e "$MR/big.bin" ] || { echo "bench: rclone mount did not come up; see $WORK/rclone-mount.log" >&2; exit 1; }
 
-declare -A R
+declare -A R Q
 for side in dmsfs rclone; do
   M=$MD; [ $side = rclone ] && M=$MR
   say "measuring $side"
   drop
-  R[$side,lscold]=$(secs ls -lR "$M/small")
-  R[$side,lswarm]=$(secs ls -lR "$M/small")
+  counted $side ls -lR "$M/small" >"$WORK/t"; R[$side,lscold]=$(cat "$WORK/t"); Q[$side,lscold]=$REQ
+  counted $side ls -lR "$M/small" >"$WORK/t"; R[$side,lswarm]=$(cat "$WORK/t"); Q[$side,lswarm]=$REQ
   drop
-  R[$side,readcold]=$(mbps "$BIGSIZE" "$(secs cat "$M/big.bin")")
-  R[$side,readwarm]=$(mbps "$BIGSIZE" "$(secs cat "$M/big.bin")")
+  counted $side cat "$M/big.bin" >"$WORK/t"; R[$side,readcold]=$(mbps "$BIGSIZE" "$(cat "$WORK/t")"); Q[$side,readcold]=$REQ
+  counted $side cat "$M/big.bin" >"$WORK/t"; R[$side,readwarm]=$(mbps "$BIGSIZE" "$(cat "$WORK/t")"); Q[$side,readwarm]=$REQ
   drop
-  R[$side,rsynccold]=$(secs rsync -a "$M/small/" "$WORK/rsync-$side/")
-  R[$side,rsyncagain]=$(secs rsync -a "$M/small/" "$WORK/rsync-$side/")
-  R[$side,cpin]=$(secs cp -r "$CORPUS/in" "$M/in")
-  R[$side,write]=$(secs cp "$CORPUS/write.bin" "$M/write.bin")
+  counted $side rsync -a "$M/small/" "$WORK/rsync-$side/" >"$WORK/t"; R[$side,rsynccold]=$(cat "$WORK/t"); Q[$side,rsynccold]=$REQ
+  if [ -n "$DELAY" ]; then
+    # "again" after the listing cache expired (dmsfs: --dir-cache-time 30s;
+    # rclone: --dir-cache-time 5m would not, so both are asked to forget).
+    sleep 31
+  fi
+  counted $side rsync -a "$M/small/" "$WORK/rsync-$side/" >"$WORK/t"; R[$side,rsyncagain]=$(cat "$WORK/t"); Q[$side,rsyncagain]=$REQ
+  counted $side cp -r "$CORPUS/in" "$M/in" >"$WORK/t"; R[$side,cpin]=$(cat "$WORK/t"); Q[$side,cpin]=$REQ
+  counted $side cp "$CORPUS/write.bin" "$M/write.bin" >"$WORK/t"; R[$side,write]=$(cat "$WORK/t"); Q[$side,write]=$REQ
 done
 diff -r "$CORPUS/small" "$WORK/rsync-dmsfs" >/dev/null || { echo "bench: dmsfs returned wrong bytes" >&2; exit 1; }
 
 say "cp of the 200 files with --write-back: until cp returns, and until the server confirmed (dmsfs sync)"
 "$BIN/dmsfs" mount --daemon --write-back 1ms --cache-dir "$WORK/dmsfs-cache-wb" --user dmsfs --password-file "$WORK/axelor/password" \
-  --log-file "$WORK/dmsfs-wb.log" "$URL" "$MW" >/dev/null
+  --log-file "$WORK/dmsfs-wb.log" "$MURL" "$MW" >/dev/null
 s=$(date +%s%N)
 cp -r "$CORPUS/in" "$MW/in-wb"
 m=$(date +%s%N)
@@ -137,18 +179,20 @@ cat "$CORPUS/big.bin" >/dev/null
 LOCAL=$(mbps "$BIGSIZE" "$(secs cat "$CORPUS/big.bin")")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == "" || b == 0) print "-"; else printf "%.2f", a/b }'; }
-row() { printf '%-34s %10s %10s %10s %13s %12s\n' "$1" "$2" "$3" "$4" "$(ratio "$2" "$3")" "$(ratio "$2" "$4")"; }
-printf '\n%-34s %10s %10s %10s %13s %12s\n' figure dmsfs rclone limit dmsfs/rclone dmsfs/limit
-row "cold sequential read 1 GiB, MB/s" "${R[dmsfs,readcold]}" "${R[rclone,readcold]}" "$CURL"
-row "warm re-read 1 GiB, MB/s" "${R[dmsfs,readwarm]}" "${R[rclone,readwarm]}" "$LOCAL"
-row "ls -lR 5,000 files cold, s" "${R[dmsfs,lscold]}" "${R[rclone,lscold]}" "$LSCOLD"
-row "ls -lR 5,000 files warm, s" "${R[dmsfs,lswarm]}" "${R[rclone,lswarm]}" "$LSWARM"
-row "rsync -a 5,000 files cold, s" "${R[dmsfs,rsynccold]}" "${R[rclone,rsynccold]}" "$RSCOLD"
-row "rsync -a 5,000 files again, s" "${R[dmsfs,rsyncagain]}" "${R[rclone,rsyncagain]}" "$RSAGAIN"
-row "cp 200 x 20 KiB in, s" "${R[dmsfs,cpin]}" "${R[rclone,cpin]}" ""
+row() { printf '%-36s %10s %10s %10s %13s %12s %9s %9s\n' "$1" "$2" "$3" "$4" "$(ratio "$2" "$3")" "$(ratio "$2" "$4")" "${5:-}" "${6:-}"; }
+BIGMIB=$((BIGSIZE >> 20))
+printf '\n%-36s %10s %10s %10s %13s %12s %9s %9s\n' figure dmsfs rclone limit dmsfs/rclone dmsfs/limit "req dmsfs" "req rclone"
+row "cold sequential read $BIGMIB MiB, MB/s" "${R[dmsfs,readcold]}" "${R[rclone,readcold]}" "$CURL" "${Q[dmsfs,readcold]}" "${Q[rclone,readcold]}"
+row "warm re-read $BIGMIB MiB, MB/s" "${R[dmsfs,readwarm]}" "${R[rclone,readwarm]}" "$LOCAL" "${Q[dmsfs,readwarm]}" "${Q[rclone,readwarm]}"
+row "ls -lR $NSMALL files cold, s" "${R[dmsfs,lscold]}" "${R[rclone,lscold]}" "$LSCOLD" "${Q[dmsfs,lscold]}" "${Q[rclone,lscold]}"
+row "ls -lR $NSMALL files warm, s" "${R[dmsfs,lswarm]}" "${R[rclone,lswarm]}" "$LSWARM" "${Q[dmsfs,lswarm]}" "${Q[rclone,lswarm]}"
+row "rsync -a $NSMALL files cold, s" "${R[dmsfs,rsynccold]}" "${R[rclone,rsynccold]}" "$RSCOLD" "${Q[dmsfs,rsynccold]}" "${Q[rclone,rsynccold]}"
+row "rsync -a $NSMALL files again, s" "${R[dmsfs,rsyncagain]}" "${R[rclone,rsyncagain]}" "$RSAGAIN" "${Q[dmsfs,rsyncagain]}" "${Q[rclone,rsyncagain]}"
+row "cp $NIN x 20 KiB in, s" "${R[dmsfs,cpin]}" "${R[rclone,cpin]}" "" "${Q[dmsfs,cpin]}" "${Q[rclone,cpin]}"
 row "  same, --write-back: cp returns, s" "$WBCP" "${R[rclone,cpin]}" ""
 row "  same, --write-back: confirmed, s" "$WBSYNC" "${R[rclone,cpin]}" ""
 row "write 256 MiB, s" "${R[dmsfs,write]}" "${R[rclone,write]}" ""
+if [ -n "$DELAY" ]; then printf '\nevery request held %s by a proxy in front of each server; req: requests the figure cost\n' "$DELAY"; fi
 printf '\nlimits: curl from the dmsfs server (cold read), cat of a local copy from the page cache (warm re-read),\n        ls -lR and rsync -a of the local corpus (listing and copying)\n'
 printf 'dmsfs peak RSS: %d MiB (--cache-size 256 MiB)\n' $((RSS / 1024))
 printf 'dmsfs writes are confirmed by the server when cp returns (with --write-back: when dmsfs sync returns);\nrclone (--vfs-cache-mode writes) only spools them when cp returns\n'

@@ -122,6 +122,8 @@ type FS struct {
 	poll poller
 	// pins are the pinned paths (pin.go).
 	pins pins
+	// prefetch bounds the listings fetched ahead (Dir.prefetchSubfolders).
+	prefetch chan struct{}
 
 	// treeMu guards every Dir's parent and name (leaf lock).
 	treeMu sync.RWMutex
@@ -191,6 +193,7 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 		return nil, fmt.Errorf("repository root: %w", err)
 	}
 	f.poll.stop = make(chan struct{})
+	f.prefetch = make(chan struct{}, 8)
 	f.repo = &tracked{Repository: repo, fsys: f}
 	f.loadPins()
 	f.inos.Store(1) // the root is 1

@@ -170,7 +170,10 @@ func (d *Dir) drop(name string) {
 
 // fresh tells whether the listing may be used as it is (mu held).
 func (d *Dir) fresh() bool {
-	return d.entries != nil && !d.stale.Load() && d.fsys.now().Sub(d.listed) < d.fsys.opts.DirCacheTime
+	if d.entries == nil || d.stale.Load() {
+		return false
+	}
+	return d.fsys.now().Sub(d.listed) < d.fsys.opts.DirCacheTime || d.fsys.vouches(d.listed)
 }
 
 // listCall is a listing under way; callers that need one while it runs
@@ -462,6 +465,7 @@ func (d *Dir) listing(ctx context.Context, forKernel bool) ([]DirEntry, bool, er
 	if !forKernel {
 		return list, false, nil
 	}
+	d.prefetchSubfolders()
 	h := fnv.New64a()
 	for _, e := range list {
 		h.Write([]byte(e.Name))
@@ -479,6 +483,55 @@ func (d *Dir) listing(ctx context.Context, forKernel bool) ([]DirEntry, bool, er
 		d.kernelList = 0
 	}
 	return list, keep, nil
+}
+
+// prefetchSubfolders lists the subfolders not listed yet in the
+// background, a few at a time (mu held; the listings run without it): a
+// program that reads a directory is about to walk into them (ls -lR,
+// find, rsync, cp -r), and on a network each listing is a round trip that
+// would otherwise come one after the other.
+func (d *Dir) prefetchSubfolders() {
+	if d.doc != nil || !d.fsys.Offline().IsZero() {
+		return
+	}
+	var subs []*Dir
+	for name, n := range d.entries {
+		if !n.IsDir() || d.hidden[name] != nil || d.unlinked[name] != nil {
+			continue
+		}
+		if sub, ok := d.childFor(name, n).(*Dir); ok {
+			subs = append(subs, sub)
+		}
+	}
+	if len(subs) > 0 {
+		go d.fsys.listAhead(subs)
+	}
+}
+
+// listAhead lists directories nobody listed yet, at most cap(prefetch)
+// at a time across the mount; the rest wait their turn.
+func (f *FS) listAhead(dirs []*Dir) {
+	for _, sub := range dirs {
+		sub.mu.Lock()
+		need := sub.entries == nil && sub.inflight == nil
+		sub.mu.Unlock()
+		if !need {
+			continue
+		}
+		select {
+		case f.prefetch <- struct{}{}:
+		case <-f.stop:
+			return
+		}
+		go func() {
+			defer func() { <-f.prefetch }()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := sub.refresh(ctx); err != nil {
+				f.log.Debug("listing a subfolder ahead failed; it is listed when used", "path", sub.Path(), "err", err)
+			}
+		}()
+	}
 }
 
 // Mkdir creates a folder.

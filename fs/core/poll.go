@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dmsfs/dmsfs/remote"
@@ -33,6 +34,11 @@ type Notifier interface {
 // poller is the state of change polling; its fields are guarded by mu,
 // which is held for a whole round (rounds never overlap).
 type poller struct {
+	// okAt and failAt are when the last round that succeeded and the
+	// last that failed started (f.now, Unix nanoseconds; 0: none); read
+	// without mu, by listings asking whether the poller vouches for them.
+	okAt, failAt atomic.Int64
+
 	mu       sync.Mutex
 	cursor   string
 	notifier Notifier
@@ -92,6 +98,7 @@ func (f *FS) PollChanges(ctx context.Context) error {
 	}
 	f.poll.mu.Lock()
 	defer f.poll.mu.Unlock()
+	start := f.now().UnixNano()
 	dirs, parents := f.liveDirs()
 	var known []remote.ID
 	if f.poll.cursor != "" {
@@ -109,12 +116,14 @@ func (f *FS) PollChanges(ctx context.Context) error {
 	}
 	cs, err := ch.Changes(ctx, f.poll.cursor, known)
 	if err != nil {
+		f.poll.failAt.Store(start)
 		return err
 	}
 	first := f.poll.cursor == ""
 	f.poll.cursor = cs.Cursor
 	f.poll.rounds++
 	if first {
+		f.poll.okAt.Store(start)
 		return nil
 	}
 	changed := make(map[remote.ID]bool, len(cs.Changed))
@@ -150,9 +159,26 @@ func (f *FS) PollChanges(ctx context.Context) error {
 	if n := len(cs.Changed); n > 0 || cs.All {
 		f.log.Debug("other clients' changes", "objects", n, "folders", len(cs.Folders), "all", cs.All)
 	}
+	f.poll.okAt.Store(start)
 	// Version histories may have grown.
 	f.changes.Add(1)
 	return nil
+}
+
+// maxVouch bounds how long the poller keeps a listing fresh: a change a
+// repository's poll could miss (see its Changes) still shows after it.
+const maxVouch = 30 * time.Minute
+
+// vouches tells whether the poller has seen every change since a listing
+// taken at listed: a round that started after it succeeded, none failed
+// since, and the poller is alive. Such a listing needs no revalidation
+// when DirCacheTime has passed (up to maxVouch).
+func (f *FS) vouches(listed time.Time) bool {
+	if f.opts.PollInterval <= 0 || f.now().Sub(listed) > maxVouch {
+		return false
+	}
+	ok, fail, at := f.poll.okAt.Load(), f.poll.failAt.Load(), listed.UnixNano()
+	return ok > at && fail < at && f.now().UnixNano()-ok < int64(2*f.opts.PollInterval)
 }
 
 // liveDirs are the directories the mount has looked up, each after its

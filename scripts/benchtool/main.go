@@ -1,14 +1,19 @@
 // Command benchtool prepares what scripts/bench.sh measures: it generates
 // the corpus and loads it into an Axelor server through the protocol.
 //
-//	benchtool gen DIR
+//	benchtool gen DIR [BIG_MIB SMALL FOLDERS MAX_KIB IN]
 //	benchtool load URL USER PASSWORD_FILE DIR    (prints BIGID=<id of big.bin>)
+//	benchtool proxy ADDR TARGET DELAY             (prints PROXY=<url>; GET /__count tells the requests)
 package main
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,11 +35,53 @@ func main() {
 func run(args []string) error {
 	switch {
 	case len(args) == 2 && args[0] == "gen":
-		return gen(args[1])
+		return gen(args[1], corpus{bigMiB: 1024, small: 5000, folders: 20, maxKiB: 128, in: 200})
+	case len(args) == 7 && args[0] == "gen":
+		var c corpus
+		for i, p := range []*int{&c.bigMiB, &c.small, &c.folders, &c.maxKiB, &c.in} {
+			if _, err := fmt.Sscan(args[2+i], p); err != nil {
+				return fmt.Errorf("gen: %q is no number", args[2+i])
+			}
+		}
+		return gen(args[1], c)
 	case len(args) == 5 && args[0] == "load":
 		return load(args[1], args[2], args[3], args[4])
+	case len(args) == 4 && args[0] == "proxy":
+		d, err := time.ParseDuration(args[3])
+		if err != nil {
+			return err
+		}
+		return proxy(args[1], args[2], d)
 	}
-	return fmt.Errorf("usage: benchtool gen DIR | benchtool load URL USER PASSWORD_FILE DIR")
+	return fmt.Errorf("usage: benchtool gen DIR [BIG_MIB SMALL FOLDERS MAX_KIB IN] | benchtool load URL USER PASSWORD_FILE DIR | benchtool proxy ADDR TARGET DELAY")
+}
+
+// proxy forwards to target, each request delay late (a network's round
+// trip), and counts them; GET /__count answers the count.
+func proxy(addr, target string, delay time.Duration) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return err
+	}
+	var n atomic.Int64
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	rp.FlushInterval = -1
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/__count" {
+			fmt.Fprintln(w, n.Load())
+			return
+		}
+		n.Add(1)
+		time.Sleep(delay)
+		rp.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("PROXY=http://%s\n", ln.Addr())
+	return http.Serve(ln, h)
 }
 
 // writeRandom writes size pseudo-random bytes to path.
@@ -65,22 +112,26 @@ func writeRandom(path string, size int64, seed uint64) error {
 	return nil
 }
 
-// gen makes the corpus: big.bin (1 GiB), small/fNN/ (5,000 files of
-// 1–128 KiB in 20 folders), in/ (200 files of 20 KiB), write.bin (256 MiB).
-func gen(dir string) error {
-	if err := writeRandom(filepath.Join(dir, "big.bin"), 1<<30, 1); err != nil {
+// corpus sizes the generated files.
+type corpus struct{ bigMiB, small, folders, maxKiB, in int }
+
+// gen makes the corpus: big.bin (1 GiB by default), small/fNN/ (5,000
+// files of 1–128 KiB in 20 folders), in/ (200 files of 20 KiB),
+// write.bin (256 MiB).
+func gen(dir string, c corpus) error {
+	if err := writeRandom(filepath.Join(dir, "big.bin"), int64(c.bigMiB)<<20, 1); err != nil {
 		return err
 	}
 	if err := writeRandom(filepath.Join(dir, "write.bin"), 256<<20, 2); err != nil {
 		return err
 	}
-	for i := range 5000 {
-		size := int64(1+(i*7919)%128) << 10
-		if err := writeRandom(filepath.Join(dir, "small", fmt.Sprintf("f%02d", i%20), fmt.Sprintf("doc%04d.bin", i)), size, uint64(10+i)); err != nil {
+	for i := range c.small {
+		size := int64(1+(i*7919)%c.maxKiB) << 10
+		if err := writeRandom(filepath.Join(dir, "small", fmt.Sprintf("f%02d", i%c.folders), fmt.Sprintf("doc%04d.bin", i)), size, uint64(10+i)); err != nil {
 			return err
 		}
 	}
-	for i := range 200 {
+	for i := range c.in {
 		if err := writeRandom(filepath.Join(dir, "in", fmt.Sprintf("new%03d.bin", i)), 20<<10, uint64(100000+i)); err != nil {
 			return err
 		}
