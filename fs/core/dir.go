@@ -485,6 +485,50 @@ func (d *Dir) listing(ctx context.Context, forKernel bool) ([]DirEntry, bool, er
 	return list, keep, nil
 }
 
+// Small files ahead: a program that reads a directory's files in order
+// (rsync, cp -r, tar) would wait a round trip for each. When a file is
+// first read, the next files of its directory by name are fetched into
+// the block cache in parallel, at most aheadFiles files of at most
+// aheadFileSize bytes each.
+const (
+	aheadFiles    = 8
+	aheadFileSize = 4 << 20
+)
+
+// readAhead fetches the files after name into the block cache in the
+// background (takes mu).
+func (d *Dir) readAhead(name string) {
+	d.mu.Lock()
+	if len(d.entries) > 20000 || d.doc != nil {
+		d.mu.Unlock()
+		return
+	}
+	names := make([]string, 0, len(d.entries))
+	for n, e := range d.entries {
+		if !e.IsDir() && n > name && len(e.Files) == 1 && e.Files[0].Size <= aheadFileSize {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var files []*File
+	for _, n := range names[:min(len(names), aheadFiles)] {
+		if ch, ok := d.childFor(n, d.entries[n]).(*File); ok {
+			files = append(files, ch)
+		}
+	}
+	d.mu.Unlock()
+	for _, ch := range files {
+		ch.mu.Lock()
+		if ch.doc == nil || !ch.exists || ch.local != nil || ch.rf.Size == 0 {
+			ch.mu.Unlock()
+			continue
+		}
+		key, size, fetch := ch.contentKey(), ch.rf.Size, ch.fetcher()
+		ch.mu.Unlock()
+		d.fsys.blocks.Prefetch(key, size, 0, size, fetch)
+	}
+}
+
 // prefetchSubfolders lists the subfolders not listed yet in the
 // background, a few at a time (mu held; the listings run without it): a
 // program that reads a directory is about to walk into them (ls -lR,

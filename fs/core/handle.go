@@ -27,6 +27,7 @@ type Handle struct {
 
 	mu      sync.Mutex
 	nextOff int64 // guarded by mu
+	read    bool  // read from before; guarded by mu
 	wrote   bool  // a write, truncate or allocate since the last flush; guarded by File.mu
 
 	released atomic.Bool
@@ -150,6 +151,7 @@ func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, erro
 		return nil, nil
 	}
 	key, size, fetch := f.contentKey(), f.rf.Size, f.fetcher()
+	dir, name := f.dir, f.name
 	f.mu.Unlock()
 
 	// Fetches are shared by concurrent readers: one reader's interrupt
@@ -166,8 +168,13 @@ func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, erro
 	}
 	h.mu.Lock()
 	sequential := off == h.nextOff
+	first := !h.read
+	h.read = true
 	h.nextOff = off + int64(n)
 	h.mu.Unlock()
+	if first && off == 0 && dir != nil && !f.multi {
+		dir.readAhead(name)
+	}
 	if sequential && off+int64(n) < size {
 		f.fsys.blocks.Prefetch(key, size, off+int64(n), f.fsys.opts.ReadAhead, fetch)
 	}
