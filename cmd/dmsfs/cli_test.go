@@ -1080,17 +1080,22 @@ func (s *axelorAt) mountArgs(extra ...string) []string {
 	return append(append(args, extra...), "axelor+http://"+s.addr)
 }
 
-// docs are the documents of the server's one top folder, by its API.
-func (s *axelorAt) docs() []remote.Node {
+// docs are the documents of a top folder of the server, by its API.
+func (s *axelorAt) docs(folder string) []remote.Node {
 	t := s.c.t
 	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + s.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(t, filepath.Join(s.data, "password")))})
 	require.NoError(t, err)
 	kids, err := cl.List(context.Background(), axelor.RootID)
 	require.NoError(t, err)
-	require.Len(t, kids, 1)
-	docs, err := cl.List(context.Background(), kids[0].ID)
-	require.NoError(t, err)
-	return docs
+	for _, k := range kids {
+		if k.Name == folder {
+			docs, err := cl.List(context.Background(), k.ID)
+			require.NoError(t, err)
+			return docs
+		}
+	}
+	t.Fatalf("no folder %q on the server", folder)
+	return nil
 }
 
 // read is a document's content, by the server's API.
@@ -1129,6 +1134,10 @@ func TestOffline(t *testing.T) {
 	for i := range 10 {
 		require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "docs", fmt.Sprintf("f%d.txt", i)), []byte(fmt.Sprintf("file %d", i)), 0o644))
 	}
+	// A folder never read from: nothing of it is held (reads fetch the
+	// next files of their own folder ahead).
+	require.NoError(t, os.MkdirAll(filepath.Join(c.mnt, "cold"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(c.mnt, "cold", "never.txt"), []byte("never read"), 0o644))
 	_, _, code := c.run("unmount", c.mnt) // the block cache starts empty
 	require.Zero(t, code)
 	require.NoError(t, cmd.Wait())
@@ -1150,7 +1159,7 @@ func TestOffline(t *testing.T) {
 	status, _, _ := c.run("status", c.mnt)
 	require.Contains(t, status, "repository:   offline since")
 	start := time.Now()
-	_, err = os.ReadFile(filepath.Join(c.mnt, "docs", "f9.txt"))
+	_, err = os.ReadFile(filepath.Join(c.mnt, "cold", "never.txt"))
 	require.Error(t, err, "never read: not held here")
 	t.Logf("an uncached read failed after %s", time.Since(start).Round(time.Millisecond))
 	for i := range 20 {
@@ -1179,7 +1188,7 @@ func TestOffline(t *testing.T) {
 	require.NoError(t, cmd.Wait())
 
 	// On the server: 30 documents, each once, with the right bytes.
-	docs := srv.docs()
+	docs := srv.docs("docs")
 	want := map[string]string{}
 	for i := range 10 {
 		want[fmt.Sprintf("f%d.txt", i)] = fmt.Sprintf("file %d", i)
@@ -1238,7 +1247,7 @@ func TestOfflineStartAndKill(t *testing.T) {
 	_, stderr, code = c.run("unmount", c.mnt)
 	require.Zero(t, code, stderr)
 	require.NoError(t, cmd.Wait())
-	require.Len(t, srv.docs(), 4, "a, b, c and the one written offline")
+	require.Len(t, srv.docs("docs"), 4, "a, b, c and the one written offline")
 }
 
 // ls lists a folder of the mount, one name a line.
