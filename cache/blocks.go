@@ -135,6 +135,19 @@ func (b *Blocks) Slice(ctx context.Context, key string, size, off, n int64, fetc
 // Prefetch fetches blocks covering [off, off+n) in the background, at most
 // as many at once as the cache was made with; blocks that cannot start now
 // are skipped (the reader will ask again).
+// Warm fetches every block of a (small) content into the cache that is
+// not there yet; the caller bounds how many run at once.
+func (b *Blocks) Warm(ctx context.Context, key string, size int64, fetch FetchFunc) {
+	for idx := int64(0); idx*BlockSize < size; idx++ {
+		if _, ok := b.c.Get(blockKey(key, idx)); ok {
+			continue
+		}
+		if _, err := b.block(ctx, key, size, idx, fetch); err != nil {
+			return
+		}
+	}
+}
+
 func (b *Blocks) Prefetch(key string, size, off, n int64, fetch FetchFunc) {
 	for idx := off / BlockSize; idx*BlockSize < min(off+n, size); idx++ {
 		if _, ok := b.c.Get(blockKey(key, idx)); ok {

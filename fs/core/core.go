@@ -122,8 +122,9 @@ type FS struct {
 	poll poller
 	// pins are the pinned paths (pin.go).
 	pins pins
-	// prefetch bounds the listings fetched ahead (Dir.prefetchSubfolders).
-	prefetch chan struct{}
+	// prefetch bounds the listings fetched ahead (Dir.prefetchSubfolders),
+	// aheadFiles the small files (Dir.readAhead).
+	prefetch, aheadFiles chan struct{}
 
 	// treeMu guards every Dir's parent and name (leaf lock).
 	treeMu sync.RWMutex
@@ -194,6 +195,7 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	}
 	f.poll.stop = make(chan struct{})
 	f.prefetch = make(chan struct{}, 8)
+	f.aheadFiles = make(chan struct{}, aheadFiles)
 	f.repo = &tracked{Repository: repo, fsys: f}
 	f.loadPins()
 	f.inos.Store(1) // the root is 1

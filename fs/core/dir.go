@@ -525,7 +525,17 @@ func (d *Dir) readAhead(name string) {
 		}
 		key, size, fetch := ch.contentKey(), ch.rf.Size, ch.fetcher()
 		ch.mu.Unlock()
-		d.fsys.blocks.Prefetch(key, size, 0, size, fetch)
+		select {
+		case d.fsys.aheadFiles <- struct{}{}:
+		default:
+			return // enough under way
+		}
+		go func() {
+			defer func() { <-d.fsys.aheadFiles }()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			d.fsys.blocks.Warm(ctx, key, size, fetch)
+		}()
 	}
 }
 
