@@ -1080,11 +1080,17 @@ func (s *axelorAt) mountArgs(extra ...string) []string {
 	return append(append(args, extra...), "axelor+http://"+s.addr)
 }
 
+// client is an API client of the server.
+func (s *axelorAt) client() *axelor.Client {
+	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + s.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(s.c.t, filepath.Join(s.data, "password")))})
+	require.NoError(s.c.t, err)
+	return cl
+}
+
 // docs are the documents of a top folder of the server, by its API.
 func (s *axelorAt) docs(folder string) []remote.Node {
 	t := s.c.t
-	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + s.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(t, filepath.Join(s.data, "password")))})
-	require.NoError(t, err)
+	cl := s.client()
 	kids, err := cl.List(context.Background(), axelor.RootID)
 	require.NoError(t, err)
 	for _, k := range kids {
@@ -1101,8 +1107,7 @@ func (s *axelorAt) docs(folder string) []remote.Node {
 // read is a document's content, by the server's API.
 func (s *axelorAt) read(n remote.Node) string {
 	t := s.c.t
-	cl, err := axelor.New(context.Background(), axelor.Config{BaseURL: "http://" + s.addr, User: "dmsfs", Password: strings.TrimSpace(readFile(t, filepath.Join(s.data, "password")))})
-	require.NoError(t, err)
+	cl := s.client()
 	rc, err := cl.Open(context.Background(), n.ID, n.Files[0].Name, 0, -1)
 	require.NoError(t, err)
 	defer rc.Close()

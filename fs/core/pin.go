@@ -149,7 +149,8 @@ func (f *FS) Unpin(ctx context.Context, rel string) (PinReport, error) {
 	return rep, err
 }
 
-// nodeAt is the node at a mount path, and the path cleaned.
+// nodeAt is the node at a mount path (relative to the mount point; "" is
+// the root), and the path cleaned.
 func (f *FS) nodeAt(ctx context.Context, rel string) (Node, string, error) {
 	var n Node = f.root
 	parts := strings.FieldsFunc(rel, func(r rune) bool { return r == '/' })

@@ -225,11 +225,13 @@ func (d *Dir) revalidate(ctx context.Context, n Notifier) {
 		d.fsys.log.Warn("listing a changed folder failed; it is listed again when used", "path", d.Path(), "err", err)
 		return
 	}
+	var changedFiles []*File
 	for f, was := range content {
 		f.mu.Lock()
 		now := f.rf.ContentID
 		f.mu.Unlock()
 		if now != was {
+			changedFiles = append(changedFiles, f)
 			d.fsys.repin(f)
 		}
 	}
@@ -249,13 +251,8 @@ func (d *Dir) revalidate(ctx context.Context, n Notifier) {
 		}
 	}
 	d.mu.Unlock()
-	for f, was := range content {
-		f.mu.Lock()
-		now := f.rf.ContentID
-		f.mu.Unlock()
-		if now != was {
-			n.ContentChanged(f.ino)
-		}
+	for _, f := range changedFiles {
+		n.ContentChanged(f.ino)
 	}
 	for _, name := range names {
 		n.EntryChanged(d.ino, name)

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/dmsfs/dmsfs/remote"
 )
@@ -11,34 +10,22 @@ import (
 // NodeAt returns the repository node ID of what the mount shows at rel, a
 // path relative to the mount point ("" is the root).
 func (f *FS) NodeAt(ctx context.Context, rel string) (remote.ID, error) {
-	d := f.root
-	parts := strings.FieldsFunc(rel, func(r rune) bool { return r == '/' })
-	for i, name := range parts {
-		ch, err := d.child(ctx, name)
-		if err != nil {
-			return "", err
-		}
-		if ch == nil {
-			return "", fmt.Errorf("%s: %w", strings.Join(parts[:i+1], "/"), remote.ErrNotFound)
-		}
-		switch op := ch.(type) {
-		case *Dir:
-			d = op
-		case *File:
-			if i != len(parts)-1 {
-				return "", fmt.Errorf("%s: %w", strings.Join(parts[:i+1], "/"), remote.ErrNotFolder)
-			}
-			op.mu.Lock()
-			defer op.mu.Unlock()
-			if op.temp || op.doc == nil {
-				return "", fmt.Errorf("%s is not in the repository (a local temporary file, or not uploaded yet): %w", rel, remote.ErrNotFound)
-			}
-			return op.doc.id, nil
-		default:
-			return "", fmt.Errorf("%s: %w", rel, remote.ErrNotFound)
-		}
+	n, _, err := f.nodeAt(ctx, rel)
+	if err != nil {
+		return "", err
 	}
-	return d.id, nil
+	switch op := n.(type) {
+	case *Dir:
+		return op.id, nil
+	case *File:
+		op.mu.Lock()
+		defer op.mu.Unlock()
+		if op.temp || op.doc == nil {
+			return "", fmt.Errorf("%s is not in the repository (a local temporary file, or not uploaded yet): %w", rel, remote.ErrNotFound)
+		}
+		return op.doc.id, nil
+	}
+	return "", fmt.Errorf("%s: %w", rel, remote.ErrNotFound)
 }
 
 // Publish publishes the draft holding what the mount shows at rel, after

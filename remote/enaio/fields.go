@@ -213,19 +213,17 @@ func (r *Repo) setTable(ctx context.Context, o object, fd dmsxml.FieldDef, value
 		return remote.Node{}, fmt.Errorf("enaio: %s is dmsfs's record of the file names: %w", fd.Internal, remote.ErrRefused)
 	}
 	var rs []dmsxml.Row
-	want := ""
+	text := ""
 	if value != nil {
 		var err error
 		if rs, err = parseTable(fd, *value); err != nil {
 			return remote.Node{}, err
 		}
-		if len(rs) > 0 {
-			want = "sent"
-		}
+		text = *value
 	}
 	do := dmsxml.DataObject{Tables: []dmsxml.TableField{{InternalName: fd.Internal, Rows: rs}}}
-	return r.update(ctx, o, "REPLACETABLEFIELDS=1", do, fd.Internal, want, func(n object, err error) bool {
-		return err == nil && n.Token != o.Token && (n.fields[fd.Internal] != "") == (want != "")
+	return r.update(ctx, o, "REPLACETABLEFIELDS=1", do, fd.Internal, text, func(n object, err error) bool {
+		return err == nil && n.Token != o.Token && (n.fields[fd.Internal] != "") == (len(rs) > 0)
 	})
 }
 
