@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sync/singleflight"
@@ -24,8 +25,13 @@ type FetchFunc func(ctx context.Context, off, n int64) ([]byte, error)
 type Blocks struct {
 	c       *ristretto.Cache[string, []byte]
 	flights singleflight.Group
-	// ahead bounds the read-ahead fetches under way.
-	ahead chan struct{}
+	// ahead bounds the read-ahead fetches under way, streamSlots the
+	// streams (stream.go).
+	ahead, streamSlots chan struct{}
+	closed             chan struct{} // closed by Close: streams end
+
+	smu     sync.Mutex         // leaf, but for a stream's mu taken inside it
+	streams map[string]*stream // the running stream of a content key; guarded by smu
 }
 
 // NewBlocks makes a cache holding at most maxBytes.
@@ -43,11 +49,15 @@ func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block cache: %w", err)
 	}
-	return &Blocks{c: c, ahead: make(chan struct{}, max(parallel, 1))}, nil
+	return &Blocks{c: c, ahead: make(chan struct{}, max(parallel, 1)), streamSlots: make(chan struct{}, max(parallel, 1)),
+		closed: make(chan struct{}), streams: map[string]*stream{}}, nil
 }
 
-// Close frees the cache.
-func (b *Blocks) Close() { b.c.Close() }
+// Close ends the streams and frees the cache.
+func (b *Blocks) Close() {
+	close(b.closed)
+	b.c.Close()
+}
 
 // Used is the number of bytes held.
 func (b *Blocks) Used() int64 { return b.c.MaxCost() - b.c.RemainingCost() }
@@ -68,6 +78,11 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 	k := blockKey(key, idx)
 	if data, ok := b.c.Get(k); ok {
 		return data, nil
+	}
+	if b.awaitStream(ctx, key, idx) {
+		if data, ok := b.c.Get(k); ok {
+			return data, nil
+		}
 	}
 	v, err, _ := b.flights.Do(k, func() (any, error) {
 		if data, ok := b.c.Get(k); ok {
@@ -132,9 +147,6 @@ func (b *Blocks) Slice(ctx context.Context, key string, size, off, n int64, fetc
 	return block[start:min(start+n, int64(len(block)))], true, nil
 }
 
-// Prefetch fetches blocks covering [off, off+n) in the background, at most
-// as many at once as the cache was made with; blocks that cannot start now
-// are skipped (the reader will ask again).
 // Warm fetches every block of a (small) content into the cache that is
 // not there yet; the caller bounds how many run at once.
 func (b *Blocks) Warm(ctx context.Context, key string, size int64, fetch FetchFunc) {
@@ -148,6 +160,9 @@ func (b *Blocks) Warm(ctx context.Context, key string, size int64, fetch FetchFu
 	}
 }
 
+// Prefetch fetches blocks covering [off, off+n) in the background, at most
+// as many at once as the cache was made with; blocks that cannot start now
+// are skipped (the reader will ask again).
 func (b *Blocks) Prefetch(key string, size, off, n int64, fetch FetchFunc) {
 	for idx := off / BlockSize; idx*BlockSize < min(off+n, size); idx++ {
 		if _, ok := b.c.Get(blockKey(key, idx)); ok {

@@ -22,6 +22,13 @@ type xattrNode interface {
 // ERANGE when it is too small).
 func getxattr(ctx context.Context, n xattrNode, name string, dest []byte) (uint32, syscall.Errno) {
 	if !core.Ours(name) {
+		if !strings.HasPrefix(name, "user.") {
+			// No SELinux labels, ACLs or capabilities here. ENOTSUP (not
+			// ENODATA) makes ls -l, cp -a and rsync -X stop asking for
+			// them on this mount after the first file: each question is
+			// a round trip into the daemon that the kernel never caches.
+			return 0, syscall.ENOTSUP
+		}
 		return 0, syscall.ENODATA
 	}
 	attrs, err := n.Xattrs(ctx, core.IsField(name))

@@ -7,7 +7,8 @@
 #
 # --delay DUR puts both servers behind a proxy that holds each request DUR
 # (a network's round trip, e.g. 20ms), uses the smaller corpus of a
-# network run (256 MiB, 1,000 files of 1–33 KiB in 10 folders, 100 files
+# network run (256 MiB, 1,000 files of 1–33 KiB in 10 folders, 10,000 of
+# 1 KiB in 10 folders of 10 subfolders each, 100 files
 # in) and adds the requests each figure cost.
 #
 # Figures: cold = first access after mounting and dropping the kernel caches;
@@ -65,12 +66,14 @@ go build -o "$BIN/benchtool" ./scripts/benchtool
 
 say "generating the corpus in $CORPUS"
 if [ -n "$DELAY" ]; then
-  "$BIN/benchtool" gen "$CORPUS" 256 1000 10 33 100
+  "$BIN/benchtool" gen "$CORPUS" 256 1000 10 33 100 10000
 else
   "$BIN/benchtool" gen "$CORPUS"
 fi
 NSMALL=$(find "$CORPUS/small" -type f | wc -l)
 NIN=$(find "$CORPUS/in" -type f | wc -l)
+NTREE=0
+[ -d "$CORPUS/tree" ] && NTREE=$(find "$CORPUS/tree" -type f | wc -l)
 BIGSIZE=$(stat -c %s "$CORPUS/big.bin")
 
 say "starting dmsfs serve --protocol axelor and loading the corpus through the protocol"
@@ -84,6 +87,7 @@ eval "$("$BIN/benchtool" load "$URL" dmsfs "$WORK/axelor/password" "$CORPUS")"
 say "serving the same files with rclone serve webdav"
 mkdir -p "$WORK/plain"
 cp -al "$CORPUS/big.bin" "$CORPUS/small" "$WORK/plain/"
+[ "$NTREE" = 0 ] || cp -al "$CORPUS/tree" "$WORK/plain/"
 RPORT=$(freeport)
 rclone serve webdav "$WORK/plain" --addr "127.0.0.1:$RPORT" >"$WORK/rclone-serve.log" 2>&1 &
 pids+=($!)
@@ -130,6 +134,10 @@ for side in dmsfs rclone; do
   drop
   counted $side ls -lR "$M/small" >"$WORK/t"; R[$side,lscold]=$(cat "$WORK/t"); Q[$side,lscold]=$REQ
   counted $side ls -lR "$M/small" >"$WORK/t"; R[$side,lswarm]=$(cat "$WORK/t"); Q[$side,lswarm]=$REQ
+  if [ "$NTREE" != 0 ]; then
+    drop
+    counted $side ls -lR "$M/tree" >"$WORK/t"; R[$side,lstree]=$(cat "$WORK/t"); Q[$side,lstree]=$REQ
+  fi
   drop
   counted $side cat "$M/big.bin" >"$WORK/t"; R[$side,readcold]=$(mbps "$BIGSIZE" "$(cat "$WORK/t")"); Q[$side,readcold]=$REQ
   counted $side cat "$M/big.bin" >"$WORK/t"; R[$side,readwarm]=$(mbps "$BIGSIZE" "$(cat "$WORK/t")"); Q[$side,readwarm]=$REQ
@@ -161,6 +169,7 @@ say "measuring the local limits of listing and copying"
 drop
 LSCOLD=$(secs ls -lR "$CORPUS/small")
 LSWARM=$(secs ls -lR "$CORPUS/small")
+if [ "$NTREE" != 0 ]; then drop; LSTREE=$(secs ls -lR "$CORPUS/tree"); fi
 drop
 RSCOLD=$(secs rsync -a "$CORPUS/small/" "$WORK/rsync-local/")
 RSAGAIN=$(secs rsync -a "$CORPUS/small/" "$WORK/rsync-local/")
@@ -186,6 +195,9 @@ row "cold sequential read $BIGMIB MiB, MB/s" "${R[dmsfs,readcold]}" "${R[rclone,
 row "warm re-read $BIGMIB MiB, MB/s" "${R[dmsfs,readwarm]}" "${R[rclone,readwarm]}" "$LOCAL" "${Q[dmsfs,readwarm]}" "${Q[rclone,readwarm]}"
 row "ls -lR $NSMALL files cold, s" "${R[dmsfs,lscold]}" "${R[rclone,lscold]}" "$LSCOLD" "${Q[dmsfs,lscold]}" "${Q[rclone,lscold]}"
 row "ls -lR $NSMALL files warm, s" "${R[dmsfs,lswarm]}" "${R[rclone,lswarm]}" "$LSWARM" "${Q[dmsfs,lswarm]}" "${Q[rclone,lswarm]}"
+if [ "$NTREE" != 0 ]; then
+  row "ls -lR $NTREE files, 110 folders cold, s" "${R[dmsfs,lstree]}" "${R[rclone,lstree]}" "$LSTREE" "${Q[dmsfs,lstree]}" "${Q[rclone,lstree]}"
+fi
 row "rsync -a $NSMALL files cold, s" "${R[dmsfs,rsynccold]}" "${R[rclone,rsynccold]}" "$RSCOLD" "${Q[dmsfs,rsynccold]}" "${Q[rclone,rsynccold]}"
 row "rsync -a $NSMALL files again, s" "${R[dmsfs,rsyncagain]}" "${R[rclone,rsyncagain]}" "$RSAGAIN" "${Q[dmsfs,rsyncagain]}" "${Q[rclone,rsyncagain]}"
 row "cp $NIN x 20 KiB in, s" "${R[dmsfs,cpin]}" "${R[rclone,cpin]}" "" "${Q[dmsfs,cpin]}" "${Q[rclone,cpin]}"

@@ -46,6 +46,10 @@ type mountFlags struct {
 	cacheSize    byteSize
 	spoolSize    byteSize
 	pinSize      byteSize
+	readAhead    byteSize
+	listAhead    int
+	filesAhead   int
+	transfers    int
 	dirCacheTime time.Duration
 	pollInterval time.Duration
 	at           string
@@ -75,13 +79,17 @@ type mountFlags struct {
 }
 
 func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
-	f := &mountFlags{cacheSize: 256 << 20}
+	f := &mountFlags{cacheSize: 256 << 20, readAhead: 64 << 20}
 	fl := pflag.NewFlagSet("mount", pflag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where the spool, journal and local attributes live (default $XDG_CACHE_HOME/dmsfs/<remote>)")
 	fl.Var(&f.cacheSize, "cache-size", "memory for the read block cache, e.g. 512M or 2G")
 	fl.Var(&f.spoolSize, "spool-size", "disk the spool may use for changed files not uploaded yet, e.g. 10G (writes beyond it get ENOSPC; default: the disk is the limit)")
 	fl.Var(&f.pinSize, "pin-size", "disk that pinned content (dmsfs pin) may use, e.g. 20G (default: the disk is the limit)")
+	fl.Var(&f.readAhead, "read-ahead", "the most a sequential read fetches ahead (its window starts at 4M and doubles; at most half of --cache-size), e.g. 128M")
+	fl.IntVar(&f.listAhead, "prefetch-listings", 8, "subfolder listings fetched ahead at once when a folder is listed (0: none)")
+	fl.IntVar(&f.filesAhead, "prefetch-files", 8, "small files (up to 4 MiB) fetched ahead at once when a folder's files are read in order (0: none)")
+	fl.IntVar(&f.transfers, "transfers", 4, "uploads run at once by the write-back queue")
 	fl.DurationVar(&f.dirCacheTime, "dir-cache-time", 30*time.Second, "how long directory listings and attributes are trusted")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 15*time.Second, "how often to ask the repository what other clients changed (0: never; then changes show when listings expire)")
 	fl.StringVar(&f.at, "at", "", "mount read-only as the repository was at this time: 2026-11-01T12:00 (local time), 2026-11-01T12:00:00Z or 2026-11-01")
@@ -131,6 +139,9 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	mnt, err := filepath.Abs(mnt)
 	if err != nil {
 		return err
+	}
+	if f.transfers < 1 {
+		return fmt.Errorf("%w: --transfers must be at least 1", errUsage)
 	}
 	if err := checkMountpoint(mnt); err != nil {
 		return err
@@ -271,6 +282,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	fsys, err := dfs.New(ctx, repo, spool, dfs.Options{
 		DirCacheTime: f.dirCacheTime, PollInterval: f.pollInterval, WriteBack: f.writeBack, UnlinkGrace: grace, ReadOnly: f.readOnly,
 		ShowVersions: f.showVersions, TempPatterns: patterns, CacheSize: int64(f.cacheSize), SpoolLimit: int64(f.spoolSize), PinLimit: int64(f.pinSize),
+		ReadAhead: int64(f.readAhead), PrefetchListings: noneIfZero(f.listAhead), PrefetchFiles: noneIfZero(f.filesAhead), Transfers: f.transfers,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Logger: log,
 	})
 	if err != nil {
@@ -631,4 +643,13 @@ func startDaemon(args []string, f *mountFlags, mnt string, stdout io.Writer) err
 	}
 	fmt.Fprintf(stdout, "mounted at %s (pid %d, log %s); 'dmsfs unmount %s' to stop\n", mnt, pid, logFile, mnt)
 	return nil
+}
+
+// noneIfZero maps a flag's 0 (none) to the core's negative (0 there is
+// the default).
+func noneIfZero(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }

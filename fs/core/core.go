@@ -68,8 +68,15 @@ type Options struct {
 	TempPatterns []string
 	// CacheSize bounds the in-memory block cache, in bytes.
 	CacheSize int64
-	// ReadAhead is how far sequential reads fetch ahead, in bytes.
+	// ReadAhead is the most a sequential read fetches ahead, in bytes: its
+	// window starts at 4 MiB and doubles with the bytes read in sequence up
+	// to this (64 MiB if 0; at most half of CacheSize).
 	ReadAhead int64
+	// PrefetchListings is how many subfolder listings are fetched ahead at
+	// once, PrefetchFiles how many small files (8 if 0; negative: none).
+	PrefetchListings, PrefetchFiles int
+	// Transfers is how many queued uploads run at once (4 if 0).
+	Transfers int
 	// PinLimit bounds the disk pinned content may use (dmsfs pin); 0: the
 	// disk is the limit.
 	PinLimit int64
@@ -163,8 +170,14 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 		opts.CacheSize = 256 << 20
 	}
 	if opts.ReadAhead <= 0 {
-		opts.ReadAhead = 16 << 20
+		opts.ReadAhead = 64 << 20
 	}
+	// A window beyond half the cache would evict its own blocks before
+	// they are read.
+	opts.ReadAhead = min(opts.ReadAhead, max(opts.CacheSize/2, cache.BlockSize))
+	opts.PrefetchListings = orDefault(opts.PrefetchListings, 8)
+	opts.PrefetchFiles = orDefault(opts.PrefetchFiles, 8)
+	opts.Transfers = orDefault(opts.Transfers, 4)
 	if opts.TempPatterns == nil {
 		opts.TempPatterns = DefaultTempPatterns
 	}
@@ -194,8 +207,8 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 		return nil, fmt.Errorf("repository root: %w", err)
 	}
 	f.poll.stop = make(chan struct{})
-	f.prefetch = make(chan struct{}, 8)
-	f.aheadFiles = make(chan struct{}, aheadFiles)
+	f.prefetch = make(chan struct{}, opts.PrefetchListings)
+	f.aheadFiles = make(chan struct{}, opts.PrefetchFiles)
 	f.repo = &tracked{Repository: repo, fsys: f}
 	f.loadPins()
 	f.inos.Store(1) // the root is 1
@@ -208,7 +221,7 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	}
 	f.root = newDir(f, rootNode, nil)
 	f.root.ino = 1
-	f.queue = upload.New(upload.Options{Now: f.now, Logger: f.log, Tick: opts.QueueTick,
+	f.queue = upload.New(upload.Options{Now: f.now, Logger: f.log, Tick: opts.QueueTick, Workers: opts.Transfers,
 		OnError: func(p string, err error) {
 			f.uploadFailures.Add(1)
 			if errors.Is(err, remote.ErrUnavailable) && !f.Offline().IsZero() {
@@ -448,3 +461,14 @@ func join(dir, name string) string { return path.Join(dir, name) }
 
 // FS is the filesystem the directory belongs to.
 func (d *Dir) FS() *FS { return d.fsys }
+
+// orDefault is n, or def where n is 0, or 0 where n is negative (none).
+func orDefault(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
+}

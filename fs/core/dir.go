@@ -53,6 +53,8 @@ type Dir struct {
 	// directory each entry is a one-file node per file.
 	entries map[string]remote.Node
 	listed  time.Time
+	// listedSeq is fsys.seq when the listing in entries began.
+	listedSeq uint64
 	// inflight is the listing under way, if any.
 	inflight *listCall
 	// gen counts this mount's changes of entries, local, hidden and
@@ -280,7 +282,7 @@ func (d *Dir) apply(entries map[string]remote.Node, node *remote.Node, since uin
 		d.node = *node
 		d.amu.Unlock()
 	}
-	d.entries, d.listed = entries, d.fsys.now()
+	d.entries, d.listed, d.listedSeq = entries, d.fsys.now(), since
 	d.keepListing()
 	for name, f := range d.local {
 		n, ok := entries[name]
@@ -488,12 +490,9 @@ func (d *Dir) listing(ctx context.Context, forKernel bool) ([]DirEntry, bool, er
 // Small files ahead: a program that reads a directory's files in order
 // (rsync, cp -r, tar) would wait a round trip for each. When a file is
 // first read, the next files of its directory by name are fetched into
-// the block cache in parallel, at most aheadFiles files of at most
+// the block cache in parallel, at most PrefetchFiles files of at most
 // aheadFileSize bytes each.
-const (
-	aheadFiles    = 8
-	aheadFileSize = 4 << 20
-)
+const aheadFileSize = 4 << 20
 
 // readAhead fetches the files after name into the block cache in the
 // background (takes mu).
@@ -511,7 +510,7 @@ func (d *Dir) readAhead(name string) {
 	}
 	sort.Strings(names)
 	var files []*File
-	for _, n := range names[:min(len(names), aheadFiles)] {
+	for _, n := range names[:min(len(names), cap(d.fsys.aheadFiles))] {
 		if ch, ok := d.childFor(n, d.entries[n]).(*File); ok {
 			files = append(files, ch)
 		}
@@ -545,7 +544,7 @@ func (d *Dir) readAhead(name string) {
 // find, rsync, cp -r), and on a network each listing is a round trip that
 // would otherwise come one after the other.
 func (d *Dir) prefetchSubfolders() {
-	if d.doc != nil || !d.fsys.Offline().IsZero() {
+	if d.doc != nil || cap(d.fsys.prefetch) == 0 || !d.fsys.Offline().IsZero() {
 		return
 	}
 	var subs []*Dir
@@ -586,6 +585,27 @@ func (f *FS) listAhead(dirs []*Dir) {
 			}
 		}()
 	}
+}
+
+// namesake finds a document of the given name that a listing begun after
+// sequence number seq shows (one is taken if the last began before; it is
+// shared with concurrent callers).
+func (d *Dir) namesake(ctx context.Context, name string, seq uint64) (remote.Node, bool, error) {
+	d.mu.Lock()
+	if d.listedSeq <= seq {
+		d.stale.Store(true)
+	}
+	d.mu.Unlock()
+	if err := d.refresh(ctx); err != nil {
+		return remote.Node{}, false, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, ok := d.entries[name]
+	if !ok || n.IsDir() || len(n.Files) != 1 {
+		return remote.Node{}, false, nil
+	}
+	return n, true, nil
 }
 
 // Mkdir creates a folder.
@@ -648,7 +668,12 @@ func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*Fil
 	p := join(d.Path(), name)
 	temp := d.isTemp(ctx, name)
 	ch, err := d.child(ctx, name)
-	if err == nil && ch == nil && !temp {
+	// With write-back the cached listing is trusted and the upload looks
+	// for a document of the name (File.unchecked): cp of many files then
+	// returns at spool speed. Otherwise the create asks, since close
+	// promises the server's state.
+	writeBack := d.fsys.opts.WriteBack > 0 && d.doc == nil
+	if err == nil && ch == nil && !temp && !writeBack {
 		d.stale.Store(true) // the cached listing may be older than a document of this name
 		ch, err = d.child(ctx, name)
 	}
@@ -671,6 +696,9 @@ func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*Fil
 	}
 	f := newFile(d.fsys, d, name)
 	f.temp = temp
+	if writeBack && !temp {
+		f.unchecked = d.fsys.seq.Add(1)
+	}
 	d.amu.Lock()
 	noDocs := d.node.NoDocuments
 	d.amu.Unlock()

@@ -99,6 +99,10 @@ type File struct {
 	meter atomic.Pointer[upload.Meter]
 	// url and typ are the document's web UI address and type, as listed.
 	url, typ string
+	// unchecked is fsys.seq when the file was created on a cached listing
+	// without asking the server whether the name is taken (write-back);
+	// its upload looks first (namesake). 0: the create asked.
+	unchecked uint64
 }
 
 var _ Node = (*File)(nil)
@@ -239,6 +243,24 @@ func (f *File) attrLocked() Attr {
 // contentKey names the remote content in the block cache (mu held).
 func (f *File) contentKey() string {
 	return string(f.doc.id) + "/" + f.rf.Name + "@" + f.rf.ContentID
+}
+
+// opener opens the file's current content as one stream from an offset
+// (mu held): from the pinned copy where there is one, else from the
+// repository. A stream that comes up short (the content changed) ends, and
+// readers fetch block by block (fetcher), which finds older contents.
+func (f *File) opener() cache.OpenFunc {
+	repo, id, rf := f.fsys.repo, f.doc.id, f.rf
+	pinned := f.fsys.pinnedContent
+	return func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		if fh := pinned(rf.ContentID); fh != nil {
+			return struct {
+				io.Reader
+				io.Closer
+			}{io.NewSectionReader(fh, off, rf.Size-off), fh}, nil
+		}
+		return repo.Open(ctx, id, rf.Name, off, rf.Size-off)
+	}
 }
 
 func (f *File) fetcher() cache.FetchFunc {
@@ -540,12 +562,33 @@ func (f *File) upload(ctx context.Context) error {
 	if !f.dirty || f.temp || f.gone || f.local == nil {
 		return nil
 	}
+	f.acquire()
+	if f.doc == nil && f.unchecked != 0 {
+		// Created on a cached listing: a document another client made
+		// under the name since then gets this content as its next version
+		// (as a create that had asked would have found it) instead of a
+		// second document of the name beside it.
+		seq, dir, name := f.unchecked, f.dir, f.name
+		f.mu.Unlock()
+		n, found, err := dir.namesake(ctx, name, seq)
+		f.mu.Lock()
+		if err != nil {
+			f.done()
+			return err
+		}
+		f.unchecked = 0
+		if found && f.doc == nil && !f.gone {
+			f.doc, f.rf, f.exists = newDocRef(n), n.Files[0], true
+			f.url, f.typ = n.URL, n.Type
+			f.setBase(f.rf.ContentID)
+			f.fsys.log.Info("another client created a document of this name meanwhile: the new file becomes its next version", "path", f.path())
+		}
+	}
 	m := upload.NewMeter(f.local, f.size)
 	req := upload.Request{Rec: f.record(), Data: m}
 	if f.exists {
 		req.Current = f.rf
 	}
-	f.acquire()
 	f.meter.Store(m)
 	f.fsys.queue.Begin(f, f.path(), f.size)
 	f.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/dmsfs/dmsfs/cache"
 	"github.com/dmsfs/dmsfs/remote"
 )
 
@@ -28,6 +29,9 @@ type Handle struct {
 	mu      sync.Mutex
 	nextOff int64 // guarded by mu
 	read    bool  // read from before; guarded by mu
+	// run is how many bytes were read in sequence up to nextOff; the
+	// read-ahead window is twice that (streamWindow). Guarded by mu.
+	run   int64
 	wrote   bool  // a write, truncate or allocate since the last flush; guarded by File.mu
 
 	released atomic.Bool
@@ -150,10 +154,18 @@ func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, erro
 		f.mu.Unlock()
 		return nil, nil
 	}
-	key, size, fetch := f.contentKey(), f.rf.Size, f.fetcher()
+	key, size, fetch, open := f.contentKey(), f.rf.Size, f.fetcher(), f.opener()
 	dir, name := f.dir, f.name
 	f.mu.Unlock()
 
+	h.mu.Lock()
+	start := !h.read && off == 0
+	h.mu.Unlock()
+	if start && size > cache.BlockSize {
+		// A read from the start of a big file: its first block already
+		// comes from the stream that reads on if the reader does.
+		f.fsys.blocks.Stream(key, size, 0, minWindow, open)
+	}
 	// Fetches are shared by concurrent readers: one reader's interrupt
 	// must not fail the others.
 	bctx := context.WithoutCancel(ctx)
@@ -170,15 +182,32 @@ func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, erro
 	sequential := off == h.nextOff
 	first := !h.read
 	h.read = true
+	if !sequential {
+		h.run = 0
+	}
+	h.run += int64(n)
+	window := streamWindow(h.run, f.fsys.opts.ReadAhead)
 	h.nextOff = off + int64(n)
 	h.mu.Unlock()
 	if first && off == 0 && dir != nil && !f.multi {
 		dir.readAhead(name)
 	}
-	if sequential && off+int64(n) < size {
-		f.fsys.blocks.Prefetch(key, size, off+int64(n), f.fsys.opts.ReadAhead, fetch)
+	if sequential && off+int64(n) < size && !f.fsys.blocks.Stream(key, size, off+int64(n), window, open) {
+		f.fsys.blocks.Prefetch(key, size, off+int64(n), window, fetch)
 	}
 	return data, nil
+}
+
+// minWindow is the read-ahead of a sequential read that just began.
+const minWindow = 4 << 20
+
+// streamWindow is how far ahead of a sequential reader the file is read:
+// twice what it read in sequence so far, from minWindow up to the
+// --read-ahead limit, so that a long sequential read keeps a growing part
+// of the round trip's worth of bytes in flight and a short one costs
+// little. Random reads (run reset) fetch only what they ask.
+func streamWindow(run, limit int64) int64 {
+	return max(min(2*run, limit), min(minWindow, limit))
 }
 
 // Write writes data at off.

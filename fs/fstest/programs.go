@@ -144,6 +144,48 @@ func testStaleListingCreate(t *testing.T, newRepo func(t *testing.T) remote.Repo
 	e.RequireVersions(docs["y.txt"], 1)
 }
 
+// testStaleListingCreateWriteBack: with write-back a create trusts the
+// cached listing (cp of many files returns at spool speed) and the upload
+// looks for the name instead: a document another client made meanwhile
+// gets the new content as its next version, never a namesake beside it.
+// Even an O_EXCL create succeeds then, as it would have a moment earlier.
+func testStaleListingCreateWriteBack(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
+	repo := newRepo(t)
+	e := Mount(t, repo, dfs.Options{WriteBack: time.Hour})
+	require.NoError(t, os.Mkdir(e.Path("d"), 0o755))
+	require.NoError(t, os.WriteFile(e.Path("d/other.txt"), []byte("o"), 0o644))
+	e.Settle()
+	entries, err := os.ReadDir(e.Path("d"))
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+
+	ctx := context.Background()
+	d := e.MustNode("d")
+	for _, name := range []string{"x.txt", "y.txt"} {
+		_, err := repo.Insert(ctx, d.ID, name, remotetest.Content([]byte("from elsewhere\n")))
+		require.NoError(t, err)
+	}
+	e.Run("bash", "-c", "echo y > "+e.Path("d/x.txt"))
+	fh, err := os.OpenFile(e.Path("d/y.txt"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	require.NoError(t, err, "the cached listing has no y.txt")
+	_, err = fh.WriteString("mine\n")
+	require.NoError(t, err)
+	require.NoError(t, fh.Close())
+	require.NoError(t, os.WriteFile(e.Path("d/z.txt"), []byte("new\n"), 0o644))
+
+	e.Settle()
+	docs := e.Tree(d)
+	require.Len(t, docs, 4, "no namesakes: %v", docs)
+	for name, want := range map[string]string{"x.txt": "y\n", "y.txt": "mine\n"} {
+		require.Equal(t, want, string(e.Content(docs[name], "")), name)
+		e.RequireVersions(docs[name], 2) // the other client's first, then ours
+	}
+	require.Equal(t, "new\n", string(e.Content(docs["z.txt"], "")))
+	names, err := os.ReadDir(e.Path("d"))
+	require.NoError(t, err)
+	require.Len(t, names, 4, "the mount shows each name once")
+}
+
 // testRsyncFreshCache: rsync -a of an unchanged tree through a mount with
 // a new cache directory (another machine, a reinstall) cannot match the
 // times and sends every file again; identical bytes make no version.

@@ -46,6 +46,7 @@ func Run(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 		{"ReadOnlyMount", testReadOnlyMount},
 		{"ProgramsSave", testProgramsSave},
 		{"StaleListingCreate", testStaleListingCreate},
+		{"StaleListingCreateWriteBack", testStaleListingCreateWriteBack},
 		{"RsyncFreshCache", testRsyncFreshCache},
 		{"ReferenceModel", testReferenceModel},
 		{"Xattrs", testXattrs},

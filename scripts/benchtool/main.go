@@ -36,9 +36,9 @@ func run(args []string) error {
 	switch {
 	case len(args) == 2 && args[0] == "gen":
 		return gen(args[1], corpus{bigMiB: 1024, small: 5000, folders: 20, maxKiB: 128, in: 200})
-	case len(args) == 7 && args[0] == "gen":
+	case (len(args) == 7 || len(args) == 8) && args[0] == "gen":
 		var c corpus
-		for i, p := range []*int{&c.bigMiB, &c.small, &c.folders, &c.maxKiB, &c.in} {
+		for i, p := range []*int{&c.bigMiB, &c.small, &c.folders, &c.maxKiB, &c.in, &c.tree}[:len(args)-2] {
 			if _, err := fmt.Sscan(args[2+i], p); err != nil {
 				return fmt.Errorf("gen: %q is no number", args[2+i])
 			}
@@ -53,7 +53,7 @@ func run(args []string) error {
 		}
 		return proxy(args[1], args[2], d)
 	}
-	return fmt.Errorf("usage: benchtool gen DIR [BIG_MIB SMALL FOLDERS MAX_KIB IN] | benchtool load URL USER PASSWORD_FILE DIR | benchtool proxy ADDR TARGET DELAY")
+	return fmt.Errorf("usage: benchtool gen DIR [BIG_MIB SMALL FOLDERS MAX_KIB IN [TREE]] | benchtool load URL USER PASSWORD_FILE DIR | benchtool proxy ADDR TARGET DELAY")
 }
 
 // proxy forwards to target, each request delay late (a network's round
@@ -113,11 +113,12 @@ func writeRandom(path string, size int64, seed uint64) error {
 }
 
 // corpus sizes the generated files.
-type corpus struct{ bigMiB, small, folders, maxKiB, in int }
+type corpus struct{ bigMiB, small, folders, maxKiB, in, tree int }
 
 // gen makes the corpus: big.bin (1 GiB by default), small/fNN/ (5,000
 // files of 1–128 KiB in 20 folders), in/ (200 files of 20 KiB),
-// write.bin (256 MiB).
+// write.bin (256 MiB), and with tree > 0 tree/aN/bN/ (that many files of
+// 1 KiB in 10 folders of 10 subfolders each).
 func gen(dir string, c corpus) error {
 	if err := writeRandom(filepath.Join(dir, "big.bin"), int64(c.bigMiB)<<20, 1); err != nil {
 		return err
@@ -136,10 +137,17 @@ func gen(dir string, c corpus) error {
 			return err
 		}
 	}
+	for i := range c.tree {
+		p := filepath.Join(dir, "tree", fmt.Sprintf("a%d", i%10), fmt.Sprintf("b%d", i/10%10), fmt.Sprintf("t%05d.txt", i))
+		if err := writeRandom(p, 1<<10, uint64(200000+i)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// load uploads DIR/big.bin and DIR/small/ into the server, 8 at a time.
+// load uploads DIR/big.bin, DIR/small/ and DIR/tree/ (if there) into the
+// server, 8 files at a time.
 func load(url, user, passwordFile, dir string) error {
 	pw, err := os.ReadFile(passwordFile)
 	if err != nil {
@@ -165,11 +173,6 @@ func load(url, user, passwordFile, dir string) error {
 	if err != nil {
 		return err
 	}
-	small, err := c.Mkdir(ctx, root.ID, "small")
-	if err != nil {
-		return err
-	}
-	folders, _ := os.ReadDir(filepath.Join(dir, "small"))
 	type job struct {
 		parent remote.ID
 		path   string
@@ -190,22 +193,44 @@ func load(url, user, passwordFile, dir string) error {
 			}
 		}()
 	}
-	for _, fd := range folders {
-		sub, err := c.Mkdir(ctx, small.ID, fd.Name())
+	// walk makes the folders of local directory path under parent and
+	// hands its files to the uploaders.
+	var walk func(parent remote.ID, path string) error
+	walk = func(parent remote.ID, path string) error {
+		folder, err := c.Mkdir(ctx, parent, filepath.Base(path))
 		if err != nil {
 			return err
 		}
-		files, _ := os.ReadDir(filepath.Join(dir, "small", fd.Name()))
-		for _, f := range files {
-			jobs <- job{sub.ID, filepath.Join(dir, "small", fd.Name(), f.Name())}
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				if err := walk(folder.ID, filepath.Join(path, e.Name())); err != nil {
+					return err
+				}
+				continue
+			}
+			jobs <- job{folder.ID, filepath.Join(path, e.Name())}
+		}
+		return nil
+	}
+	var werr error
+	for _, top := range []string{"small", "tree"} {
+		if _, err := os.Stat(filepath.Join(dir, top)); err == nil && werr == nil {
+			werr = walk(root.ID, filepath.Join(dir, top))
 		}
 	}
 	close(jobs)
 	wg.Wait()
+	if werr != nil {
+		return werr
+	}
 	if err, _ := failed.Load().(error); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "loaded big.bin and %d small files in %.1fs\n", done.Load(), time.Since(start).Seconds())
+	fmt.Fprintf(os.Stderr, "loaded big.bin and %d other files in %.1fs\n", done.Load(), time.Since(start).Seconds())
 	fmt.Printf("BIGID=%s\n", big.ID)
 	return nil
 }

@@ -1,0 +1,174 @@
+package cache
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+)
+
+// OpenFunc opens a file's bytes from off to its end as one stream (one
+// long ranged GET where the repository is HTTP).
+type OpenFunc func(ctx context.Context, off int64) (io.ReadCloser, error)
+
+// streamIdle ends a stream whose reader stopped asking for more.
+const streamIdle = 10 * time.Second
+
+// A stream reads one file's blocks in order from one open body into the
+// cache, up to a limit its reader keeps moving forward. Readers of a block
+// the stream is about to deliver wait for it instead of asking the
+// repository again.
+//
+// Invariant: pos <= limit, except that a new stream may start at limit's
+// block while its reader has not moved it yet; blocks below pos were
+// delivered (or the stream found them cached).
+type stream struct {
+	mu    sync.Mutex
+	pos   int64         // the block read next; guarded by mu
+	limit int64         // blocks below it are read, then the stream waits; guarded by mu
+	ended bool          // guarded by mu
+	moved chan struct{} // closed and replaced when pos, limit or ended change; guarded by mu
+}
+
+// changed wakes whoever waits on the stream (mu held).
+func (s *stream) changed() {
+	close(s.moved)
+	s.moved = make(chan struct{})
+}
+
+// Stream makes the blocks of [from, from+window) reach the cache from one
+// long read of the file instead of a request per block: it starts a
+// stream at the first block not cached, or moves the running stream's
+// limit. It reports false when no stream runs for the range (every stream
+// slot is busy, or the file's stream is elsewhere); the caller may then
+// fetch ahead block by block (Prefetch).
+func (b *Blocks) Stream(key string, size, from, window int64, open OpenFunc) bool {
+	blocks := (size + BlockSize - 1) / BlockSize
+	limit := min((from+window+BlockSize-1)/BlockSize, blocks)
+	first := from / BlockSize
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	if s := b.streams[key]; s != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.ended || first > s.limit {
+			return false // a reader far from this stream's: fetch its blocks apart
+		}
+		if limit > s.limit {
+			s.limit = limit
+			s.changed()
+		}
+		return true
+	}
+	for first < limit {
+		if _, ok := b.c.Get(blockKey(key, first)); !ok {
+			break
+		}
+		first++
+	}
+	if first >= limit {
+		return true // all there
+	}
+	select {
+	case b.streamSlots <- struct{}{}:
+	default:
+		return false
+	}
+	s := &stream{pos: first, limit: limit, moved: make(chan struct{})}
+	b.streams[key] = s
+	go b.run(key, size, blocks, s, open)
+	return true
+}
+
+// run reads the stream's blocks until the file ends, the reader stops
+// moving the limit for streamIdle, or the body fails (readers then fetch
+// the blocks themselves).
+func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var body io.ReadCloser
+	defer func() {
+		cancel()
+		if body != nil {
+			body.Close()
+		}
+		b.smu.Lock()
+		delete(b.streams, key)
+		b.smu.Unlock()
+		s.mu.Lock()
+		s.ended = true
+		s.changed()
+		s.mu.Unlock()
+		<-b.streamSlots
+	}()
+	s.mu.Lock()
+	pos := s.pos
+	s.mu.Unlock()
+	body, err := open(ctx, pos*BlockSize)
+	if err != nil {
+		return
+	}
+	idle := time.NewTimer(streamIdle)
+	defer idle.Stop()
+	for pos < blocks {
+		s.mu.Lock()
+		for s.pos >= s.limit {
+			moved := s.moved
+			s.mu.Unlock()
+			idle.Reset(streamIdle)
+			select {
+			case <-moved:
+			case <-idle.C:
+				return
+			case <-b.closed:
+				return
+			}
+			s.mu.Lock()
+		}
+		s.mu.Unlock()
+		off := pos * BlockSize
+		buf := make([]byte, min(int64(BlockSize), size-off))
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return // short or failed: the waiting readers fetch the block
+		}
+		k := blockKey(key, pos)
+		if _, ok := b.c.Get(k); !ok {
+			b.c.Set(k, buf, int64(len(buf)))
+			b.c.Wait() // visible before the readers are woken
+		}
+		pos++
+		s.mu.Lock()
+		s.pos = pos
+		s.changed()
+		s.mu.Unlock()
+	}
+}
+
+// awaitStream waits, when a stream of key is about to deliver block idx,
+// until it did (or ended). It reports whether it waited, so that the
+// caller looks in the cache again.
+func (b *Blocks) awaitStream(ctx context.Context, key string, idx int64) bool {
+	b.smu.Lock()
+	s := b.streams[key]
+	b.smu.Unlock()
+	if s == nil {
+		return false
+	}
+	for {
+		s.mu.Lock()
+		if s.ended || idx < s.pos {
+			s.mu.Unlock()
+			return true
+		}
+		if idx >= s.limit {
+			s.mu.Unlock()
+			return false
+		}
+		moved := s.moved
+		s.mu.Unlock()
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}

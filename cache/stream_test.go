@@ -1,0 +1,91 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// opener streams data from off; after failAfter bytes (if > 0) the body
+// fails.
+func opener(data []byte, opens *atomic.Int64, failAfter int) OpenFunc {
+	return func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		opens.Add(1)
+		var r io.Reader = bytes.NewReader(data[off:])
+		if failAfter > 0 {
+			r = io.MultiReader(io.LimitReader(r, int64(failAfter)), errReader{})
+		}
+		return io.NopCloser(r), nil
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// readSequentially reads data through b the way Handle.Read does: a
+// stream from the start, then the limit moved after every read.
+func readSequentially(t *testing.T, b *Blocks, data []byte, fetch FetchFunc, open OpenFunc) []byte {
+	size := int64(len(data))
+	b.Stream("k", size, 0, 4<<20, open)
+	var out []byte
+	for off := int64(0); off < size; {
+		dest := make([]byte, 128<<10)
+		n, err := b.ReadAt(context.Background(), "k", size, dest, off, fetch)
+		require.NoError(t, err)
+		out = append(out, dest[:n]...)
+		off += int64(n)
+		b.Stream("k", size, off, 4<<20, open)
+	}
+	return out
+}
+
+func randomData(n int) []byte {
+	data := make([]byte, n)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(data)
+	return data
+}
+
+func TestStreamSequentialReadIsOneRequest(t *testing.T) {
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	data := randomData(20*BlockSize + 12345)
+	var fetches, opens atomic.Int64
+	got := readSequentially(t, b, data, source(data, &fetches), opener(data, &opens, 0))
+	require.Equal(t, data, got)
+	require.EqualValues(t, 1, opens.Load(), "one stream for the whole read")
+	require.Zero(t, fetches.Load(), "no block fetched apart from the stream")
+}
+
+func TestStreamFailingMidwayFallsBackToBlocks(t *testing.T) {
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	data := randomData(12 * BlockSize)
+	var fetches, opens atomic.Int64
+	// Every stream dies after 2.5 blocks: a reader waiting for the broken
+	// block fetches it itself, and later reads start new streams.
+	got := readSequentially(t, b, data, source(data, &fetches), opener(data, &opens, 5*BlockSize/2))
+	require.Equal(t, data, got)
+	require.Greater(t, opens.Load(), int64(4), "a new stream after each failure")
+}
+
+func TestStreamDoesNotFollowAFarReader(t *testing.T) {
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	data := randomData(40 * BlockSize)
+	var opens atomic.Int64
+	open := opener(data, &opens, 0)
+	require.True(t, b.Stream("k", int64(len(data)), 0, 2*BlockSize, open))
+	// A reader 30 MiB on (another handle, a seek) is not served by the
+	// stream at the start; it fetches its own blocks.
+	require.False(t, b.Stream("k", int64(len(data)), 30*BlockSize, 2*BlockSize, open))
+}
