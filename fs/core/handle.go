@@ -32,7 +32,7 @@ type Handle struct {
 	// run is how many bytes were read in sequence up to nextOff; the
 	// read-ahead window is twice that (streamWindow). Guarded by mu.
 	run   int64
-	wrote   bool  // a write, truncate or allocate since the last flush; guarded by File.mu
+	wrote bool // a write, truncate or allocate since the last flush; guarded by File.mu
 
 	released atomic.Bool
 }
