@@ -60,6 +60,11 @@ type Queue struct {
 	busy     int           // uploads under way; guarded by mu
 	changed  chan struct{} // closed and replaced whenever the queue changes; guarded by mu
 
+	// running counts the uploads under way; Stop waits for them. Once
+	// stopped (guarded by mu) none start.
+	running sync.WaitGroup
+	stopped bool
+
 	wake chan struct{}
 	quit chan struct{}
 	done chan struct{}
@@ -216,6 +221,12 @@ func (q *Queue) Stop() {
 
 func (q *Queue) loop() {
 	defer close(q.done)
+	defer func() {
+		q.mu.Lock()
+		q.stopped = true
+		q.mu.Unlock()
+		q.running.Wait() // the uploads under way end before Stop returns
+	}()
 	tick := time.NewTicker(q.opts.Tick)
 	defer tick.Stop()
 	for {
@@ -231,57 +242,72 @@ func (q *Queue) loop() {
 
 // Poll runs what is due now and returns when it is done; tests with an
 // injected clock call it instead of waiting for the ticker.
-func (q *Queue) Poll() { q.runDue() }
+func (q *Queue) Poll() {
+	for {
+		q.runDue()
+		q.mu.Lock()
+		changed, busy := q.changed, q.busy
+		q.mu.Unlock()
+		if busy == 0 {
+			return
+		}
+		<-changed
+	}
+}
 
-// runDue uploads what is due, Workers at a time: with write-back, copying
-// many small files is bound by the server's answer time per file, not by
-// bandwidth.
+// runDue starts what is due, oldest first, while fewer than Workers
+// uploads run; each that ends wakes the loop to start the next. With
+// write-back, copying many small files is bound by the server's answer
+// time per file, so the workers are kept busy rather than filled in
+// rounds.
 func (q *Queue) runDue() {
 	now := q.opts.Now()
 	q.mu.Lock()
-	var due []Item
+	free := q.opts.Workers - q.busy
+	if q.stopped {
+		free = 0 // what did not start stays queued
+	}
+	// The free oldest due items, by insertion into a short sorted list:
+	// a scan per finished upload, never a sort of a long queue.
+	due := make([]Item, 0, max(free, 0))
 	for it, p := range q.items {
-		if !p.running && !p.at.After(now) {
-			p.running = true
-			due = append(due, it)
+		if free <= 0 || p.running || p.at.After(now) {
+			continue
 		}
+		i := sort.Search(len(due), func(i int) bool { return p.at.Before(q.items[due[i]].at) })
+		if i >= free {
+			continue
+		}
+		if len(due) < free {
+			due = append(due, nil)
+		}
+		copy(due[i+1:], due[i:len(due)-1])
+		due[i] = it
+	}
+	for _, it := range due {
+		q.items[it].running = true
 	}
 	q.busy += len(due)
+	q.running.Add(len(due))
 	q.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	sem := make(chan struct{}, q.opts.Workers)
-	var wg sync.WaitGroup
-	for i, it := range due {
-		select {
-		case <-q.quit:
-			q.mu.Lock()
-			for _, rest := range due[i:] {
-				if p := q.items[rest]; p != nil {
-					p.running = false
-				}
-			}
-			q.busy -= len(due) - i
-			q.mu.Unlock()
-			wg.Wait()
-			return
-		case sem <- struct{}{}:
-		}
-		wg.Add(1)
+	for _, it := range due {
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer q.running.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+			defer cancel()
 			err := it.Upload(ctx)
 			q.mu.Lock()
 			p := q.items[it]
 			q.busy--
+			q.signal()
 			q.mu.Unlock()
 			if p != nil {
 				q.finish(it, p, err)
 			}
+			q.poke()
 		}()
 	}
-	wg.Wait()
 }
 
 // finish takes the outcome of one upload of it.

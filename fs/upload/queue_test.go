@@ -124,3 +124,60 @@ func TestQueueDrainEndsWithContext(t *testing.T) {
 	require.Contains(t, err.Error(), "1 uploads still pending")
 	require.Equal(t, []int{1}, seen)
 }
+
+// gated blocks its upload until released, telling when it started.
+type gated struct {
+	started chan<- *gated
+	release chan struct{}
+}
+
+func (g *gated) Upload(context.Context) error {
+	g.started <- g
+	<-g.release
+	return nil
+}
+
+// The workers are refilled as uploads end, not in rounds: while three
+// slow uploads still run, the next queued one starts as soon as a fourth
+// ends; never more than Workers run at once.
+func TestQueueRefillsWorkersAsUploadsEnd(t *testing.T) {
+	q := New(Options{Workers: 4, Tick: time.Hour})
+	defer q.Stop()
+	started := make(chan *gated, 10)
+	schedule := func(i int) {
+		g := &gated{started: started, release: make(chan struct{})}
+		q.Schedule(g, fmt.Sprintf("/f%d", i), 1, 0)
+	}
+	for i := range 4 {
+		schedule(i)
+	}
+	var running []*gated
+	for range 4 {
+		running = append(running, <-started)
+	}
+	// Saved while those run (cp goes on writing): they start as workers
+	// free up.
+	schedule(4)
+	schedule(5)
+	select {
+	case g := <-started:
+		t.Fatalf("a fifth upload started with four running: %p", g)
+	default:
+	}
+	close(running[0].release)
+	var fifth *gated
+	select {
+	case fifth = <-started: // the others still block
+	case <-time.After(time.Minute):
+		t.Fatal("no upload started when a worker was free")
+	}
+	require.NotContains(t, running, fifth)
+	for _, g := range append(running[1:], fifth) {
+		close(g.release)
+	}
+	last := <-started
+	close(last.release)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, q.Drain(ctx, nil))
+}
