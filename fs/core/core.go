@@ -129,6 +129,8 @@ type FS struct {
 	poll poller
 	// pins are the pinned paths (pin.go).
 	pins pins
+	// tree writes the kept listings (tree.go).
+	tree treeWriter
 	// prefetch bounds the listings fetched ahead (Dir.prefetchSubfolders),
 	// aheadFiles the small files (Dir.readAhead).
 	prefetch, aheadFiles chan struct{}
@@ -257,6 +259,7 @@ func (f *FS) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	f.flushTree(ctx)
 	cancel()
+	f.tree.wait()
 	select {
 	case <-f.stop:
 	default:

@@ -37,9 +37,8 @@ type Dir struct {
 	amu  sync.Mutex
 	node remote.Node
 	attr localAttr
-	// keptSum is the hash of the listing last recorded (tree.go);
-	// treeDirty: this mount changed the directory since. Guarded by mu.
-	keptSum   uint64
+	// treeDirty: this mount changed the directory since its listing was
+	// last recorded (tree.go). Guarded by mu.
 	treeDirty bool
 	// fields are the repository's fields as read at fieldsAt for token
 	// fieldsToken (xattr.go); nil until read.

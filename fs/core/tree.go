@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"maps"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/dmsfs/dmsfs/remote"
@@ -51,24 +53,88 @@ func (f *FS) loadTree(id remote.ID, v any) bool {
 	return err == nil && json.Unmarshal(b, v) == nil
 }
 
-// keepListing records a directory's listing (mu held) when it changed
-// since the last record.
+// keepListing records a directory's listing (mu held) in the background:
+// encoding and writing a big folder's listing would otherwise hold up
+// the lookup that fetched it.
 func (d *Dir) keepListing() {
-	h := fnv.New64a()
-	b, err := json.Marshal(d.entries)
-	if err != nil {
-		return
-	}
-	h.Write(b)
 	d.treeDirty = false
-	if sum := h.Sum64(); sum != d.keptSum {
-		d.keptSum = sum
-		d.fsys.saveTree(d.id, knownListing{Listed: d.listed, Entries: d.entries})
+	d.fsys.tree.keep(d.fsys, d.id, knownListing{Listed: d.listed, Entries: maps.Clone(d.entries)})
+}
+
+// treeWriter writes kept listings one after the other in a goroutine
+// that runs while some are pending: the newest of each directory, and
+// only where it changed since the last written.
+type treeWriter struct {
+	mu      sync.Mutex
+	pending map[remote.ID]knownListing // guarded by mu
+	sums    map[remote.ID]uint64       // hash of the listing last written; guarded by mu
+	running bool                       // the writer runs; guarded by mu
+	idle    chan struct{}              // closed when the writer ends; guarded by mu
+}
+
+func (w *treeWriter) keep(f *FS, id remote.ID, l knownListing) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending == nil {
+		w.pending, w.sums = map[remote.ID]knownListing{}, map[remote.ID]uint64{}
+	}
+	w.pending[id] = l
+	if !w.running {
+		w.running, w.idle = true, make(chan struct{})
+		go w.run(f)
+	}
+}
+
+func (w *treeWriter) run(f *FS) {
+	for {
+		w.mu.Lock()
+		var id remote.ID
+		var l knownListing
+		found := false
+		for id, l = range w.pending {
+			found = true
+			break
+		}
+		if !found {
+			w.running = false
+			close(w.idle)
+			w.mu.Unlock()
+			return
+		}
+		delete(w.pending, id)
+		last := w.sums[id]
+		w.mu.Unlock()
+		entries, err := json.Marshal(l.Entries)
+		if err != nil {
+			continue
+		}
+		h := fnv.New64a()
+		h.Write(entries)
+		if sum := h.Sum64(); sum != last {
+			f.saveTree(id, struct {
+				Listed  time.Time       `json:"listed"`
+				Entries json.RawMessage `json:"entries"`
+			}{l.Listed, entries}) // a knownListing, its entries encoded once
+			w.mu.Lock()
+			w.sums[id] = sum
+			w.mu.Unlock()
+		}
+	}
+}
+
+// wait returns once what was pending is written.
+func (w *treeWriter) wait() {
+	w.mu.Lock()
+	idle, running := w.idle, w.running
+	w.mu.Unlock()
+	if running {
+		<-idle
 	}
 }
 
 // lastKnown is the last listing recorded for d, nil if none.
 func (f *FS) lastKnown(d *Dir) (map[string]remote.Node, time.Time) {
+	f.tree.wait() // the listings received last may not be written yet
 	var l knownListing
 	if !f.loadTree(d.id, &l) || l.Entries == nil {
 		return nil, time.Time{}
