@@ -32,7 +32,17 @@ type Blocks struct {
 
 	smu     sync.Mutex         // leaf, but for a stream's mu taken inside it
 	streams map[string]*stream // the running stream of a content key; guarded by smu
+
+	// disk keeps whole contents read by streams; nil: none (UseDisk).
+	disk *Disk
 }
+
+// UseDisk makes the cache keep whole contents in d and read missing
+// blocks from there before asking the repository. Call it before use.
+func (b *Blocks) UseDisk(d *Disk) { b.disk = d }
+
+// Disk is the disk cache in use, nil if none.
+func (b *Blocks) Disk() *Disk { return b.disk }
 
 // NewBlocks makes a cache holding at most maxBytes.
 func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
@@ -90,9 +100,12 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 		}
 		off := idx * BlockSize
 		want := min(int64(BlockSize), size-off)
-		data, err := fetch(ctx, off, want)
-		if err != nil {
-			return nil, err
+		data, ok := b.fromDisk(key, size, off, want)
+		if !ok {
+			var err error
+			if data, err = fetch(ctx, off, want); err != nil {
+				return nil, err
+			}
 		}
 		if int64(len(data)) != want {
 			// A short or long body is never cached or returned as data.
@@ -109,6 +122,23 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 		return nil, err
 	}
 	return v.([]byte), nil
+}
+
+// fromDisk reads a block from the disk cache, if it holds the content.
+func (b *Blocks) fromDisk(key string, size, off, n int64) ([]byte, bool) {
+	if b.disk == nil {
+		return nil, false
+	}
+	fh, ok := b.disk.Open(key, size)
+	if !ok {
+		return nil, false
+	}
+	defer fh.Close()
+	buf := make([]byte, n)
+	if _, err := fh.ReadAt(buf, off); err != nil {
+		return nil, false
+	}
+	return buf, true
 }
 
 // ErrShortRead is a repository read that returned fewer or more bytes than

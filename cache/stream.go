@@ -46,6 +46,9 @@ func (b *Blocks) Stream(key string, size, from, window int64, open OpenFunc) boo
 	blocks := (size + BlockSize - 1) / BlockSize
 	limit := min((from+window+BlockSize-1)/BlockSize, blocks)
 	first := from / BlockSize
+	if b.disk != nil && b.disk.Has(key, size) {
+		return true // the blocks come from disk
+	}
 	b.smu.Lock()
 	defer b.smu.Unlock()
 	if s := b.streams[key]; s != nil {
@@ -107,6 +110,32 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 	if err != nil {
 		return
 	}
+	// A stream from the first byte keeps a copy on disk (written beside
+	// it, dropped if the writer falls behind or the stream ends early).
+	var tee chan []byte
+	if pos == 0 && b.disk != nil && !b.disk.Has(key, size) {
+		if w := b.disk.Create(key, size); w != nil {
+			tee = make(chan []byte, 8)
+			go func(tee <-chan []byte) {
+				var err error
+				for buf := range tee {
+					if err == nil {
+						err = w.Write(buf)
+					}
+				}
+				if err != nil {
+					w.Abort()
+					return
+				}
+				_ = w.Commit() // drops it unless whole
+			}(tee)
+		}
+	}
+	defer func() {
+		if tee != nil {
+			close(tee)
+		}
+	}()
 	idle := time.NewTimer(streamIdle)
 	defer idle.Stop()
 	for pos < blocks {
@@ -129,6 +158,14 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 		buf := make([]byte, min(int64(BlockSize), size-off))
 		if _, err := io.ReadFull(body, buf); err != nil {
 			return // short or failed: the waiting readers fetch the block
+		}
+		if tee != nil {
+			select {
+			case tee <- buf:
+			default: // the disk is slower than the reader: no copy
+				close(tee)
+				tee = nil
+			}
 		}
 		k := blockKey(key, pos)
 		if _, ok := b.c.Get(k); !ok {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -88,4 +89,69 @@ func TestStreamDoesNotFollowAFarReader(t *testing.T) {
 	// A reader 30 MiB on (another handle, a seek) is not served by the
 	// stream at the start; it fetches its own blocks.
 	require.False(t, b.Stream("k", int64(len(data)), 30*BlockSize, 2*BlockSize, open))
+}
+
+// A stream from the first byte to the last leaves the content on disk;
+// a new cache over the same directory (a remount) reads its blocks from
+// there, without the repository. A stream that failed leaves nothing.
+func TestStreamKeepsWholeContentOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	disk, err := OpenDisk(dir, 64<<20)
+	require.NoError(t, err)
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	b.UseDisk(disk)
+	data := randomData(5*BlockSize + 777)
+	broken := randomData(5 * BlockSize)
+	var fetches, opens atomic.Int64
+	require.Equal(t, data, readSequentially(t, b, data, source(data, &fetches), opener(data, &opens, 0)))
+	b2 := "k2" // another content, whose stream dies
+	size := int64(len(broken))
+	b.Stream(b2, size, 0, 4<<20, opener(broken, &opens, 2*BlockSize))
+	dest := make([]byte, size)
+	_, err = b.ReadAt(context.Background(), b2, size, dest, 0, source(broken, &fetches))
+	require.NoError(t, err)
+	require.Equal(t, broken, dest)
+	require.Eventually(t, func() bool { return disk.Has("k", int64(len(data))) }, time.Minute, 10*time.Millisecond)
+	b.Close()
+	require.False(t, disk.Has(b2, size), "an interrupted stream keeps nothing")
+
+	disk2, err := OpenDisk(dir, 64<<20)
+	require.NoError(t, err)
+	require.EqualValues(t, len(data), disk2.Used())
+	b3, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	t.Cleanup(b3.Close)
+	b3.UseDisk(disk2)
+	fetches.Store(0)
+	opens.Store(0)
+	require.Equal(t, data, readSequentially(t, b3, data, source(data, &fetches), opener(data, &opens, 0)))
+	require.Zero(t, fetches.Load()+opens.Load(), "read from disk")
+}
+
+// The disk cache keeps to its budget, dropping the least recently used.
+func TestDiskEvictsLeastRecentlyUsed(t *testing.T) {
+	d, err := OpenDisk(t.TempDir(), 10<<10)
+	require.NoError(t, err)
+	put := func(key string) {
+		w := d.Create(key, 4<<10)
+		require.NotNil(t, w)
+		require.NoError(t, w.Write(bytes.Repeat([]byte{key[0]}, 4<<10)))
+		require.NoError(t, w.Commit())
+	}
+	put("a")
+	put("b")
+	fh, ok := d.Open("a", 4<<10) // a is used: b is older now
+	require.True(t, ok)
+	fh.Close()
+	put("c")
+	require.True(t, d.Has("a", 4<<10))
+	require.False(t, d.Has("b", 4<<10))
+	require.True(t, d.Has("c", 4<<10))
+	require.LessOrEqual(t, d.Used(), int64(10<<10))
+	require.Nil(t, d.Create("huge", 6<<10), "more than half the budget is not kept")
+	w := d.Create("short", 4<<10)
+	require.NoError(t, w.Write([]byte("x")))
+	require.Error(t, w.Commit(), "an incomplete content is dropped")
+	require.False(t, d.Has("short", 4<<10))
 }

@@ -239,8 +239,8 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 
 func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	var h *core.Handle
-	if x, ok := fh.(*fileHandle); ok {
-		h = x.h
+	if x, ok := fh.(interface{ handle() *core.Handle }); ok {
+		h = x.handle()
 	}
 	a, err := n.f.Setattr(caller(ctx), h, setAttrIn(in))
 	if err != nil {
@@ -260,11 +260,28 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		// The content is what the kernel cached at the last open.
 		open = fuse.FOPEN_KEEP_CACHE
 	}
+	if h.Backing() != nil {
+		return &passthroughHandle{fileHandle{h: h}}, open, 0
+	}
 	return &fileHandle{h: h}, open, 0
 }
 
 // fileHandle is an open file.
 type fileHandle struct{ h *core.Handle }
+
+func (h *fileHandle) handle() *core.Handle { return h.h }
+
+// passthroughHandle is an open file the kernel reads from a local copy
+// of its content (FUSE passthrough); go-fuse registers the descriptor
+// with the kernel at open, or goes on without it where the kernel or
+// the mount's privileges do not allow it.
+type passthroughHandle struct{ fileHandle }
+
+var _ gofs.FilePassthroughFder = (*passthroughHandle)(nil)
+
+func (h *passthroughHandle) PassthroughFd() (int, bool) {
+	return int(h.h.Backing().Fd()), true
+}
 
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	data, err := h.h.Read(ctx, dest, off)

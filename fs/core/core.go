@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"path"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,14 @@ type Options struct {
 	PrefetchListings, PrefetchFiles int
 	// Transfers is how many queued uploads run at once (4 if 0).
 	Transfers int
+	// NoPassthrough keeps the kernel from reading content kept whole on
+	// disk straight from there (FUSE passthrough, where the kernel and
+	// the mount's privileges allow it; otherwise it is not used anyway).
+	NoPassthrough bool
+	// DiskCacheSize bounds the disk cache of whole contents read from
+	// start to end (cache.Disk, in <cache dir>/content): 1 GiB if 0;
+	// negative: none.
+	DiskCacheSize int64
 	// PinLimit bounds the disk pinned content may use (dmsfs pin); 0: the
 	// disk is the limit.
 	PinLimit int64
@@ -122,8 +131,9 @@ type FS struct {
 	// histories are stale once it moved.
 	changes atomic.Uint64
 	// conflicts and uploadFailures count conflict copies made and failed
-	// uploads, for Stats.
-	conflicts, uploadFailures atomic.Uint64
+	// uploads, passOpens passed-through opens, reads the reads of
+	// repository content served, for Stats.
+	conflicts, uploadFailures, passOpens, reads atomic.Uint64
 
 	// poll is the change poller's state (poll.go).
 	poll poller
@@ -200,6 +210,17 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	blocks, err := cache.NewBlocks(opts.CacheSize, 4)
 	if err != nil {
 		return nil, err
+	}
+	if opts.DiskCacheSize == 0 {
+		opts.DiskCacheSize = 1 << 30
+	}
+	if opts.DiskCacheSize > 0 {
+		disk, err := cache.OpenDisk(filepath.Join(spool.Dir(), "content"), opts.DiskCacheSize)
+		if err != nil {
+			blocks.Close()
+			return nil, err
+		}
+		blocks.UseDisk(disk)
 	}
 	f := &FS{inner: repo, caps: repo.Capabilities(), opts: opts, log: opts.Logger, now: opts.Now, stop: make(chan struct{}),
 		spool: spool, blocks: blocks, temps: temps, handles: map[*Handle]struct{}{}, released: make(chan struct{})}
@@ -390,6 +411,9 @@ type Stats struct {
 	UploadFailures                       uint64 // failed upload attempts so far
 	Conflicts                            uint64 // conflict copies made so far
 	PollRounds                           uint64 // change polls of the repository so far
+	DiskCacheBytes                       int64  // whole contents kept on disk (cache.Disk)
+	PassthroughOpens                     uint64 // opens passed through to a local copy so far
+	Reads                                uint64 // reads of repository content the daemon served so far
 }
 
 // Stats reads the counters; the spool's disk use is measured, which walks
@@ -397,9 +421,14 @@ type Stats struct {
 func (f *FS) Stats() Stats {
 	q := f.queue.Status()
 	hits, misses, evicted := f.blocks.Stats()
-	return Stats{CacheHits: hits, CacheMisses: misses, CacheEvicted: evicted, CacheBytes: f.blocks.Used(),
+	st := Stats{CacheHits: hits, CacheMisses: misses, CacheEvicted: evicted, CacheBytes: f.blocks.Used(),
 		SpoolBytes: diskUse(f.spool.Dir()), QueueFiles: q.Files, QueueBytes: q.Bytes, Refused: len(q.Refused),
-		UploadFailures: f.uploadFailures.Load(), Conflicts: f.conflicts.Load(), PollRounds: f.PollRounds()}
+		UploadFailures: f.uploadFailures.Load(), Conflicts: f.conflicts.Load(), PollRounds: f.PollRounds(),
+		PassthroughOpens: f.passOpens.Load(), Reads: f.reads.Load()}
+	if d := f.blocks.Disk(); d != nil {
+		st.DiskCacheBytes = d.Used()
+	}
+	return st
 }
 
 // fail logs a failure of op on path and keeps it for Status. It returns

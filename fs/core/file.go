@@ -99,6 +99,11 @@ type File struct {
 	meter atomic.Pointer[upload.Meter]
 	// url and typ are the document's web UI address and type, as listed.
 	url, typ string
+	// passthru counts the open handles the kernel reads from passFile, a
+	// local copy of the content they opened (chooseIO); closed when the
+	// last is released.
+	passthru int
+	passFile *os.File
 	// unchecked is fsys.seq when the file was created on a cached listing
 	// without asking the server whether the name is taken (write-back);
 	// its upload looks first (namesake). 0: the create asked.

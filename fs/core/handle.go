@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,7 +36,17 @@ type Handle struct {
 	wrote bool // a write, truncate or allocate since the last flush; guarded by File.mu
 
 	released atomic.Bool
+
+	// passthru: the kernel reads this handle's file straight from a local
+	// copy of its content (FUSE passthrough); backing is that copy
+	// (File.passFile). Set at open (chooseIO).
+	passthru bool
+	backing  *os.File
 }
+
+// Backing is the local file holding the content for FUSE passthrough,
+// nil for a handle the daemon serves.
+func (h *Handle) Backing() *os.File { return h.backing }
 
 // File is the file the handle has open.
 func (h *Handle) File() *File { return h.f }
@@ -59,7 +70,56 @@ func (f *File) Open(ctx context.Context, flags uint32) (h *Handle, keepCache boo
 		keepCache = true
 	}
 	f.keptGen = f.gen
-	return f.openLocked(flags), keepCache, nil
+	h = f.openLocked(flags)
+	f.chooseIO(h)
+	return h, keepCache, nil
+}
+
+// chooseIO picks a new handle's I/O mode (mu held, h counted in opens).
+// On a read-only mount an open of content kept whole on disk (pinned, or
+// in the disk cache) is passed through: the kernel reads that file
+// itself, as fast as a local one. Not on a mount that writes: while an
+// inode has a passthrough open the kernel fails (EIO) every open that is
+// not passed through to the same file, a writer's too, and a writer's
+// bytes would then go to the copy instead of to dmsfs.
+//
+// While a passthrough open lasts, later opens share its copy (the kernel
+// keeps one per inode), even if the repository's content changed since;
+// they see the new content once all of the file's descriptors are closed.
+func (f *File) chooseIO(h *Handle) {
+	if !f.fsys.opts.ReadOnly || h.write || f.local != nil || f.doc == nil || !f.exists {
+		return
+	}
+	if f.passthru == 0 {
+		if f.opens > 1 {
+			return // open in page-cache mode
+		}
+		if f.passFile = f.fsys.kept(f.contentKey(), f.rf); f.passFile == nil {
+			return
+		}
+	}
+	h.passthru, h.backing = true, f.passFile
+	f.passthru++
+	f.fsys.passOpens.Add(1)
+}
+
+// kept opens a local copy of a content: pinned, or in the disk cache.
+func (f *FS) kept(key string, rf remote.File) *os.File {
+	if f.opts.NoPassthrough {
+		return nil
+	}
+	if fh := f.pinnedContent(rf.ContentID); fh != nil {
+		if st, err := fh.Stat(); err == nil && st.Size() == rf.Size {
+			return fh
+		}
+		fh.Close()
+	}
+	if d := f.blocks.Disk(); d != nil {
+		if fh, ok := d.Open(key, rf.Size); ok {
+			return fh
+		}
+	}
+	return nil
 }
 
 func (f *File) openLocked(flags uint32) *Handle {
@@ -166,6 +226,7 @@ func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, erro
 		// comes from the stream that reads on if the reader does.
 		f.fsys.blocks.Stream(key, size, 0, minWindow, open)
 	}
+	f.fsys.reads.Add(1)
 	// Fetches are shared by concurrent readers: one reader's interrupt
 	// must not fail the others.
 	bctx := context.WithoutCancel(ctx)
@@ -332,6 +393,12 @@ func (h *Handle) Release(ctx context.Context) error {
 	f.opens--
 	if h.write {
 		f.writers--
+	}
+	if h.passthru {
+		if f.passthru--; f.passthru == 0 {
+			f.passFile.Close()
+			f.passFile = nil
+		}
 	}
 	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 && !f.fsys.queue.Held(f) {
 		if err := f.save(ctx); err != nil {
