@@ -29,6 +29,9 @@ type Blocks struct {
 	// streams (stream.go).
 	ahead, streamSlots chan struct{}
 	closed             chan struct{} // closed by Close: streams end
+	// putMu orders Close after the sets under way (ristretto must not be
+	// set into once closed).
+	putMu sync.RWMutex
 
 	smu     sync.Mutex         // leaf, but for a stream's mu taken inside it
 	streams map[string]*stream // the running stream of a content key; guarded by smu
@@ -63,10 +66,27 @@ func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
 		closed: make(chan struct{}), streams: map[string]*stream{}}, nil
 }
 
-// Close ends the streams and frees the cache.
+// Close ends the streams and frees the cache. Fetches still under way
+// (read-ahead) then keep their blocks to themselves.
 func (b *Blocks) Close() {
+	b.putMu.Lock()
+	defer b.putMu.Unlock()
 	close(b.closed)
 	b.c.Close()
+}
+
+// put adds a block and waits until lookups find it (ristretto applies
+// sets asynchronously); nothing once the cache is closed.
+func (b *Blocks) put(k string, data []byte) {
+	b.putMu.RLock()
+	defer b.putMu.RUnlock()
+	select {
+	case <-b.closed:
+		return
+	default:
+	}
+	b.c.Set(k, data, int64(len(data)))
+	b.c.Wait()
 }
 
 // Used is the number of bytes held.
@@ -111,11 +131,9 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 			// A short or long body is never cached or returned as data.
 			return nil, fmt.Errorf("read of %d bytes at %d returned %d: %w", want, off, len(data), ErrShortRead)
 		}
-		b.c.Set(k, data, int64(len(data)))
-		// Ristretto applies sets asynchronously; wait, so that a reader
-		// arriving just after this flight ends finds the block instead of
-		// fetching it again.
-		b.c.Wait()
+		// Waits for the set, so that a reader arriving just after this
+		// flight ends finds the block instead of fetching it again.
+		b.put(k, data)
 		return data, nil
 	})
 	if err != nil {

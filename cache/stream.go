@@ -169,8 +169,7 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 		}
 		k := blockKey(key, pos)
 		if _, ok := b.c.Get(k); !ok {
-			b.c.Set(k, buf, int64(len(buf)))
-			b.c.Wait() // visible before the readers are woken
+			b.put(k, buf) // visible before the readers are woken
 		}
 		pos++
 		s.mu.Lock()
