@@ -18,7 +18,8 @@
 //     download; an upload or download under way is a state (File.busy)
 //     that writers wait out on File.cond.
 //  4. Leaf locks, under which nothing else is taken: docRef.mu, Dir.amu,
-//     FS.treeMu, FS.errMu, the upload queue's.
+//     FS.treeMu, FS.errMu, FS.tree.mu (the kept-tree writer), the upload
+//     queue's.
 //
 // Never two locks of one level at once, except through lockDirs.
 package core
@@ -28,8 +29,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"path"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
