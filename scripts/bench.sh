@@ -154,16 +154,25 @@ for side in dmsfs rclone; do
 done
 diff -r "$CORPUS/small" "$WORK/rsync-dmsfs" >/dev/null || { echo "bench: dmsfs returned wrong bytes" >&2; exit 1; }
 
-say "cp of the 200 files with --write-back: until cp returns, and until the server confirmed (dmsfs sync)"
-"$BIN/dmsfs" mount --daemon --write-back 1ms --cache-dir "$WORK/dmsfs-cache-wb" --user dmsfs --password-file "$WORK/axelor/password" \
-  --log-file "$WORK/dmsfs-wb.log" "$MURL" "$MW" >/dev/null
-s=$(date +%s%N)
-cp -r "$CORPUS/in" "$MW/in-wb"
-m=$(date +%s%N)
-"$BIN/dmsfs" sync "$MW" >/dev/null
-e=$(date +%s%N)
-WBCP=$(awk -v d=$((m - s)) 'BEGIN{printf "%.3f", d/1e9}')
-WBSYNC=$(awk -v d=$((e - s)) 'BEGIN{printf "%.3f", d/1e9}')
+say "cp of the $NIN files with --write-back: until cp returns, and until the server confirmed (dmsfs sync)"
+# writeback N: cp -r in with --write-back and --transfers N; sets WBCP and
+# WBSYNC (seconds until cp returned, and until dmsfs sync did).
+writeback() {
+  "$BIN/dmsfs" mount --daemon --write-back 1ms --transfers "$1" --cache-dir "$WORK/dmsfs-cache-wb$1" --user dmsfs \
+    --password-file "$WORK/axelor/password" --log-file "$WORK/dmsfs-wb$1.log" "$MURL" "$MW" >/dev/null
+  local s m e
+  s=$(date +%s%N)
+  cp -r "$CORPUS/in" "$MW/in-wb$1"
+  m=$(date +%s%N)
+  "$BIN/dmsfs" sync "$MW" >/dev/null
+  e=$(date +%s%N)
+  "$BIN/dmsfs" unmount "$MW" >/dev/null
+  WBCP=$(awk -v d=$((m - s)) 'BEGIN{printf "%.3f", d/1e9}')
+  WBSYNC=$(awk -v d=$((e - s)) 'BEGIN{printf "%.3f", d/1e9}')
+}
+writeback 16
+WBCP16=$WBCP WBSYNC16=$WBSYNC
+writeback 4
 
 say "measuring the local limits of listing and copying"
 drop
@@ -203,6 +212,8 @@ row "rsync -a $NSMALL files again, s" "${R[dmsfs,rsyncagain]}" "${R[rclone,rsync
 row "cp $NIN x 20 KiB in, s" "${R[dmsfs,cpin]}" "${R[rclone,cpin]}" "" "${Q[dmsfs,cpin]}" "${Q[rclone,cpin]}"
 row "  same, --write-back: cp returns, s" "$WBCP" "${R[rclone,cpin]}" ""
 row "  same, --write-back: confirmed, s" "$WBSYNC" "${R[rclone,cpin]}" ""
+row "  same, --transfers 16: cp returns, s" "$WBCP16" "${R[rclone,cpin]}" ""
+row "  same, --transfers 16: confirmed, s" "$WBSYNC16" "${R[rclone,cpin]}" ""
 row "write 256 MiB, s" "${R[dmsfs,write]}" "${R[rclone,write]}" ""
 if [ -n "$DELAY" ]; then printf '\nevery request held %s by a proxy in front of each server; req: requests the figure cost\n' "$DELAY"; fi
 printf '\nlimits: curl from the dmsfs server (cold read), cat of a local copy from the page cache (warm re-read),\n        ls -lR and rsync -a of the local corpus (listing and copying)\n'

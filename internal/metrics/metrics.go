@@ -68,6 +68,8 @@ var (
 	descFailures     = prometheus.NewDesc("dmsfs_upload_failures_total", "Upload attempts that failed (and are retried unless refused).", nil, nil)
 	descConflicts    = prometheus.NewDesc("dmsfs_conflicts_total", "Conflict copies made because another client changed a document first.", nil, nil)
 	descPolls        = prometheus.NewDesc("dmsfs_poll_rounds_total", "Rounds that asked the repository what other clients changed.", nil, nil)
+	descDiskBytes    = prometheus.NewDesc("dmsfs_disk_cache_bytes", "Bytes of whole contents the disk cache holds.", nil, nil)
+	descPassthrough  = prometheus.NewDesc("dmsfs_passthrough_opens_total", "Opens the kernel reads straight from a local copy (FUSE passthrough).", nil, nil)
 )
 
 // fsCollector reads core.FS.Stats at each scrape.
@@ -75,7 +77,7 @@ type fsCollector struct{ fsys *core.FS }
 
 func (c fsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descCacheEvicted, descCacheBytes,
-		descSpoolBytes, descQueueFiles, descQueueBytes, descRefused, descFailures, descConflicts, descPolls} {
+		descSpoolBytes, descQueueFiles, descQueueBytes, descRefused, descFailures, descConflicts, descPolls, descDiskBytes, descPassthrough} {
 		ch <- d
 	}
 }
@@ -99,4 +101,6 @@ func (c fsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFailures, s.UploadFailures)
 	counter(descConflicts, s.Conflicts)
 	counter(descPolls, s.PollRounds)
+	gauge(descDiskBytes, s.DiskCacheBytes)
+	counter(descPassthrough, s.PassthroughOpens)
 }
