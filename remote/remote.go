@@ -244,6 +244,18 @@ func As[T any](r Repository) (T, bool) {
 	return t, ok
 }
 
+// Hidden is implemented by repositories with views that a folder's
+// listing does not show but that are reachable by name (Axelor's record
+// attachments, /.attachments/<model>/<id>/): the mount lists them only
+// with --show-hidden, so rsync and cp -r of a folder never walk into them.
+type Hidden interface {
+	// LookupHidden finds name in folder parent where its listing lacks
+	// it; ErrNotFound if there is no such view (or record).
+	LookupHidden(ctx context.Context, parent ID, name string) (Node, error)
+	// HiddenNames are the names LookupHidden always finds in parent.
+	HiddenNames(parent ID) []string
+}
+
 // Changes is implemented by repositories that can tell what changed since
 // an earlier point, cheaply (one or a few requests), so that the mount
 // shows other clients' changes within its poll interval.

@@ -72,7 +72,12 @@ type Dir struct {
 	// until their deletion runs; see Unlink.
 	unlinked map[string]*unlinkItem
 	versions *Versions
-	gone     bool
+	// views are the hidden views found by name (view), by name.
+	views map[string]remote.Node
+	// volatile: a view's folder that is listed anew at each use (set at
+	// creation).
+	volatile bool
+	gone  bool
 	// kernelList is a hash of the listing the kernel may hold in its
 	// readdir cache; 0 when it holds none. See Listing.
 	kernelList uint64
@@ -171,7 +176,7 @@ func (d *Dir) drop(name string) {
 
 // fresh tells whether the listing may be used as it is (mu held).
 func (d *Dir) fresh() bool {
-	if d.entries == nil || d.stale.Load() {
+	if d.entries == nil || d.stale.Load() || d.volatile {
 		return false
 	}
 	return d.fsys.now().Sub(d.listed) < d.fsys.opts.DirCacheTime || d.fsys.vouches(d.listed)
@@ -303,7 +308,9 @@ func (d *Dir) apply(entries map[string]remote.Node, node *remote.Node, since uin
 	for name, ch := range d.kids {
 		n, ok := entries[name]
 		if !ok {
-			if _, isLocal := d.local[name]; !isLocal {
+			_, isLocal := d.local[name]
+			_, isView := d.views[name]
+			if !isLocal && !isView {
 				delete(d.kids, name) // gone on the server
 			}
 			continue
@@ -365,6 +372,11 @@ func (d *Dir) childFor(name string, n remote.Node) Node {
 		}
 		sub := newDir(d.fsys, n, doc)
 		sub.setPlace(d, name)
+		// A hidden view's folders that hold no documents list what
+		// changes below them (the records that have attachments): they
+		// are listed again at each use.
+		_, isView := d.views[name]
+		sub.volatile = (isView || d.volatile) && n.NoDocuments
 		ch = sub
 	default:
 		ch = newRemoteFile(d.fsys, d, name, newDocRef(n), n.Files[0], false, n)
@@ -388,8 +400,12 @@ func (d *Dir) child(ctx context.Context, name string) (Node, error) {
 		return nil, err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.childLocked(name), nil
+	ch := d.childLocked(name)
+	d.mu.Unlock()
+	if ch == nil {
+		return d.view(ctx, name)
+	}
+	return ch, nil
 }
 
 // childLocked is child on the listing as it is (mu held).
@@ -402,9 +418,35 @@ func (d *Dir) childLocked(name string) Node {
 	}
 	n, ok := d.entries[name]
 	if !ok {
-		return nil
+		if n, ok = d.views[name]; !ok {
+			return nil
+		}
 	}
 	return d.childFor(name, n)
+}
+
+// view looks name up among the repository's hidden views of the directory
+// (remote.Hidden: Axelor's /.attachments), which no listing shows; nil if
+// there is none. Found views are kept: they are no listing's.
+func (d *Dir) view(ctx context.Context, name string) (Node, error) {
+	h, ok := remote.As[remote.Hidden](d.fsys.repo)
+	if !ok || d.doc != nil {
+		return nil, nil
+	}
+	n, err := h.LookupHidden(ctx, d.id, name)
+	if errors.Is(err, remote.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.views == nil {
+		d.views = map[string]remote.Node{}
+	}
+	d.views[name] = n
+	return d.childFor(name, n), nil
 }
 
 // Lookup finds name in the directory: syscall.ENOENT if there is none.
@@ -457,6 +499,13 @@ func (d *Dir) listing(ctx context.Context, forKernel bool) ([]DirEntry, bool, er
 	}
 	if d.fsys.opts.ShowVersions && d.fsys.caps.Versions {
 		dirs[versions.Dir] = true
+	}
+	if d.fsys.opts.ShowVersions {
+		if h, ok := remote.As[remote.Hidden](d.fsys.repo); ok {
+			for _, name := range h.HiddenNames(d.id) {
+				dirs[name] = true
+			}
+		}
 	}
 	list := make([]DirEntry, 0, len(dirs))
 	for name, dir := range dirs {

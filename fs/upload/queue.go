@@ -299,12 +299,16 @@ func (q *Queue) runDue() {
 			err := it.Upload(ctx)
 			q.mu.Lock()
 			p := q.items[it]
-			q.busy--
-			q.signal()
 			q.mu.Unlock()
 			if p != nil {
 				q.finish(it, p, err)
 			}
+			// Not busy only once the outcome is recorded: Poll and Drain
+			// then see it.
+			q.mu.Lock()
+			q.busy--
+			q.signal()
+			q.mu.Unlock()
 			q.poke()
 		}()
 	}

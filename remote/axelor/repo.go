@@ -96,6 +96,9 @@ func (c *Client) node(row map[string]any) (remote.Node, error) {
 	if p := num(row["parent.id"]); p > 0 {
 		n.Parent = remote.ID(strconv.FormatInt(p, 10))
 	}
+	if rec, ok := attachedTo(row); ok {
+		n.Parent = rec // shown in its record's folder, not its home's
+	}
 	n.ModTime = parseTime(row["updatedOn"])
 	if n.ModTime.IsZero() {
 		n.ModTime = parseTime(row["createdOn"])
@@ -137,6 +140,9 @@ func (c *Client) Stat(ctx context.Context, id remote.ID) (remote.Node, error) {
 	if id == RootID {
 		return c.Root(ctx)
 	}
+	if a, ok := parseAtt(id); ok {
+		return a.node(), nil
+	}
 	n, _, err := c.stat(ctx, id)
 	return n, err
 }
@@ -159,6 +165,9 @@ func (c *Client) stat(ctx context.Context, id remote.ID) (remote.Node, int64, er
 }
 
 func (c *Client) List(ctx context.Context, folder remote.ID) ([]remote.Node, error) {
+	if a, ok := parseAtt(folder); ok {
+		return c.listAttachments(ctx, a)
+	}
 	domain, params := "self.parent IS NULL", map[string]any(nil)
 	var self remote.Node
 	var g errgroup.Group
@@ -189,7 +198,9 @@ func (c *Client) List(ctx context.Context, folder remote.ID) ([]remote.Node, err
 	}
 	out := make([]remote.Node, 0, len(rows))
 	for _, row := range rows {
-		if isVersionStore(row) {
+		if str(row["relatedModel"]) != "" {
+			// The version store, and record attachments with their
+			// home folders: shown in /.attachments instead.
 			continue
 		}
 		n, err := c.node(row)
@@ -286,6 +297,9 @@ func (c *Client) Mkdir(ctx context.Context, parent remote.ID, name string) (remo
 	if name == "" {
 		return remote.Node{}, fmt.Errorf("axelor: empty name: %w", remote.ErrInvalidName)
 	}
+	if _, ok := parseAtt(parent); ok {
+		return remote.Node{}, fmt.Errorf("axelor: %q: record attachments are files, no folders: %w", name, remote.ErrPermission)
+	}
 	if err := c.checkFolder(ctx, parent); err != nil {
 		return remote.Node{}, err
 	}
@@ -343,6 +357,9 @@ func (c *Client) checkFolder(ctx context.Context, id remote.ID) error {
 func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, content remote.Content) (remote.Node, error) {
 	if name == "" {
 		return remote.Node{}, fmt.Errorf("axelor: empty name: %w", remote.ErrInvalidName)
+	}
+	if a, ok := parseAtt(parent); ok {
+		return c.attach(ctx, a, name, content)
 	}
 	ref, err := parentRef(parent)
 	if err != nil {
@@ -499,8 +516,14 @@ func (c *Client) Rename(ctx context.Context, id remote.ID, token string, newPare
 	if id == RootID {
 		return remote.Node{}, fmt.Errorf("axelor: rename the root: %w", remote.ErrPermission)
 	}
+	if _, ok := parseAtt(id); ok {
+		return remote.Node{}, fmt.Errorf("axelor: the attachments view is fixed: %w", remote.ErrPermission)
+	}
 	if err := c.checkFolder(ctx, newParent); err != nil {
 		return remote.Node{}, err
+	}
+	if _, toAtt := parseAtt(newParent); toAtt {
+		return c.renameAttachment(ctx, id, token, newParent, newName)
 	}
 	ref, err := parentRef(newParent)
 	if err != nil {
@@ -509,6 +532,9 @@ func (c *Client) Rename(ctx context.Context, id remote.ID, token string, newPare
 	cur, err := c.Stat(ctx, id)
 	if err != nil {
 		return remote.Node{}, err
+	}
+	if _, attached := parseAtt(cur.Parent); attached {
+		return remote.Node{}, fmt.Errorf("axelor: %q: an attachment stays with its record: %w", cur.Name, remote.ErrUnsupported)
 	}
 	if cur.Name == newName && cur.Parent == newParent {
 		if cur.Token != token {
@@ -531,6 +557,9 @@ func (c *Client) Rename(ctx context.Context, id remote.ID, token string, newPare
 func (c *Client) Delete(ctx context.Context, id remote.ID, token string) error {
 	if id == RootID {
 		return fmt.Errorf("axelor: delete the root: %w", remote.ErrPermission)
+	}
+	if _, ok := parseAtt(id); ok {
+		return fmt.Errorf("axelor: the attachments view is fixed: %w", remote.ErrPermission)
 	}
 	nid, err := numID(id)
 	if err != nil {

@@ -31,7 +31,8 @@ type searchRequest struct {
 var (
 	reParam    = regexp.MustCompile(`^self\.(id|parent\.id|relatedId|relatedModel|fileName) = :(\w+)$`)
 	reLiteral  = regexp.MustCompile(`^self\.(relatedModel|fileName) = '([^']*)'$`)
-	reIsNull   = regexp.MustCompile(`^self\.(parent|metaFile|relatedModel) IS NULL$`)
+	reIsNull   = regexp.MustCompile(`^self\.(parent|metaFile|relatedModel) IS (NOT )?NULL$`)
+	reNotLit   = regexp.MustCompile(`^self\.relatedModel != '([^']*)'$`)
 	reNotDir   = regexp.MustCompile(`^COALESCE\(self\.isDirectory, FALSE\) = FALSE$`)
 	reDirBool  = regexp.MustCompile(`^self\.isDirectory = (true|false)$`)
 	reSplitAnd = regexp.MustCompile(`(?i)\s+AND\s+`)
@@ -76,16 +77,22 @@ func compileDomain(domain string, ctx map[string]any) (func(*dmsFile) bool, bool
 			field, v := m[1], m[2]
 			tests = append(tests, func(f *dmsFile) bool { return fieldEquals(f, field, v) })
 		case reIsNull.MatchString(clause):
-			field := reIsNull.FindStringSubmatch(clause)[1]
+			m := reIsNull.FindStringSubmatch(clause)
+			field, not := m[1], m[2] != ""
 			tests = append(tests, func(f *dmsFile) bool {
+				null := f.RelatedModel == ""
 				switch field {
 				case "parent":
-					return f.Parent == 0
+					null = f.Parent == 0
 				case "metaFile":
-					return f.MetaFile == 0
+					null = f.MetaFile == 0
 				}
-				return f.RelatedModel == ""
+				return null != not
 			})
+		case reNotLit.MatchString(clause):
+			v := reNotLit.FindStringSubmatch(clause)[1]
+			// JPQL: a NULL compares as unknown, so the row is not taken.
+			tests = append(tests, func(f *dmsFile) bool { return f.RelatedModel != "" && f.RelatedModel != v })
 		case reChangedSince.MatchString(clause):
 			m := reChangedSince.FindStringSubmatch(clause)
 			since, ok1 := timeParam(ctx[m[1]])
@@ -506,9 +513,9 @@ func (s *Server) home(tx *bolt.Tx, a access, model string, id int64) (int64, err
 		}
 	}
 	if home == 0 {
-		name := strconv.FormatInt(id, 10)
-		if rec, ok := getRow[dmsFile](tx, bucketFiles, id); ok {
-			name = rec.FileName
+		name, err := recordName(tx, model, id)
+		if err != nil {
+			name = strconv.FormatInt(id, 10)
 		}
 		return mk(name, root, id)
 	}
@@ -804,30 +811,6 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 		os.Remove(b)
 	}
 	ok(w, []map[string]any{out}, -1)
-}
-
-// attachments is GET /ws/dms/attachments/<model>/<id>: the record's
-// attachments, the DMSFiles with that relatedModel/relatedId that are
-// not folders and have a MetaFile, over every sub-folder (axelor-dms
-// DmsService.attachments filters isDirectory = false; spec §4.11).
-func (s *Server) attachments(w http.ResponseWriter, r *http.Request) {
-	model := r.PathValue("model")
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		failure(w, -1, "Error", "No such record found.", nil)
-		return
-	}
-	var out []map[string]any
-	a := s.access(r)
-	s.st.db.View(func(tx *bolt.Tx) error {
-		for _, f := range allFiles(tx) {
-			if f.RelatedModel == model && f.RelatedID == id && !f.IsDirectory && f.MetaFile != 0 && a.read(tx, f) {
-				out = append(out, map[string]any{"id": f.ID, "version": f.Version, "fileName": f.FileName})
-			}
-		}
-		return nil
-	})
-	ok(w, out, len(out))
 }
 
 // simpleName is a class name without its package.

@@ -158,6 +158,7 @@ func (s *Server) Handler() http.Handler {
 	ws.HandleFunc("DELETE "+rest+"/{id}", s.remove)
 	ws.HandleFunc("POST "+rest+"/{id}/remove", s.remove)
 	ws.HandleFunc("GET /ws/dms/attachments/{model}/{id}", s.attachments)
+	ws.HandleFunc("PUT /ws/dms/attachments/{model}/{id}", s.attach)
 	ws.HandleFunc("POST /ws/rest/"+tagModel+"/search", s.tagSearch)
 	ws.HandleFunc("PUT /ws/rest/"+tagModel, s.tagSave)
 	ws.HandleFunc("POST /ws/rest/"+metaModel+"/{id}", s.metaUpdate)
