@@ -77,7 +77,7 @@ type Dir struct {
 	// volatile: a view's folder that is listed anew at each use (set at
 	// creation).
 	volatile bool
-	gone  bool
+	gone     bool
 	// kernelList is a hash of the listing the kernel may hold in its
 	// readdir cache; 0 when it holds none. See Listing.
 	kernelList uint64
