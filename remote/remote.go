@@ -256,6 +256,16 @@ type Hidden interface {
 	HiddenNames(parent ID) []string
 }
 
+// Searcher is implemented by repositories that find documents by a query
+// (the mount's dir/.search/<query>/). The query's syntax is the
+// repository's; README gives it per backend.
+type Searcher interface {
+	// Search returns the documents below folder under (at any depth)
+	// that match query; ErrInvalidName when the query is malformed or
+	// the repository rejects it, with its message.
+	Search(ctx context.Context, under ID, query string) ([]Node, error)
+}
+
 // Changes is implemented by repositories that can tell what changed since
 // an earlier point, cheaply (one or a few requests), so that the mount
 // shows other clients' changes within its poll interval.

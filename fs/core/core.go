@@ -142,6 +142,8 @@ type FS struct {
 	pins pins
 	// tree writes the kept listings (tree.go).
 	tree treeWriter
+	// searches counts the .search views made (search.go).
+	searches atomic.Int64
 	// prefetch bounds the listings fetched ahead (Dir.prefetchSubfolders),
 	// aheadFiles the small files (Dir.readAhead).
 	prefetch, aheadFiles chan struct{}

@@ -77,6 +77,11 @@ type Dir struct {
 	// volatile: a view's folder that is listed anew at each use (set at
 	// creation).
 	volatile bool
+	// search makes the directory a search view (search.go): its entries
+	// are what a query finds; set at creation. searchDir is this
+	// directory's .search, once looked up (guarded by mu).
+	search    *searchSpec
+	searchDir *Dir
 	gone     bool
 	// kernelList is a hash of the listing the kernel may hold in its
 	// readdir cache; 0 when it holds none. See Listing.
@@ -271,6 +276,9 @@ func (d *Dir) fetch(ctx context.Context) (map[string]remote.Node, *remote.Node, 
 		}
 		return entries, &n, nil
 	}
+	if d.search != nil {
+		return d.searchFetch(ctx)
+	}
 	nodes, err := d.fsys.repo.List(ctx, d.id)
 	if err != nil {
 		return nil, nil, err
@@ -451,8 +459,16 @@ func (d *Dir) view(ctx context.Context, name string) (Node, error) {
 
 // Lookup finds name in the directory: syscall.ENOENT if there is none.
 func (d *Dir) Lookup(ctx context.Context, name string) (Node, error) {
-	if name == versions.Dir && d.fsys.caps.Versions {
+	if name == versions.Dir && d.fsys.caps.Versions && d.search == nil {
 		return d.versionsNode(), nil
+	}
+	if name == SearchDir && d.search == nil && d.doc == nil {
+		if sd := d.searchRoot(); sd != nil {
+			return sd, nil
+		}
+	}
+	if d.search != nil && d.search.root {
+		return d.queryDir(ctx, name)
 	}
 	ch, err := d.child(ctx, name)
 	if err != nil {
@@ -499,6 +515,11 @@ func (d *Dir) listing(ctx context.Context, forKernel bool) ([]DirEntry, bool, er
 	}
 	if d.fsys.opts.ShowVersions && d.fsys.caps.Versions {
 		dirs[versions.Dir] = true
+	}
+	if d.fsys.opts.ShowVersions && d.search == nil && d.doc == nil {
+		if _, ok := remote.As[remote.Searcher](d.fsys.repo); ok {
+			dirs[SearchDir] = true
+		}
 	}
 	if d.fsys.opts.ShowVersions {
 		if h, ok := remote.As[remote.Hidden](d.fsys.repo); ok {
@@ -658,7 +679,7 @@ func (d *Dir) namesake(ctx context.Context, name string, seq uint64) (remote.Nod
 
 // Mkdir creates a folder.
 func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error) {
-	if d.fsys.opts.ReadOnly {
+	if d.fsys.opts.ReadOnly || d.search != nil {
 		return nil, syscall.EROFS
 	}
 	if d.doc != nil || name == versions.Dir {
@@ -703,7 +724,7 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 // looked up on the server first: a document another client created
 // meanwhile is opened (O_EXCL: EEXIST), never duplicated.
 func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*File, *Handle, error) {
-	if d.fsys.opts.ReadOnly {
+	if d.fsys.opts.ReadOnly || d.search != nil {
 		return nil, nil, syscall.EROFS
 	}
 	if name == versions.Dir {
@@ -874,7 +895,7 @@ func (d *Dir) existingChild(ctx context.Context, op, name string) (Node, error) 
 // before that (install's unlink and create, Alfresco's "shuffle") is its
 // next version instead of a new document.
 func (d *Dir) Unlink(ctx context.Context, name string) error {
-	if d.fsys.opts.ReadOnly {
+	if d.fsys.opts.ReadOnly || d.search != nil {
 		return syscall.EROFS
 	}
 	ctx, cancel := opContext(ctx)
@@ -984,7 +1005,7 @@ func (d *Dir) flushUnlinked(ctx context.Context) error {
 
 // Rmdir removes an empty directory.
 func (d *Dir) Rmdir(ctx context.Context, name string) error {
-	if d.fsys.opts.ReadOnly {
+	if d.fsys.opts.ReadOnly || d.search != nil {
 		return syscall.EROFS
 	}
 	ctx, cancel := opContext(ctx)

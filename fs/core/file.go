@@ -649,6 +649,14 @@ func (f *File) upload(ctx context.Context) error {
 		f.journaled = false
 	}
 	f.maybeDropLocal()
+	if !res.Unchanged && res.Conflict == "" && f.doc != nil && f.fsys.searches.Load() > 0 {
+		doc, dir := f.doc.id, f.dir
+		f.acquire()
+		f.mu.Unlock()
+		f.fsys.otherViews(ctx, doc, dir)
+		f.mu.Lock()
+		f.done()
+	}
 	if len(f.pendingFields) > 0 && f.onServer() && res.Conflict == "" {
 		f.sendPendingFields(ctx)
 	}

@@ -198,6 +198,10 @@ func (f *FS) liveDirs() ([]*Dir, map[*Dir]*Dir) {
 				parents[sub] = d
 			}
 		}
+		if sd := d.searchDir; sd != nil {
+			stack = append(stack, sd)
+			parents[sd] = d
+		}
 		d.mu.Unlock()
 	}
 	return out, parents

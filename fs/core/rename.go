@@ -18,7 +18,7 @@ import (
 //   - a temp file renamed to a real name is uploaded under that name;
 //   - anything else is a rename or move on the server.
 func (d *Dir) Rename(ctx context.Context, name string, dst *Dir, newName string, flags uint32) error {
-	if d.fsys.opts.ReadOnly {
+	if d.fsys.opts.ReadOnly || d.search != nil || dst.search != nil {
 		return syscall.EROFS
 	}
 	if flags&unix.RENAME_EXCHANGE != 0 {

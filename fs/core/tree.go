@@ -58,6 +58,9 @@ func (f *FS) loadTree(id remote.ID, v any) bool {
 // the lookup that fetched it.
 func (d *Dir) keepListing() {
 	d.treeDirty = false
+	if d.search != nil {
+		return // results, not a folder's listing
+	}
 	d.fsys.tree.keep(d.fsys, d.id, knownListing{Listed: d.listed, Entries: maps.Clone(d.entries)})
 }
 
@@ -134,6 +137,9 @@ func (w *treeWriter) wait() {
 
 // lastKnown is the last listing recorded for d, nil if none.
 func (f *FS) lastKnown(d *Dir) (map[string]remote.Node, time.Time) {
+	if d.search != nil {
+		return nil, time.Time{}
+	}
 	f.tree.wait() // the listings received last may not be written yet
 	var l knownListing
 	if !f.loadTree(d.id, &l) || l.Entries == nil {

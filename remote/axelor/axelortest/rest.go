@@ -33,6 +33,7 @@ var (
 	reLiteral  = regexp.MustCompile(`^self\.(relatedModel|fileName) = '([^']*)'$`)
 	reIsNull   = regexp.MustCompile(`^self\.(parent|metaFile|relatedModel) IS (NOT )?NULL$`)
 	reNotLit   = regexp.MustCompile(`^self\.relatedModel != '([^']*)'$`)
+	reLike     = regexp.MustCompile(`^LOWER\(self\.fileName\) LIKE :(\w+)$`)
 	reNotDir   = regexp.MustCompile(`^COALESCE\(self\.isDirectory, FALSE\) = FALSE$`)
 	reDirBool  = regexp.MustCompile(`^self\.isDirectory = (true|false)$`)
 	reSplitAnd = regexp.MustCompile(`(?i)\s+AND\s+`)
@@ -89,6 +90,16 @@ func compileDomain(domain string, ctx map[string]any) (func(*dmsFile) bool, bool
 				}
 				return null != not
 			})
+		case reLike.MatchString(clause):
+			pat, ok := ctx[reLike.FindStringSubmatch(clause)[1]].(string)
+			if !ok {
+				return nil, false
+			}
+			re, err := likeRegexp(pat)
+			if err != nil {
+				return nil, false
+			}
+			tests = append(tests, func(f *dmsFile) bool { return re.MatchString(strings.ToLower(f.FileName)) })
 		case reNotLit.MatchString(clause):
 			v := reNotLit.FindStringSubmatch(clause)[1]
 			// JPQL: a NULL compares as unknown, so the row is not taken.
@@ -871,4 +882,23 @@ func (a access) strip(tx *bolt.Tx, f *dmsFile, fields []string, row map[string]a
 		}
 	}
 	return row
+}
+
+// likeRegexp compiles a JPQL LIKE pattern: % any run, _ one character,
+// the rest literal (no ESCAPE clause).
+func likeRegexp(pat string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range pat {
+		switch r {
+		case '%':
+			b.WriteString("(?s).*")
+		case '_':
+			b.WriteString("(?s).")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
 }
