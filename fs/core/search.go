@@ -94,13 +94,8 @@ func (d *Dir) searchFetch(ctx context.Context) (map[string]remote.Node, *remote.
 	if err != nil {
 		return nil, nil, err
 	}
-	docs := nodes[:0]
-	for _, n := range nodes {
-		if !n.IsDir() && len(n.Files) > 0 {
-			docs = append(docs, n)
-		}
-	}
-	return MountNames(docs), nil, nil
+	// Documents, and the folders a repository finds (Invenio's records).
+	return MountNames(nodes), nil, nil
 }
 
 // otherViews shows a document's new state wherever else the mount shows

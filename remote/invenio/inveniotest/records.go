@@ -148,14 +148,10 @@ func (s *Server) userRecords(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "Invalid pagination parameters.")
 		return
 	}
-	filterField, filterValue := "", ""
-	if qs := q.Get("q"); qs != "" {
-		f, v, ok := strings.Cut(qs, ":")
-		if !ok || (f != "parent.id" && f != "id") {
-			apiError(w, http.StatusBadRequest, "Invalid query string syntax.")
-			return
-		}
-		filterField, filterValue = f, strings.Trim(v, `"`)
+	match, ok := parseQ(q.Get("q"))
+	if !ok {
+		apiError(w, http.StatusBadRequest, "Invalid query string syntax.")
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -170,7 +166,7 @@ func (s *Server) userRecords(w http.ResponseWriter, r *http.Request) {
 		if rec == nil || rec.Owner != user {
 			continue
 		}
-		if filterField == "parent.id" && parent != filterValue || filterField == "id" && rec.ID != filterValue {
+		if !match(parent, rec.ID, rs) {
 			continue
 		}
 		hits = append(hits, hit{rec, rs == rec.Draft, rs.Updated})
@@ -542,4 +538,79 @@ func (s *Server) filesImport(w http.ResponseWriter, r *http.Request, id string) 
 		return
 	}
 	writeJSON(w, http.StatusCreated, s.fileListJSON(r, rec, true))
+}
+
+// parseQ compiles the subset of the search's query-string syntax (the
+// records search's q, Elasticsearch query_string; invenio-records-resources
+// services/records/params/querystr.py) that clients send: terms separated
+// by spaces, all of which must match (the default operator is AND in
+// InvenioRDM's search), each FIELD:VALUE or free text, a VALUE in double
+// quotes where it has spaces. Fields: id, parent.id, metadata.title,
+// metadata.description and other metadata keys (a value's words must be in
+// it, case-insensitive; an unknown field matches nothing); free text is
+// looked for in the title and description. Unbalanced quotes or
+// parentheses, and a field without value, are the 400 "Invalid query
+// string syntax." of the real search.
+func parseQ(qs string) (func(parent, id string, rs *recState) bool, bool) {
+	qs = strings.TrimSpace(qs)
+	if qs == "" {
+		return func(string, string, *recState) bool { return true }, true
+	}
+	if strings.Count(qs, `"`)%2 != 0 || strings.Count(qs, "(") != strings.Count(qs, ")") {
+		return nil, false
+	}
+	var terms []string
+	for cur, inQuote, i := "", false, 0; i <= len(qs); i++ {
+		if i == len(qs) || qs[i] == ' ' && !inQuote {
+			if cur != "" {
+				terms = append(terms, cur)
+			}
+			cur = ""
+			continue
+		}
+		if qs[i] == '"' {
+			inQuote = !inQuote
+		}
+		cur += qs[i : i+1]
+	}
+	type test func(parent, id string, rs *recState) bool
+	var tests []test
+	contains := func(have, want string) bool {
+		return strings.Contains(strings.ToLower(have), strings.ToLower(strings.Trim(want, `"()`)))
+	}
+	for _, t := range terms {
+		field, value, isField := strings.Cut(t, ":")
+		if isField && (field == "" || strings.Trim(value, `"`) == "") {
+			return nil, false
+		}
+		switch {
+		case !isField:
+			tests = append(tests, func(_, _ string, rs *recState) bool {
+				desc, _ := rs.Metadata["description"].(string)
+				return contains(rs.Title, t) || contains(desc, t)
+			})
+		case field == "id":
+			tests = append(tests, func(_, id string, _ *recState) bool { return id == strings.Trim(value, `"`) })
+		case field == "parent.id":
+			tests = append(tests, func(parent, _ string, _ *recState) bool { return parent == strings.Trim(value, `"`) })
+		case field == "metadata.title":
+			tests = append(tests, func(_, _ string, rs *recState) bool { return contains(rs.Title, value) })
+		case strings.HasPrefix(field, "metadata."):
+			key := strings.TrimPrefix(field, "metadata.")
+			tests = append(tests, func(_, _ string, rs *recState) bool {
+				v, _ := rs.Metadata[key].(string)
+				return contains(v, value)
+			})
+		default:
+			tests = append(tests, func(string, string, *recState) bool { return false })
+		}
+	}
+	return func(parent, id string, rs *recState) bool {
+		for _, t := range tests {
+			if !t(parent, id, rs) {
+				return false
+			}
+		}
+		return true
+	}, true
 }
