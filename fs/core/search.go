@@ -123,7 +123,21 @@ func (f *FS) otherViews(ctx context.Context, doc remote.ID, from *Dir) {
 				break
 			}
 		}
+		var files []*File // not in a listing yet: made here
+		for _, f := range d.local {
+			files = append(files, f)
+		}
+		for _, k := range d.kids {
+			if f, ok := k.(*File); ok {
+				files = append(files, f)
+			}
+		}
 		d.mu.Unlock()
+		for _, f := range files {
+			f.mu.Lock()
+			shows = shows || f.doc != nil && f.doc.id == doc && !f.multi
+			f.mu.Unlock()
+		}
 		if shows {
 			d.revalidate(ctx, n)
 		}
