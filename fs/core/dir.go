@@ -82,7 +82,7 @@ type Dir struct {
 	// directory's .search, once looked up (guarded by mu).
 	search    *searchSpec
 	searchDir *Dir
-	gone     bool
+	gone      bool
 	// kernelList is a hash of the listing the kernel may hold in its
 	// readdir cache; 0 when it holds none. See Listing.
 	kernelList uint64
