@@ -128,10 +128,6 @@ func (c *Client) node(row map[string]any) (remote.Node, error) {
 	return n, nil
 }
 
-// isVersionStore tells the nodes that hold versions (spec §7.2), which the
-// mount does not show.
-func isVersionStore(row map[string]any) bool { return str(row["relatedModel"]) == dmsModel }
-
 func (c *Client) Root(ctx context.Context) (remote.Node, error) {
 	return remote.Node{ID: RootID, Kind: remote.KindFolder, Token: "0"}, nil
 }
