@@ -32,6 +32,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAnswers$$' -fuzztime 8s ./remote/invenio
 	$(GO) test -run '^$$' -fuzz '^FuzzEscape$$' -fuzztime 5s ./fs/core
 	$(GO) test -run '^$$' -fuzz '^FuzzSearchQuery$$' -fuzztime 5s ./remote/embedded
+	$(GO) test -run '^$$' -fuzz '^FuzzSearchQuery$$' -fuzztime 5s ./remote/enaio
 
 # lint: golangci-lint with .golangci.yml (errcheck, errorlint, govet,
 # staticcheck, ineffassign, unused, gofmt), built from the module proxy.

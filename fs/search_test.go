@@ -78,6 +78,8 @@ func TestSearchFolders(t *testing.T) {
 
 	_, err = os.Stat(e.Path(".search/[broken"))
 	require.ErrorIs(t, err, os.ErrNotExist, "a malformed query")
+	why := e.Run("getfattr", "--only-values", "-n", "user.dms.error", e.Path(".search"))
+	require.Contains(t, why, "[broken", "the .search directory says why")
 	require.NotContains(t, names("."), ".search")
 	require.NotContains(t, e.Run("find", e.Mnt), ".search")
 	out := e.Run("rsync", "-a", "--dry-run", "-v", e.Mnt+"/", t.TempDir()+"/")

@@ -24,6 +24,9 @@ type searchSpec struct {
 	under remote.ID // the folder searched below
 	query string    // "" in .search itself
 	root  bool      // .search itself: any name is a query
+	// lastErr is why the repository rejected the last query that failed
+	// (.search itself; its user.dms.error). Guarded by the Dir's mu.
+	lastErr string
 }
 
 // searchRoot is d's .search, nil where the repository cannot search.
@@ -60,6 +63,9 @@ func (d *Dir) queryDir(ctx context.Context, name string) (Node, error) {
 	qd.search = &searchSpec{under: d.search.under, query: Unescape(name)}
 	d.mu.Unlock()
 	if err := qd.refresh(ctx); err != nil {
+		d.mu.Lock()
+		d.search.lastErr = name + ": " + err.Error()
+		d.mu.Unlock()
 		return nil, qd.searchErr(err)
 	}
 	d.mu.Lock()

@@ -25,6 +25,7 @@ const (
 	xattrState = "user.dms.state"
 	xattrURL   = "user.dms.url"
 	xattrType  = "user.dms.type"
+	xattrError = "user.dms.error" // .search: why the last query failed
 )
 
 // XattrNames sorts a set of attributes' names, as listxattr gives them.
@@ -49,7 +50,7 @@ func checksum(rf remote.File) string {
 }
 
 // readOnlyNames are the names that describe the object.
-var readOnlyNames = map[string]bool{xattrID: true, xattrVer: true, xattrSum: true, xattrState: true, xattrURL: true, xattrType: true}
+var readOnlyNames = map[string]bool{xattrID: true, xattrVer: true, xattrSum: true, xattrState: true, xattrURL: true, xattrType: true, xattrError: true}
 
 // readOnly answers a write or removal of a name that is no field. The
 // read-only names take it and stay as they are: a copy between mounts
@@ -277,6 +278,13 @@ func (d *Dir) Xattrs(ctx context.Context, withFields bool) (map[string]string, e
 		token = d.doc.getToken()
 	}
 	out[xattrID], out[xattrVer] = string(id), token
+	if d.search != nil && d.search.root {
+		d.mu.Lock()
+		if msg := d.search.lastErr; msg != "" {
+			out[xattrError] = msg // why the last query failed
+		}
+		d.mu.Unlock()
+	}
 	if fr, ok := remote.As[remote.Fields](d.fsys.repo); ok && withFields && id != "" {
 		fields, err := d.currentFields(ctx, fr, id, token)
 		if err != nil {

@@ -123,7 +123,11 @@ func parseSearch(query string) (string, []searchCond, error) {
 				return "", nil, fmt.Errorf("%w: %q: ! without =", remote.ErrInvalidName, term)
 			}
 		}
-		conds = append(conds, searchCond{field: strings.TrimSpace(term[:i]), op: op, value: term[i+len(op):]})
+		field := strings.TrimSpace(term[:i])
+		if field == "" {
+			return "", nil, fmt.Errorf("%w: %q names no field", remote.ErrInvalidName, term)
+		}
+		conds = append(conds, searchCond{field: field, op: op, value: term[i+len(op):]})
 	}
 	return typ, conds, nil
 }
