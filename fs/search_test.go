@@ -3,7 +3,6 @@ package fs_test
 import (
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,18 +32,7 @@ func TestSearchFolders(t *testing.T) {
 	e.Run("setfattr", "-n", "user.dms.field.author", "-v", "Schulz", e.Path("c/z.txt"))
 	e.Settle()
 
-	names := func(p string) []string {
-		t.Helper()
-		entries, err := os.ReadDir(e.Path(p))
-		require.NoError(t, err, p)
-		var out []string
-		for _, en := range entries {
-			out = append(out, en.Name())
-		}
-		sort.Strings(out)
-		return out
-	}
-	pdfs := names(".search/*.pdf")
+	pdfs := e.Names(".search/*.pdf")
 	require.Len(t, pdfs, 3, "across folders: %v", pdfs)
 	require.Contains(t, pdfs, "y.pdf")
 	var dups int
@@ -54,10 +42,10 @@ func TestSearchFolders(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, dups, "both x.pdf, told apart: %v", pdfs)
-	require.Equal(t, []string{"x.pdf", "y.pdf"}, names("a/.search/*.pdf"), "only below a")
-	require.Equal(t, []string{"y.pdf"}, names(".search/author=Meier"))
-	require.Equal(t, []string{"z.txt"}, names(".search/author=Sch*"))
-	require.Empty(t, names(".search/*.doc"))
+	require.Equal(t, []string{"x.pdf", "y.pdf"}, e.Names("a/.search/*.pdf"), "only below a")
+	require.Equal(t, []string{"y.pdf"}, e.Names(".search/author=Meier"))
+	require.Equal(t, []string{"z.txt"}, e.Names(".search/author=Sch*"))
+	require.Empty(t, e.Names(".search/*.doc"))
 
 	// A save into a result is the document's next version.
 	require.NoError(t, os.WriteFile(e.Path(".search/author=Meier/y.pdf"), []byte("saved through a search\n"), 0o644))
@@ -80,7 +68,7 @@ func TestSearchFolders(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist, "a malformed query")
 	why := e.Run("getfattr", "--only-values", "-n", "user.dms.error", e.Path(".search"))
 	require.Contains(t, why, "[broken", "the .search directory says why")
-	require.NotContains(t, names("."), ".search")
+	require.NotContains(t, e.Names("."), ".search")
 	require.NotContains(t, e.Run("find", e.Mnt), ".search")
 	out := e.Run("rsync", "-a", "--dry-run", "-v", e.Mnt+"/", t.TempDir()+"/")
 	require.NotContains(t, out, ".search")

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -186,6 +187,19 @@ func (e *Env) Remount(freshCache bool) {
 
 // Path is a path inside the mount.
 func (e *Env) Path(rel string) string { return filepath.Join(e.Mnt, rel) }
+
+// Names lists a directory of the mount (readdir), sorted; nil if empty.
+func (e *Env) Names(rel string) []string {
+	e.T.Helper()
+	entries, err := os.ReadDir(e.Path(rel))
+	require.NoError(e.T, err, rel)
+	var out []string
+	for _, en := range entries {
+		out = append(out, en.Name())
+	}
+	sort.Strings(out)
+	return out
+}
 
 // Run runs a command and returns its combined output, failing on error.
 func (e *Env) Run(name string, args ...string) string {

@@ -85,19 +85,10 @@ func TestRecordAttachments(t *testing.T) {
 	}
 	require.Equal(t, string(report), e.Run("cat", dir+"/report.pdf"))
 
-	names := func(p string) []string {
-		entries, err := os.ReadDir(p)
-		require.NoError(t, err)
-		var out []string
-		for _, en := range entries {
-			out = append(out, en.Name())
-		}
-		return out
-	}
-	require.Equal(t, []string{model}, names(e.Path(".attachments")), "the models that have attachments")
-	require.Equal(t, []string{rec}, names(e.Path(".attachments/"+model)), "the records that have some")
-	require.NotContains(t, names(e.Mnt), ".attachments", "hidden from the root's listing")
-	require.Empty(t, names(e.Mnt), "the record's home folder is not in the DMS tree")
+	require.Equal(t, []string{model}, e.Names(".attachments"), "the models that have attachments")
+	require.Equal(t, []string{rec}, e.Names(".attachments/"+model), "the records that have some")
+	require.NotContains(t, e.Names("."), ".attachments", "hidden from the root's listing")
+	require.Empty(t, e.Names("."), "the record's home folder is not in the DMS tree")
 	require.NotContains(t, e.Run("find", e.Mnt), "report.pdf", "find does not walk into the view")
 
 	e.Run("mv", dir+"/report.pdf", dir+"/invoice.pdf")
@@ -123,6 +114,6 @@ func TestRecordAttachments(t *testing.T) {
 	require.Error(t, err, "attachments are files")
 	out, err := exec.Command("mv", e.Path(".attachments"), e.Path("elsewhere")).CombinedOutput()
 	require.Error(t, err, "the view stays: %s", out)
-	require.False(t, strings.Contains(strings.Join(names(e.Mnt), ","), "elsewhere"))
+	require.False(t, strings.Contains(strings.Join(e.Names("."), ","), "elsewhere"))
 	_ = context.Background
 }

@@ -3,7 +3,6 @@ package axelor_test
 import (
 	"os"
 	"path/filepath"
-	"sort"
 	"syscall"
 	"testing"
 
@@ -25,21 +24,10 @@ func TestSearchPattern(t *testing.T) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(e.Path(p)), 0o755))
 		require.NoError(t, os.WriteFile(e.Path(p), []byte("content of "+p+"\n"), 0o644))
 	}
-	names := func(p string) []string {
-		t.Helper()
-		entries, err := os.ReadDir(e.Path(p))
-		require.NoError(t, err, p)
-		var out []string
-		for _, en := range entries {
-			out = append(out, en.Name())
-		}
-		sort.Strings(out)
-		return out
-	}
-	require.Equal(t, []string{"Report-final.odt", "report-2024.pdf", "top-report.txt"}, names(".search/report"))
-	require.Equal(t, []string{"Report-final.odt", "report-2024.pdf"}, names("a/.search/REPORT"), "below a only")
-	require.Empty(t, names("c/.search/report"))
-	require.NotContains(t, names("."), ".search")
+	require.Equal(t, []string{"Report-final.odt", "report-2024.pdf", "top-report.txt"}, e.Names(".search/report"))
+	require.Equal(t, []string{"Report-final.odt", "report-2024.pdf"}, e.Names("a/.search/REPORT"), "below a only")
+	require.Empty(t, e.Names("c/.search/report"))
+	require.NotContains(t, e.Names("."), ".search")
 
 	require.NoError(t, os.WriteFile(e.Path("a/.search/report/Report-final.odt"), []byte("saved via a search\n"), 0o644))
 	e.Settle()

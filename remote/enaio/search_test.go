@@ -3,7 +3,6 @@ package enaio_test
 import (
 	"os"
 	"path/filepath"
-	"sort"
 	"syscall"
 	"testing"
 
@@ -33,23 +32,12 @@ func TestSearchResultList(t *testing.T) {
 	}
 	require.NoError(t, unix.Setxattr(e.Path("Personal/Muster, Max/Vertrag.txt"), "user.dms.field.Abteilung", []byte("Vertrieb"), 0))
 	e.Settle()
-	names := func(p string) []string {
-		t.Helper()
-		entries, err := os.ReadDir(e.Path(p))
-		require.NoError(t, err, p)
-		var out []string
-		for _, en := range entries {
-			out = append(out, en.Name())
-		}
-		sort.Strings(out)
-		return out
-	}
-	got := names(".search/Personaldokument?Abteilung=Vertrieb")
+	got := e.Names(".search/Personaldokument?Abteilung=Vertrieb")
 	require.Len(t, got, 3, "the sample's contract and two of the three: %v", got)
 	require.Contains(t, got, "Zeugnis.txt")
-	require.Equal(t, []string{"Brief.txt"}, names("Personal/.search/Personaldokument?Abteilung=Einkauf"))
-	require.Equal(t, []string{"Zeugnis.txt"}, names("Personal/Muster, Erika/.search/Personaldokument?Abteilung=Vertrieb"), "below a folder")
-	require.Len(t, names(".search/Personaldokument"), 4, "every document of the type")
+	require.Equal(t, []string{"Brief.txt"}, e.Names("Personal/.search/Personaldokument?Abteilung=Einkauf"))
+	require.Equal(t, []string{"Zeugnis.txt"}, e.Names("Personal/Muster, Erika/.search/Personaldokument?Abteilung=Vertrieb"), "below a folder")
+	require.Len(t, e.Names(".search/Personaldokument"), 4, "every document of the type")
 
 	require.NoError(t, os.WriteFile(e.Path("Personal/.search/Personaldokument?Abteilung=Einkauf/Brief.txt"), []byte("saved via a search\n"), 0o644))
 	e.Settle()

@@ -552,14 +552,38 @@ func (r *Repo) List(ctx context.Context, folder remote.ID) ([]remote.Node, error
 // adds the ones made here that the search (eventually consistent) does not
 // show yet.
 func (r *Repo) listRecords(ctx context.Context) ([]remote.Node, error) {
-	q := url.Values{"size": {"100"}, "sort": {"updated-desc"}, "shared_with_me": {"false"}}
-	next := r.search + "?" + q.Encode()
+	out, seen, err := r.searchRecords(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for parent, at := range r.made {
+		if time.Since(at) > time.Minute {
+			delete(r.made, parent)
+			continue
+		}
+		if rec := r.recs[parent]; rec != nil && !seen[parent] {
+			out = append(out, recordNode(rec))
+		}
+	}
+	return out, nil
+}
+
+// searchRecords pages through the user's records that q finds (all for
+// ""), newest change first, and returns them with their concept ids.
+func (r *Repo) searchRecords(ctx context.Context, q string) ([]remote.Node, map[string]bool, error) {
+	v := url.Values{"size": {"100"}, "sort": {"updated-desc"}, "shared_with_me": {"false"}}
+	if q != "" {
+		v.Set("q", q)
+	}
+	next := r.search + "?" + v.Encode()
 	seen := map[string]bool{}
 	var out []remote.Node
 	for page := 0; next != "" && page < 100; page++ {
 		var res searchResult
 		if err := r.getJSON(ctx, next, &res); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i := range res.Hits.Hits {
 			rec := &res.Hits.Hits[i]
@@ -577,18 +601,7 @@ func (r *Repo) listRecords(ctx context.Context) ([]remote.Node, error) {
 		}
 		next = res.Links.Next
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for parent, at := range r.made {
-		if time.Since(at) > time.Minute {
-			delete(r.made, parent)
-			continue
-		}
-		if rec := r.recs[parent]; rec != nil && !seen[parent] {
-			out = append(out, recordNode(rec))
-		}
-	}
-	return out, nil
+	return out, seen, nil
 }
 
 // Mkdir at the root creates a draft record titled name; inside a record it

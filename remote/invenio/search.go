@@ -3,7 +3,6 @@ package invenio
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/dmsfs/dmsfs/remote"
@@ -25,32 +24,8 @@ func (r *Repo) Search(ctx context.Context, under remote.ID, query string) ([]rem
 	if under != rootID {
 		return r.searchFiles(ctx, under, query)
 	}
-	q := url.Values{"q": {query}, "size": {"100"}, "sort": {"updated-desc"}, "shared_with_me": {"false"}}
-	next := r.search + "?" + q.Encode()
-	seen := map[string]bool{}
-	var out []remote.Node
-	for page := 0; next != "" && page < 100; page++ {
-		var res searchResult
-		if err := r.getJSON(ctx, next, &res); err != nil {
-			return nil, err
-		}
-		for i := range res.Hits.Hits {
-			rec := &res.Hits.Hits[i]
-			if rec.Parent.ID == "" || seen[rec.Parent.ID] {
-				continue
-			}
-			seen[rec.Parent.ID] = true
-			r.remember(rec)
-			n := recordNode(rec)
-			n.ID = r.stableID(n.ID)
-			out = append(out, n)
-		}
-		if len(res.Hits.Hits) == 0 {
-			break
-		}
-		next = res.Links.Next
-	}
-	return out, nil
+	out, _, err := r.searchRecords(ctx, query)
+	return out, err
 }
 
 // searchFiles lists the files below folder under (a record or a folder in

@@ -2,7 +2,6 @@ package invenio_test
 
 import (
 	"os"
-	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,20 +26,9 @@ func TestSearchRecords(t *testing.T) {
 	require.NoError(t, os.WriteFile(e.Path("Alpha study/readme.txt"), []byte("read me\n"), 0o644))
 	e.Run("setfattr", "-n", "user.dms.field.description", "-v", "a report on alpha", e.Path("Alpha study"))
 	e.Settle()
-	names := func(p string) []string {
-		t.Helper()
-		entries, err := os.ReadDir(e.Path(p))
-		require.NoError(t, err, p)
-		var out []string
-		for _, en := range entries {
-			out = append(out, en.Name())
-		}
-		sort.Strings(out)
-		return out
-	}
-	require.Equal(t, []string{"Alpha study"}, names(".search/metadata.title:alpha"))
-	require.Equal(t, []string{"Alpha study", "Beta report"}, names(".search/report"), "free text: title or description")
-	require.Equal(t, []string{"data-2024.csv"}, names("Alpha study/.search/DATA"), "a record's files")
+	require.Equal(t, []string{"Alpha study"}, e.Names(".search/metadata.title:alpha"))
+	require.Equal(t, []string{"Alpha study", "Beta report"}, e.Names(".search/report"), "free text: title or description")
+	require.Equal(t, []string{"data-2024.csv"}, e.Names("Alpha study/.search/DATA"), "a record's files")
 	got, err := os.ReadFile(e.Path(".search/metadata.title:alpha/Alpha study/readme.txt"))
 	require.NoError(t, err)
 	require.Equal(t, "read me\n", string(got))
