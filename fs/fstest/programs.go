@@ -117,22 +117,9 @@ func programFile(kind string, i int) string {
 // new version of that document instead of a second document of the same
 // name, and an O_EXCL create is refused with EEXIST.
 func testStaleListingCreate(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
-	repo := newRepo(t)
-	e := Mount(t, repo, dfs.Options{})
-	require.NoError(t, os.Mkdir(e.Path("d"), 0o755))
-	require.NoError(t, os.WriteFile(e.Path("d/other.txt"), []byte("o"), 0o644))
-	entries, err := os.ReadDir(e.Path("d")) // the listing of d is cached now
-	require.NoError(t, err)
-	require.Len(t, entries, 1)
-
-	ctx := context.Background()
-	d := e.MustNode("d")
-	for _, name := range []string{"x.txt", "y.txt"} {
-		_, err := repo.Insert(ctx, d.ID, name, remotetest.Content([]byte("from elsewhere\n")))
-		require.NoError(t, err)
-	}
+	e, d := staleListing(t, newRepo(t), dfs.Options{})
 	e.Run("bash", "-c", "echo y > "+e.Path("d/x.txt"))
-	_, err = os.OpenFile(e.Path("d/y.txt"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	_, err := os.OpenFile(e.Path("d/y.txt"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	require.ErrorIs(t, err, os.ErrExist)
 
 	e.Settle()
@@ -144,27 +131,29 @@ func testStaleListingCreate(t *testing.T, newRepo func(t *testing.T) remote.Repo
 	e.RequireVersions(docs["y.txt"], 1)
 }
 
+// staleListing mounts repo, caches the listing of a folder d holding
+// other.txt, then has another client add x.txt and y.txt to it.
+func staleListing(t *testing.T, repo remote.Repository, opts dfs.Options) (*Env, remote.Node) {
+	e := Mount(t, repo, opts)
+	require.NoError(t, os.Mkdir(e.Path("d"), 0o755))
+	require.NoError(t, os.WriteFile(e.Path("d/other.txt"), []byte("o"), 0o644))
+	e.Settle()
+	require.Len(t, e.Names("d"), 1) // the listing of d is cached now
+	d := e.MustNode("d")
+	for _, name := range []string{"x.txt", "y.txt"} {
+		_, err := repo.Insert(context.Background(), d.ID, name, remotetest.Content([]byte("from elsewhere\n")))
+		require.NoError(t, err)
+	}
+	return e, d
+}
+
 // testStaleListingCreateWriteBack: with write-back a create trusts the
 // cached listing (cp of many files returns at spool speed) and the upload
 // looks for the name instead: a document another client made meanwhile
 // gets the new content as its next version, never a namesake beside it.
 // Even an O_EXCL create succeeds then, as it would have a moment earlier.
 func testStaleListingCreateWriteBack(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
-	repo := newRepo(t)
-	e := Mount(t, repo, dfs.Options{WriteBack: time.Hour})
-	require.NoError(t, os.Mkdir(e.Path("d"), 0o755))
-	require.NoError(t, os.WriteFile(e.Path("d/other.txt"), []byte("o"), 0o644))
-	e.Settle()
-	entries, err := os.ReadDir(e.Path("d"))
-	require.NoError(t, err)
-	require.Len(t, entries, 1)
-
-	ctx := context.Background()
-	d := e.MustNode("d")
-	for _, name := range []string{"x.txt", "y.txt"} {
-		_, err := repo.Insert(ctx, d.ID, name, remotetest.Content([]byte("from elsewhere\n")))
-		require.NoError(t, err)
-	}
+	e, d := staleListing(t, newRepo(t), dfs.Options{WriteBack: time.Hour})
 	e.Run("bash", "-c", "echo y > "+e.Path("d/x.txt"))
 	fh, err := os.OpenFile(e.Path("d/y.txt"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	require.NoError(t, err, "the cached listing has no y.txt")
@@ -181,9 +170,7 @@ func testStaleListingCreateWriteBack(t *testing.T, newRepo func(t *testing.T) re
 		e.RequireVersions(docs[name], 2) // the other client's first, then ours
 	}
 	require.Equal(t, "new\n", string(e.Content(docs["z.txt"], "")))
-	names, err := os.ReadDir(e.Path("d"))
-	require.NoError(t, err)
-	require.Len(t, names, 4, "the mount shows each name once")
+	require.Len(t, e.Names("d"), 4, "the mount shows each name once")
 }
 
 // testRsyncFreshCache: rsync -a of an unchanged tree through a mount with
