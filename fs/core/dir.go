@@ -131,7 +131,11 @@ func (d *Dir) Attr() Attr {
 	d.amu.Lock()
 	defer d.amu.Unlock()
 	a := Attr{Mode: syscall.S_IFDIR, Nlink: 2, Size: 4096}
-	d.attr.fill(&a, 0o755, d.node.ModTime, d.fsys.opts.UID, d.fsys.opts.GID)
+	mtime := d.node.ModTime
+	if mtime.IsZero() {
+		mtime = d.fsys.mounted // a folder the repository gives no time (a view, a cabinet)
+	}
+	d.attr.fill(&a, 0o755, mtime, d.fsys.opts.UID, d.fsys.opts.GID)
 	return a
 }
 
