@@ -166,3 +166,43 @@ func TestSpoolAttrs(t *testing.T) {
 	_, ok = s.GetAttr("f/1/a")
 	require.False(t, ok)
 }
+
+// A small file's record holds its bytes, so that its data file needs no
+// fsync: after a crash that lost the data file's pages, the record still
+// has what the close promised. A big file's record does not; a new
+// record replaces the old bytes, and a finished upload drops them.
+func TestSpoolInlineRecords(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir)
+	require.NoError(t, err)
+	key, f, err := s.Create(false)
+	require.NoError(t, err)
+	_, err = f.WriteString("first")
+	require.NoError(t, err)
+	require.NoError(t, s.Commit(f, Record{Key: key, Op: OpInsert, Parent: "1", Name: "a.txt", Size: 5}))
+	_, err = f.WriteAt([]byte("second"), 0)
+	require.NoError(t, err)
+	require.NoError(t, s.Commit(f, Record{Key: key, Op: OpInsert, Parent: "1", Name: "a.txt", Size: 6}))
+	bigKey, bf, err := s.Create(false)
+	require.NoError(t, err)
+	big := bytes.Repeat([]byte("b"), InlineMax+1)
+	_, err = bf.Write(big)
+	require.NoError(t, err)
+	require.NoError(t, s.Commit(bf, Record{Key: bigKey, Op: OpInsert, Parent: "1", Name: "big", Size: int64(len(big))}))
+	f.Close()
+	bf.Close()
+	require.NoError(t, os.Truncate(s.Path(key), 0)) // the crash lost the unsynced pages
+	require.NoError(t, s.Close())
+
+	s, err = OpenSpool(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	got, ok := s.Inline(key)
+	require.True(t, ok)
+	require.Equal(t, "second", string(got))
+	_, ok = s.Inline(bigKey)
+	require.False(t, ok, "a big file's data file was fsync'd instead")
+	require.NoError(t, s.Finish(key, "", nil))
+	_, ok = s.Inline(key)
+	require.False(t, ok)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,6 +30,9 @@ import (
 
 var (
 	bucketJournal = []byte("journal")
+	// bucketInline holds the bytes of small files' records, by key, apart
+	// from the records so that listing the journal does not read them.
+	bucketInline = []byte("inline")
 	bucketAttrs   = []byte("attrs")
 )
 
@@ -99,7 +103,7 @@ func OpenSpool(dir string) (*Spool, error) {
 	// -r); concurrent callers still share a transaction without it.
 	db.MaxBatchDelay = 0
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJournal, bucketAttrs} {
+		for _, b := range [][]byte{bucketJournal, bucketAttrs, bucketInline} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -171,27 +175,73 @@ func (s *Spool) Adopt(key string) error {
 	return nil
 }
 
-// Commit makes f durable and records the upload. Calling it again for the
-// same key replaces the record.
+// InlineMax is the largest file whose journal record holds its bytes: its
+// close is durable with one transaction (two fsyncs) instead of an fsync
+// of the data file and then the transaction (three), which is what a cp
+// of many small files with --write-back waits for.
+const InlineMax = 64 << 10
+
+// Commit makes f's content durable and records the upload: in the record
+// itself for a small file, else by an fsync of f first. Calling it again
+// for the same key replaces the record.
 func (s *Spool) Commit(f *os.File, rec Record) error {
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("spool: sync %s: %w", rec.Path, err)
+	var inline []byte
+	if rec.Size <= InlineMax {
+		inline = make([]byte, rec.Size)
+		if n, err := f.ReadAt(inline, 0); int64(n) != rec.Size || err != nil && !errors.Is(err, io.EOF) {
+			inline = nil // not what the record says: made durable as a big one
+		}
+	}
+	if inline == nil {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("spool: sync %s: %w", rec.Path, err)
+		}
 	}
 	v, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	err = s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketJournal).Put([]byte(rec.Key), v) })
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketJournal).Put([]byte(rec.Key), v); err != nil {
+			return err
+		}
+		if inline == nil {
+			return tx.Bucket(bucketInline).Delete([]byte(rec.Key))
+		}
+		return tx.Bucket(bucketInline).Put([]byte(rec.Key), inline)
+	})
 	if err != nil {
 		return fmt.Errorf("spool: journal %s: %w", rec.Path, err)
 	}
 	return nil
 }
 
+// Inline is the content a small file's record holds (Commit), if it holds
+// one: after a crash it, not the data file (which was not fsync'd), is the
+// content the close promised.
+func (s *Spool) Inline(key string) ([]byte, bool) {
+	var out []byte
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketInline).Get([]byte(key)); v != nil {
+			out = append([]byte{}, v...)
+		}
+		return nil
+	})
+	return out, out != nil
+}
+
+// forget deletes key's record (tx open).
+func forget(tx *bolt.Tx, key string) error {
+	if err := tx.Bucket(bucketJournal).Delete([]byte(key)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketInline).Delete([]byte(key))
+}
+
 // Forget drops the record of key (after a confirmed upload, or when the
 // file was deleted); the data file stays until Remove.
 func (s *Spool) Forget(key string) error {
-	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketJournal).Delete([]byte(key)) })
+	return s.db.Batch(func(tx *bolt.Tx) error { return forget(tx, key) })
 }
 
 // Remove deletes the data file of key and, if it was journaled, its record
@@ -261,7 +311,7 @@ func (s *Spool) Finish(key, attrKey string, a *Attr) error {
 	}
 	return s.db.Batch(func(tx *bolt.Tx) error {
 		if key != "" {
-			if err := tx.Bucket(bucketJournal).Delete([]byte(key)); err != nil {
+			if err := forget(tx, key); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,20 +96,36 @@ func (it *replayItem) Sent() int64 {
 	return 0
 }
 
-func (it *replayItem) Upload(ctx context.Context) error {
+// data is the content the record promised: the bytes a small file's
+// record holds, else its data file (fsync'd before the record was made).
+func (it *replayItem) data() (io.ReaderAt, int64, func(), error) {
 	f, rec := it.fsys, it.rec
+	if b, ok := f.spool.Inline(rec.Key); ok {
+		return bytes.NewReader(b), int64(len(b)), func() {}, nil
+	}
 	fh, err := os.Open(f.spool.Path(rec.Key))
 	if err != nil {
-		return fmt.Errorf("spool data of %s: %w", rec.Path, err)
+		return nil, 0, nil, fmt.Errorf("spool data of %s: %w", rec.Path, err)
 	}
-	defer fh.Close()
+	size := rec.Size
 	if st, err := fh.Stat(); err == nil && st.Size() != rec.Size {
 		// Written again after the record (not fsync'd, so not promised):
 		// what is on disk is the newest content.
 		f.log.Debug("spool data grew after its journal record", "path", rec.Path, "bytes", st.Size(), "journal", rec.Size)
-		rec.Size = st.Size()
+		size = st.Size()
 	}
-	m := upload.NewMeter(fh, rec.Size)
+	return fh, size, func() { fh.Close() }, nil
+}
+
+func (it *replayItem) Upload(ctx context.Context) error {
+	f, rec := it.fsys, it.rec
+	data, size, done, err := it.data()
+	if err != nil {
+		return err
+	}
+	defer done()
+	rec.Size = size
+	m := upload.NewMeter(data, rec.Size)
 	it.meter.Store(m)
 	defer it.meter.Store(nil)
 	res, err := f.sender.Send(ctx, upload.Request{Rec: rec, Data: m, Replay: true})
@@ -193,13 +210,12 @@ func (f *FS) SaveRefused() []Lost {
 			x.mu.Unlock()
 		case *replayItem:
 			l.Path = x.rec.Path
-			fh, err := os.Open(f.spool.Path(x.rec.Key))
+			data, size, done, err := x.data()
 			if err != nil {
 				continue
 			}
-			st, _ := fh.Stat()
-			dst, err := f.lostFound(fh, st.Size(), x.rec.Path)
-			fh.Close()
+			dst, err := f.lostFound(data, size, x.rec.Path)
+			done()
 			if err != nil {
 				f.log.Error("could not keep a refused upload in lost+found; it stays in the spool", "path", x.rec.Path, "err", err)
 			} else {
