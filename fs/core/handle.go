@@ -240,24 +240,32 @@ func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, erro
 		return nil, f.fsys.fail("read", f.Path(), err)
 	}
 	h.mu.Lock()
-	sequential := off == h.nextOff
+	end := off + int64(n)
+	// The kernel reads ahead with several requests at once, so a
+	// sequential reader's reads arrive a little out of order: within a
+	// couple of blocks of the furthest end so far is in sequence.
+	sequential := off == h.nextOff || h.read && off+seqSlack >= h.nextOff && off <= h.nextOff+seqSlack
 	first := !h.read
 	h.read = true
 	if !sequential {
-		h.run = 0
+		h.run, h.nextOff = 0, end
 	}
 	h.run += int64(n)
-	window := streamWindow(h.run, f.fsys.opts.ReadAhead)
-	h.nextOff = off + int64(n)
+	h.nextOff = max(h.nextOff, end)
+	window, next := streamWindow(h.run, f.fsys.opts.ReadAhead), h.nextOff
 	h.mu.Unlock()
 	if first && off == 0 && dir != nil && !f.multi {
 		dir.readAhead(name)
 	}
-	if sequential && off+int64(n) < size && !f.fsys.blocks.Stream(key, size, off+int64(n), window, open) {
-		f.fsys.blocks.Prefetch(key, size, off+int64(n), window, fetch)
+	if sequential && next < size && !f.fsys.blocks.Stream(key, size, next, window, open) {
+		f.fsys.blocks.Prefetch(key, size, next, window, fetch)
 	}
 	return data, nil
 }
+
+// seqSlack is how far from the last read's end a read still counts as in
+// sequence.
+const seqSlack = 2 * cache.BlockSize
 
 // minWindow is the read-ahead of a sequential read that just began.
 const minWindow = 4 << 20
