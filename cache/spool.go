@@ -5,8 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -33,7 +33,7 @@ var (
 	// bucketInline holds the bytes of small files' records, by key, apart
 	// from the records so that listing the journal does not read them.
 	bucketInline = []byte("inline")
-	bucketAttrs   = []byte("attrs")
+	bucketAttrs  = []byte("attrs")
 )
 
 // Op is what an upload does on the repository.
