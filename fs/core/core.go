@@ -144,8 +144,6 @@ type FS struct {
 	tree treeWriter
 	// searches counts the .search views made (search.go).
 	searches atomic.Int64
-	// mounted is when New ran: the time of folders that have none.
-	mounted time.Time
 	// prefetch bounds the listings fetched ahead (Dir.prefetchSubfolders),
 	// aheadFiles the small files (Dir.readAhead).
 	prefetch, aheadFiles chan struct{}
@@ -227,7 +225,7 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 		}
 		blocks.UseDisk(disk)
 	}
-	f := &FS{inner: repo, caps: repo.Capabilities(), opts: opts, log: opts.Logger, now: opts.Now, stop: make(chan struct{}), mounted: opts.Now(),
+	f := &FS{inner: repo, caps: repo.Capabilities(), opts: opts, log: opts.Logger, now: opts.Now, stop: make(chan struct{}),
 		spool: spool, blocks: blocks, temps: temps, handles: map[*Handle]struct{}{}, released: make(chan struct{})}
 	rootNode, err := f.rootNode(ctx, func() (remote.Node, error) { return repo.Root(ctx) })
 	if err != nil {

@@ -133,7 +133,10 @@ func (d *Dir) Attr() Attr {
 	a := Attr{Mode: syscall.S_IFDIR, Nlink: 2, Size: 4096}
 	mtime := d.node.ModTime
 	if mtime.IsZero() {
-		mtime = d.fsys.mounted // a folder the repository gives no time (a view, a cabinet)
+		// A folder the repository gives no time (a view, a cabinet, a
+		// folder in an Invenio record): the epoch, not year 1, and the
+		// same at every mount, so that rsync from it stays stable.
+		mtime = time.Unix(0, 0)
 	}
 	d.attr.fill(&a, 0o755, mtime, d.fsys.opts.UID, d.fsys.opts.GID)
 	return a
