@@ -109,7 +109,9 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 	if data, ok := b.c.Get(k); ok {
 		return data, nil
 	}
-	if b.awaitStream(ctx, key, idx) {
+	if data, waited := b.awaitStream(ctx, key, idx); data != nil {
+		return data, nil
+	} else if waited {
 		if data, ok := b.c.Get(k); ok {
 			return data, nil
 		}

@@ -28,7 +28,15 @@ type stream struct {
 	limit int64         // blocks below it are read, then the stream waits; guarded by mu
 	ended bool          // guarded by mu
 	moved chan struct{} // closed and replaced when pos, limit or ended change; guarded by mu
+	// recent are the last blocks delivered, by index: a full cache may
+	// refuse a block (ristretto admits by frequency), and the readers
+	// waiting for it take it from here instead of asking again. Guarded
+	// by mu.
+	recent map[int64][]byte
 }
+
+// keptRecent is how many delivered blocks a stream holds for its readers.
+const keptRecent = 8
 
 // changed wakes whoever waits on the stream (mu held).
 func (s *stream) changed() {
@@ -77,7 +85,7 @@ func (b *Blocks) Stream(key string, size, from, window int64, open OpenFunc) boo
 	default:
 		return false
 	}
-	s := &stream{pos: first, limit: limit, moved: make(chan struct{})}
+	s := &stream{pos: first, limit: limit, moved: make(chan struct{}), recent: map[int64][]byte{}}
 	b.streams[key] = s
 	go b.run(key, size, blocks, s, open)
 	return true
@@ -171,8 +179,10 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 		if _, ok := b.c.Get(k); !ok {
 			b.put(k, buf) // visible before the readers are woken
 		}
-		pos++
 		s.mu.Lock()
+		s.recent[pos] = buf
+		delete(s.recent, pos-keptRecent)
+		pos++
 		s.pos = pos
 		s.changed()
 		s.mu.Unlock()
@@ -180,31 +190,36 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 }
 
 // awaitStream waits, when a stream of key is about to deliver block idx,
-// until it did (or ended). It reports whether it waited, so that the
-// caller looks in the cache again.
-func (b *Blocks) awaitStream(ctx context.Context, key string, idx int64) bool {
+// until it did (or ended). It returns the block if the stream still holds
+// it, and reports whether it waited, so that the caller looks in the
+// cache again.
+func (b *Blocks) awaitStream(ctx context.Context, key string, idx int64) ([]byte, bool) {
 	b.smu.Lock()
 	s := b.streams[key]
 	b.smu.Unlock()
 	if s == nil {
-		return false
+		return nil, false
 	}
 	for {
 		s.mu.Lock()
+		if data, ok := s.recent[idx]; ok {
+			s.mu.Unlock()
+			return data, true
+		}
 		if s.ended || idx < s.pos {
 			s.mu.Unlock()
-			return true
+			return nil, true
 		}
 		if idx >= s.limit {
 			s.mu.Unlock()
-			return false
+			return nil, false
 		}
 		moved := s.moved
 		s.mu.Unlock()
 		select {
 		case <-moved:
 		case <-ctx.Done():
-			return false
+			return nil, false
 		}
 	}
 }
