@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sync/singleflight"
@@ -38,6 +40,9 @@ type Blocks struct {
 
 	// disk keeps whole contents read by streams; nil: none (UseDisk).
 	disk *Disk
+	// latency is the running average of the repository's answer time in
+	// nanoseconds (0: not known yet); see near.
+	latency atomic.Int64
 }
 
 // UseDisk makes the cache keep whole contents in d and read missing
@@ -125,9 +130,11 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 		data, ok := b.fromDisk(key, size, off, want)
 		if !ok {
 			var err error
+			start := time.Now()
 			if data, err = fetch(ctx, off, want); err != nil {
 				return nil, err
 			}
+			b.noteLatency(time.Since(start))
 		}
 		if int64(len(data)) != want {
 			// A short or long body is never cached or returned as data.

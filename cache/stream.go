@@ -36,7 +36,7 @@ type stream struct {
 }
 
 // keptRecent is how many delivered blocks a stream holds for its readers.
-const keptRecent = 8
+const keptRecent = 4
 
 // changed wakes whoever waits on the stream (mu held).
 func (s *stream) changed() {
@@ -59,6 +59,12 @@ func (b *Blocks) Stream(key string, size, from, window int64, open OpenFunc) boo
 	}
 	b.smu.Lock()
 	defer b.smu.Unlock()
+	if b.near() {
+		// The repository answers at once (the same machine or LAN): one
+		// connection's stream is slower than blocks fetched in parallel
+		// (a stream already begun stops at its limit).
+		return false
+	}
 	if s := b.streams[key]; s != nil {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -114,10 +120,12 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 	s.mu.Lock()
 	pos := s.pos
 	s.mu.Unlock()
+	start := time.Now()
 	body, err := open(ctx, pos*BlockSize)
 	if err != nil {
 		return
 	}
+	b.noteLatency(time.Since(start))
 	// A stream from the first byte keeps a copy on disk (written beside
 	// it, dropped if the writer falls behind or the stream ends early).
 	var tee chan []byte
@@ -222,4 +230,30 @@ func (b *Blocks) awaitStream(ctx context.Context, key string, idx int64) ([]byte
 			return nil, false
 		}
 	}
+}
+
+// nearLatency is the answer time below which the repository counts as
+// near: streams are for round trips that cost.
+const nearLatency = 5 * time.Millisecond
+
+// noteLatency takes the time a request took to answer into the running
+// average near uses.
+func (b *Blocks) noteLatency(d time.Duration) {
+	for {
+		old := b.latency.Load()
+		avg := int64(d)
+		if old != 0 {
+			avg = (3*old + int64(d)) / 4
+		}
+		if b.latency.CompareAndSwap(old, max(avg, 1)) {
+			return
+		}
+	}
+}
+
+// near tells whether the repository has been answering fast (not known
+// yet: no).
+func (b *Blocks) near() bool {
+	l := b.latency.Load()
+	return l != 0 && time.Duration(l) < nearLatency
 }

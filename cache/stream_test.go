@@ -13,10 +13,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// opener streams data from off; after failAfter bytes (if > 0) the body
-// fails.
+// far is the answer time of the repository the stream tests read from:
+// across a network, where streams are used (Blocks.near).
+const far = 6 * time.Millisecond
+
+// farSource is source answering after far.
+func farSource(data []byte, calls *atomic.Int64) FetchFunc {
+	src := source(data, calls)
+	return func(ctx context.Context, off, n int64) ([]byte, error) {
+		time.Sleep(far)
+		return src(ctx, off, n)
+	}
+}
+
+// opener streams data from off, answering after far; after failAfter
+// bytes (if > 0) the body fails.
 func opener(data []byte, opens *atomic.Int64, failAfter int) OpenFunc {
 	return func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		time.Sleep(far)
 		opens.Add(1)
 		var r io.Reader = bytes.NewReader(data[off:])
 		if failAfter > 0 {
@@ -59,7 +73,7 @@ func TestStreamSequentialReadIsOneRequest(t *testing.T) {
 	t.Cleanup(b.Close)
 	data := randomData(20*BlockSize + 12345)
 	var fetches, opens atomic.Int64
-	got := readSequentially(t, b, data, source(data, &fetches), opener(data, &opens, 0))
+	got := readSequentially(t, b, data, farSource(data, &fetches), opener(data, &opens, 0))
 	require.Equal(t, data, got)
 	require.EqualValues(t, 1, opens.Load(), "one stream for the whole read")
 	require.Zero(t, fetches.Load(), "no block fetched apart from the stream")
@@ -73,7 +87,7 @@ func TestStreamFailingMidwayFallsBackToBlocks(t *testing.T) {
 	var fetches, opens atomic.Int64
 	// Every stream dies after 2.5 blocks: a reader waiting for the broken
 	// block fetches it itself, and later reads start new streams.
-	got := readSequentially(t, b, data, source(data, &fetches), opener(data, &opens, 5*BlockSize/2))
+	got := readSequentially(t, b, data, farSource(data, &fetches), opener(data, &opens, 5*BlockSize/2))
 	require.Equal(t, data, got)
 	require.Greater(t, opens.Load(), int64(4), "a new stream after each failure")
 }
@@ -104,12 +118,12 @@ func TestStreamKeepsWholeContentOnDisk(t *testing.T) {
 	data := randomData(5*BlockSize + 777)
 	broken := randomData(5 * BlockSize)
 	var fetches, opens atomic.Int64
-	require.Equal(t, data, readSequentially(t, b, data, source(data, &fetches), opener(data, &opens, 0)))
+	require.Equal(t, data, readSequentially(t, b, data, farSource(data, &fetches), opener(data, &opens, 0)))
 	b2 := "k2" // another content, whose stream dies
 	size := int64(len(broken))
 	b.Stream(b2, size, 0, 4<<20, opener(broken, &opens, 2*BlockSize))
 	dest := make([]byte, size)
-	_, err = b.ReadAt(context.Background(), b2, size, dest, 0, source(broken, &fetches))
+	_, err = b.ReadAt(context.Background(), b2, size, dest, 0, farSource(broken, &fetches))
 	require.NoError(t, err)
 	require.Equal(t, broken, dest)
 	require.Eventually(t, func() bool { return disk.Has("k", int64(len(data))) }, time.Minute, 10*time.Millisecond)
@@ -125,7 +139,7 @@ func TestStreamKeepsWholeContentOnDisk(t *testing.T) {
 	b3.UseDisk(disk2)
 	fetches.Store(0)
 	opens.Store(0)
-	require.Equal(t, data, readSequentially(t, b3, data, source(data, &fetches), opener(data, &opens, 0)))
+	require.Equal(t, data, readSequentially(t, b3, data, farSource(data, &fetches), opener(data, &opens, 0)))
 	require.Zero(t, fetches.Load()+opens.Load(), "read from disk")
 }
 
@@ -154,4 +168,19 @@ func TestDiskEvictsLeastRecentlyUsed(t *testing.T) {
 	require.NoError(t, w.Write([]byte("x")))
 	require.Error(t, w.Commit(), "an incomplete content is dropped")
 	require.False(t, d.Has("short", 4<<10))
+}
+
+// Near a repository that answers at once, blocks fetched in parallel beat
+// one connection's stream: none is started.
+func TestNoStreamFromANearRepository(t *testing.T) {
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	data := randomData(8 * BlockSize)
+	var fetches, opens atomic.Int64
+	dest := make([]byte, 1000)
+	_, err = b.ReadAt(context.Background(), "k", int64(len(data)), dest, 0, source(data, &fetches))
+	require.NoError(t, err)
+	require.False(t, b.Stream("k", int64(len(data)), 1000, 4<<20, opener(data, &opens, 0)))
+	require.Zero(t, opens.Load())
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -22,6 +23,7 @@ type countingRepo struct {
 }
 
 func (c *countingRepo) Open(ctx context.Context, doc remote.ID, file string, off, length int64) (io.ReadCloser, error) {
+	time.Sleep(6 * time.Millisecond) // across a network: streams are used
 	c.opens.Add(1)
 	return c.Repository.Open(ctx, doc, file, off, length)
 }
