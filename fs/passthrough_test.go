@@ -31,7 +31,7 @@ func TestDiskCacheAndPassthrough(t *testing.T) {
 	old := bytes.Repeat([]byte("old content, block after block\n"), 100000) // 3 MiB: streamed
 	_, err = r.Insert(context.Background(), root.ID, "big.txt", remotetest.Content(old))
 	require.NoError(t, err)
-	e := fstest.Mount(t, r, dfs.Options{})
+	e := fstest.Mount(t, r, dfs.Options{DiskCacheSize: 1 << 30})
 
 	got, err := os.ReadFile(e.Path("big.txt")) // read whole: kept on disk
 	require.NoError(t, err)

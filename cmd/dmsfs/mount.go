@@ -80,14 +80,14 @@ type mountFlags struct {
 }
 
 func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
-	f := &mountFlags{cacheSize: 256 << 20, readAhead: 64 << 20, diskCache: 1 << 30}
+	f := &mountFlags{cacheSize: 256 << 20, readAhead: 64 << 20}
 	fl := pflag.NewFlagSet("mount", pflag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where the spool, journal and local attributes live (default $XDG_CACHE_HOME/dmsfs/<remote>)")
 	fl.Var(&f.cacheSize, "cache-size", "memory for the read block cache, e.g. 512M or 2G")
 	fl.Var(&f.spoolSize, "spool-size", "disk the spool may use for changed files not uploaded yet, e.g. 10G (writes beyond it get ENOSPC; default: the disk is the limit)")
 	fl.Var(&f.pinSize, "pin-size", "disk that pinned content (dmsfs pin) may use, e.g. 20G (default: the disk is the limit)")
-	fl.Var(&f.diskCache, "disk-cache-size", "disk in --cache-dir for whole files read from start to end (re-read from there, and on a --read-only mount straight by the kernel), e.g. 10G (0: none)")
+	fl.Var(&f.diskCache, "disk-cache-size", "disk in --cache-dir for whole files read from start to end (re-read from there, and on a --read-only mount straight by the kernel), e.g. 10G (default: none)")
 	fl.Var(&f.readAhead, "read-ahead", "the most a sequential read fetches ahead (its window starts at 4M and doubles; at most half of --cache-size), e.g. 128M")
 	fl.IntVar(&f.listAhead, "prefetch-listings", 8, "subfolder listings fetched ahead at once when a folder is listed (0: none)")
 	fl.IntVar(&f.filesAhead, "prefetch-files", 8, "small files (up to 4 MiB) fetched ahead at once when a folder's files are read in order (0: none)")
@@ -286,7 +286,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	fsys, err := dfs.New(ctx, repo, spool, dfs.Options{
 		DirCacheTime: f.dirCacheTime, PollInterval: f.pollInterval, WriteBack: f.writeBack, UnlinkGrace: grace, ReadOnly: f.readOnly,
 		ShowVersions: f.showVersions, TempPatterns: patterns, CacheSize: int64(f.cacheSize), SpoolLimit: int64(f.spoolSize), PinLimit: int64(f.pinSize),
-		ReadAhead: int64(f.readAhead), DiskCacheSize: noneIfZero64(int64(f.diskCache)), PrefetchListings: noneIfZero(f.listAhead), PrefetchFiles: noneIfZero(f.filesAhead), Transfers: f.transfers,
+		ReadAhead: int64(f.readAhead), DiskCacheSize: int64(f.diskCache), PrefetchListings: noneIfZero(f.listAhead), PrefetchFiles: noneIfZero(f.filesAhead), Transfers: f.transfers,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Logger: log,
 	})
 	if err != nil {
@@ -652,13 +652,6 @@ func startDaemon(args []string, f *mountFlags, mnt string, stdout io.Writer) err
 // noneIfZero maps a flag's 0 (none) to the core's negative (0 there is
 // the default).
 func noneIfZero(n int) int {
-	if n <= 0 {
-		return -1
-	}
-	return n
-}
-
-func noneIfZero64(n int64) int64 {
 	if n <= 0 {
 		return -1
 	}
