@@ -41,13 +41,18 @@ type Blocks struct {
 	// disk keeps whole contents read by streams; nil: none (UseDisk).
 	disk *Disk
 	// latency is the running average of the repository's answer time in
-	// nanoseconds (0: not known yet); see near.
+	// nanoseconds (0: not known yet), measured by now; see near.
 	latency atomic.Int64
+	now     func() time.Time
 }
 
 // UseDisk makes the cache keep whole contents in d and read missing
 // blocks from there before asking the repository. Call it before use.
 func (b *Blocks) UseDisk(d *Disk) { b.disk = d }
+
+// UseClock makes the cache time the repository's answers by now (time.Now
+// if never called; tests inject one). Call it before use.
+func (b *Blocks) UseClock(now func() time.Time) { b.now = now }
 
 // Disk is the disk cache in use, nil if none.
 func (b *Blocks) Disk() *Disk { return b.disk }
@@ -68,7 +73,7 @@ func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
 		return nil, fmt.Errorf("block cache: %w", err)
 	}
 	return &Blocks{c: c, ahead: make(chan struct{}, max(parallel, 1)), streamSlots: make(chan struct{}, max(parallel, 1)),
-		closed: make(chan struct{}), streams: map[string]*stream{}}, nil
+		closed: make(chan struct{}), streams: map[string]*stream{}, now: time.Now}, nil
 }
 
 // Close ends the streams and frees the cache. Fetches still under way
@@ -130,11 +135,11 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 		data, ok := b.fromDisk(key, size, off, want)
 		if !ok {
 			var err error
-			start := time.Now()
+			start := b.now()
 			if data, err = fetch(ctx, off, want); err != nil {
 				return nil, err
 			}
-			b.noteLatency(time.Since(start))
+			b.noteLatency(b.now().Sub(start))
 		}
 		if int64(len(data)) != want {
 			// A short or long body is never cached or returned as data.

@@ -120,12 +120,12 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 	s.mu.Lock()
 	pos := s.pos
 	s.mu.Unlock()
-	start := time.Now()
+	start := b.now()
 	body, err := open(ctx, pos*BlockSize)
 	if err != nil {
 		return
 	}
-	b.noteLatency(time.Since(start))
+	b.noteLatency(b.now().Sub(start))
 	// A stream from the first byte keeps a copy on disk (written beside
 	// it, dropped if the writer falls behind or the stream ends early).
 	var tee chan []byte

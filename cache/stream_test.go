@@ -17,20 +17,36 @@ import (
 // across a network, where streams are used (Blocks.near).
 const far = 6 * time.Millisecond
 
-// farSource is source answering after far.
-func farSource(data []byte, calls *atomic.Int64) FetchFunc {
+// clock is a test clock that the test repository's answers move on.
+type clock struct{ t atomic.Int64 }
+
+func (c *clock) now() time.Time { return time.Unix(0, c.t.Load()) }
+
+// clockedBlocks is a cache timing answers by a test clock, which the far
+// sources below advance (and nothing else does).
+func clockedBlocks(t *testing.T) (*Blocks, *clock) {
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	clk := &clock{}
+	b.UseClock(clk.now)
+	return b, clk
+}
+
+// farSource is source answering far later by clk.
+func farSource(clk *clock, data []byte, calls *atomic.Int64) FetchFunc {
 	src := source(data, calls)
 	return func(ctx context.Context, off, n int64) ([]byte, error) {
-		time.Sleep(far)
+		clk.t.Add(int64(far))
 		return src(ctx, off, n)
 	}
 }
 
-// opener streams data from off, answering after far; after failAfter
-// bytes (if > 0) the body fails.
-func opener(data []byte, opens *atomic.Int64, failAfter int) OpenFunc {
+// opener streams data from off, answering far later by clk; after
+// failAfter bytes (if > 0) the body fails.
+func opener(clk *clock, data []byte, opens *atomic.Int64, failAfter int) OpenFunc {
 	return func(ctx context.Context, off int64) (io.ReadCloser, error) {
-		time.Sleep(far)
+		clk.t.Add(int64(far))
 		opens.Add(1)
 		var r io.Reader = bytes.NewReader(data[off:])
 		if failAfter > 0 {
@@ -68,37 +84,31 @@ func randomData(n int) []byte {
 }
 
 func TestStreamSequentialReadIsOneRequest(t *testing.T) {
-	b, err := NewBlocks(64<<20, 4)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
+	b, clk := clockedBlocks(t)
 	data := randomData(20*BlockSize + 12345)
 	var fetches, opens atomic.Int64
-	got := readSequentially(t, b, data, farSource(data, &fetches), opener(data, &opens, 0))
+	got := readSequentially(t, b, data, farSource(clk, data, &fetches), opener(clk, data, &opens, 0))
 	require.Equal(t, data, got)
 	require.EqualValues(t, 1, opens.Load(), "one stream for the whole read")
 	require.Zero(t, fetches.Load(), "no block fetched apart from the stream")
 }
 
 func TestStreamFailingMidwayFallsBackToBlocks(t *testing.T) {
-	b, err := NewBlocks(64<<20, 4)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
+	b, clk := clockedBlocks(t)
 	data := randomData(12 * BlockSize)
 	var fetches, opens atomic.Int64
 	// Every stream dies after 2.5 blocks: a reader waiting for the broken
 	// block fetches it itself, and later reads start new streams.
-	got := readSequentially(t, b, data, farSource(data, &fetches), opener(data, &opens, 5*BlockSize/2))
+	got := readSequentially(t, b, data, farSource(clk, data, &fetches), opener(clk, data, &opens, 5*BlockSize/2))
 	require.Equal(t, data, got)
 	require.Greater(t, opens.Load(), int64(4), "a new stream after each failure")
 }
 
 func TestStreamDoesNotFollowAFarReader(t *testing.T) {
-	b, err := NewBlocks(64<<20, 4)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
+	b, clk := clockedBlocks(t)
 	data := randomData(40 * BlockSize)
 	var opens atomic.Int64
-	open := opener(data, &opens, 0)
+	open := opener(clk, data, &opens, 0)
 	require.True(t, b.Stream("k", int64(len(data)), 0, 2*BlockSize, open))
 	// A reader 30 MiB on (another handle, a seek) is not served by the
 	// stream at the start; it fetches its own blocks.
@@ -114,16 +124,18 @@ func TestStreamKeepsWholeContentOnDisk(t *testing.T) {
 	require.NoError(t, err)
 	b, err := NewBlocks(64<<20, 4)
 	require.NoError(t, err)
+	clk := &clock{}
+	b.UseClock(clk.now)
 	b.UseDisk(disk)
 	data := randomData(5*BlockSize + 777)
 	broken := randomData(5 * BlockSize)
 	var fetches, opens atomic.Int64
-	require.Equal(t, data, readSequentially(t, b, data, farSource(data, &fetches), opener(data, &opens, 0)))
+	require.Equal(t, data, readSequentially(t, b, data, farSource(clk, data, &fetches), opener(clk, data, &opens, 0)))
 	b2 := "k2" // another content, whose stream dies
 	size := int64(len(broken))
-	b.Stream(b2, size, 0, 4<<20, opener(broken, &opens, 2*BlockSize))
+	b.Stream(b2, size, 0, 4<<20, opener(clk, broken, &opens, 2*BlockSize))
 	dest := make([]byte, size)
-	_, err = b.ReadAt(context.Background(), b2, size, dest, 0, farSource(broken, &fetches))
+	_, err = b.ReadAt(context.Background(), b2, size, dest, 0, farSource(clk, broken, &fetches))
 	require.NoError(t, err)
 	require.Equal(t, broken, dest)
 	require.Eventually(t, func() bool { return disk.Has("k", int64(len(data))) }, time.Minute, 10*time.Millisecond)
@@ -136,10 +148,11 @@ func TestStreamKeepsWholeContentOnDisk(t *testing.T) {
 	b3, err := NewBlocks(64<<20, 4)
 	require.NoError(t, err)
 	t.Cleanup(b3.Close)
+	b3.UseClock(clk.now)
 	b3.UseDisk(disk2)
 	fetches.Store(0)
 	opens.Store(0)
-	require.Equal(t, data, readSequentially(t, b3, data, farSource(data, &fetches), opener(data, &opens, 0)))
+	require.Equal(t, data, readSequentially(t, b3, data, farSource(clk, data, &fetches), opener(clk, data, &opens, 0)))
 	require.Zero(t, fetches.Load()+opens.Load(), "read from disk")
 }
 
@@ -173,14 +186,12 @@ func TestDiskEvictsLeastRecentlyUsed(t *testing.T) {
 // Near a repository that answers at once, blocks fetched in parallel beat
 // one connection's stream: none is started.
 func TestNoStreamFromANearRepository(t *testing.T) {
-	b, err := NewBlocks(64<<20, 4)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
+	b, clk := clockedBlocks(t)
 	data := randomData(8 * BlockSize)
 	var fetches, opens atomic.Int64
 	dest := make([]byte, 1000)
-	_, err = b.ReadAt(context.Background(), "k", int64(len(data)), dest, 0, source(data, &fetches))
+	_, err := b.ReadAt(context.Background(), "k", int64(len(data)), dest, 0, source(data, &fetches))
 	require.NoError(t, err)
-	require.False(t, b.Stream("k", int64(len(data)), 1000, 4<<20, opener(data, &opens, 0)))
+	require.False(t, b.Stream("k", int64(len(data)), 1000, 4<<20, opener(clk, data, &opens, 0)))
 	require.Zero(t, opens.Load())
 }

@@ -215,6 +215,7 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	if err != nil {
 		return nil, err
 	}
+	blocks.UseClock(opts.Now)
 	if opts.DiskCacheSize > 0 {
 		disk, err := cache.OpenDisk(filepath.Join(spool.Dir(), "content"), opts.DiskCacheSize)
 		if err != nil {
