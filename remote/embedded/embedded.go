@@ -171,20 +171,27 @@ func (r *Repo) List(ctx context.Context, folder remote.ID) ([]remote.Node, error
 		if rec.Kind != remote.KindFolder {
 			return fmt.Errorf("list %s: %w", folder, remote.ErrNotFolder)
 		}
-		kids := tx.Bucket(bucketChildren).Bucket([]byte(folder))
-		if kids == nil {
-			return nil
-		}
-		return kids.ForEach(func(k, _ []byte) error {
-			c, err := get(tx, remote.ID(k))
-			if err != nil {
-				return err
-			}
+		return eachChild(tx, folder, func(c *record) error {
 			out = append(out, c.node())
 			return nil
 		})
 	})
 	return out, err
+}
+
+// eachChild calls fn with every child of folder, in no particular order.
+func eachChild(tx *bolt.Tx, folder remote.ID, fn func(*record) error) error {
+	kids := tx.Bucket(bucketChildren).Bucket([]byte(folder))
+	if kids == nil {
+		return nil
+	}
+	return kids.ForEach(func(k, _ []byte) error {
+		c, err := get(tx, remote.ID(k))
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	})
 }
 
 func (r *Repo) Open(ctx context.Context, doc remote.ID, file string, off, length int64) (io.ReadCloser, error) {

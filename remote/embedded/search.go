@@ -34,15 +34,7 @@ func (r *Repo) Search(ctx context.Context, under remote.ID, query string) ([]rem
 		}
 		var walk func(id remote.ID) error
 		walk = func(id remote.ID) error {
-			kids := tx.Bucket(bucketChildren).Bucket([]byte(id))
-			if kids == nil {
-				return nil
-			}
-			return kids.ForEach(func(k, _ []byte) error {
-				c, err := get(tx, remote.ID(k))
-				if err != nil {
-					return err
-				}
+			return eachChild(tx, id, func(c *record) error {
 				if c.Kind == remote.KindFolder {
 					return walk(c.ID)
 				}
