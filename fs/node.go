@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -12,7 +13,7 @@ import (
 	"github.com/dmsfs/dmsfs/fs/core"
 )
 
-// dirNode, fileNode and versionsNode are the kernel's view of the core's
+// dirNode, fileNode and viewNode are the kernel's view of the core's
 // nodes. Each wraps one core node and is keyed by its inode number, so
 // that go-fuse finds the inode it already has for a node looked up again.
 type dirNode struct {
@@ -27,9 +28,10 @@ type fileNode struct {
 	k *kernel
 }
 
-type versionsNode struct {
+// viewNode is a node of the read-only views (.versions, .renditions).
+type viewNode struct {
 	gofs.Inode
-	v *core.Versions
+	v core.View
 	k *kernel
 }
 
@@ -49,12 +51,12 @@ func (k *kernel) inode(ctx context.Context, parent *gofs.Inode, n core.Node) *go
 		in = parent.NewInode(ctx, &dirNode{d: x, k: k}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: x.Ino()})
 	case *core.File:
 		in = parent.NewInode(ctx, &fileNode{f: x, k: k}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: x.Ino()})
-	case *core.Versions:
+	case core.View:
 		mode := uint32(syscall.S_IFREG)
 		if x.IsDir() {
 			mode = syscall.S_IFDIR
 		}
-		return parent.NewInode(ctx, &versionsNode{v: x, k: k}, gofs.StableAttr{Mode: mode, Ino: x.Ino()})
+		in = parent.NewInode(ctx, &viewNode{v: x, k: k}, gofs.StableAttr{Mode: mode, Ino: x.Ino()})
 	default:
 		panic("unknown core node")
 	}
@@ -78,6 +80,7 @@ func (k *kernel) ContentChanged(ino uint64) {
 
 func (n *dirNode) OnForget()  { n.k.inodes.CompareAndDelete(n.StableAttr().Ino, n.EmbeddedInode()) }
 func (n *fileNode) OnForget() { n.k.inodes.CompareAndDelete(n.StableAttr().Ino, n.EmbeddedInode()) }
+func (n *viewNode) OnForget() { n.k.inodes.CompareAndDelete(n.StableAttr().Ino, n.EmbeddedInode()) }
 
 func fill(a core.Attr, out *fuse.Attr) {
 	out.Mode = a.Mode
@@ -308,23 +311,35 @@ func (h *fileHandle) Allocate(ctx context.Context, off uint64, size uint64, mode
 	return errno(h.h.Allocate(ctx, off, size, mode))
 }
 
-// The .versions tree: read-only.
+// The views (.versions, .renditions): read-only.
 
-func (n *versionsNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fill(n.v.Attr(), &out.Attr)
+// uncached is the attribute timeout of attributes the kernel must ask
+// for again at each use: go-fuse puts the mount's own in place of 0.
+const uncached = time.Nanosecond
+
+func (n *viewNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	a := n.v.Attr()
+	fill(a, &out.Attr)
+	if a.Uncached {
+		out.SetTimeout(uncached)
+	}
 	return 0
 }
 
-func (n *versionsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func (n *viewNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	ch, err := n.v.Lookup(ctx, name)
 	if err != nil {
 		return nil, errno(err)
 	}
-	fill(ch.Attr(), &out.Attr)
+	a := ch.Attr()
+	fill(a, &out.Attr)
+	if a.Uncached {
+		out.SetAttrTimeout(uncached)
+	}
 	return n.k.inode(ctx, n.EmbeddedInode(), ch), 0
 }
 
-func (n *versionsNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+func (n *viewNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	list, err := n.v.Readdir(ctx)
 	if err != nil {
 		return nil, errno(err)
@@ -332,38 +347,51 @@ func (n *versionsNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 	return gofs.NewListDirStream(dirEntries(list)), 0
 }
 
-func (n *versionsNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+func (n *viewNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	// Old versions never change: the kernel may keep their pages.
-	return nil, fuse.FOPEN_KEEP_CACHE, 0
+	r, how, err := n.v.Open(ctx)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	var open uint32
+	if how.KeepCache {
+		open |= fuse.FOPEN_KEEP_CACHE
+	}
+	if how.Direct {
+		open |= fuse.FOPEN_DIRECT_IO
+	}
+	return &viewHandle{r: r}, open, 0
 }
 
-func (n *versionsNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	data, err := n.v.Read(ctx, dest, off)
+// viewHandle is an open file of a view.
+type viewHandle struct{ r core.ViewReader }
+
+func (h *viewHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	data, err := h.r.Read(ctx, dest, off)
 	if err != nil {
 		return nil, errno(err)
 	}
 	return fuse.ReadResultData(data), 0
 }
 
-func (n *versionsNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (n *viewNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	return syscall.EROFS
 }
 
-func (n *versionsNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+func (n *viewNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	return nil, nil, 0, syscall.EROFS
 }
 
-func (n *versionsNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func (n *viewNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	return nil, syscall.EROFS
 }
 
-func (n *versionsNode) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
+func (n *viewNode) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
 
-func (n *versionsNode) Rmdir(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
+func (n *viewNode) Rmdir(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
 
-func (n *versionsNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+func (n *viewNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	return syscall.EROFS
 }

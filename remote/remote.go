@@ -256,6 +256,27 @@ type Hidden interface {
 	HiddenNames(parent ID) []string
 }
 
+// Renditioner is implemented by repositories that convert a document to
+// other formats on request (enaio: PDF, a multi-page TIFF, the pages with
+// their annotations burned in); the mount shows them, read-only, as
+// dir/.renditions/<doc>/.
+type Renditioner interface {
+	// Renditions names what doc can be converted to, none if nothing;
+	// it asks the repository nothing where the node says enough.
+	Renditions(ctx context.Context, doc Node) ([]Rendition, error)
+	// OpenRendition reads a rendition of doc as of its concurrency
+	// token, from off. The repository makes it whole and keeps it by
+	// (doc, token, kind), so that reading it again asks nothing; size
+	// is its length.
+	OpenRendition(ctx context.Context, doc ID, token, kind string, off int64) (rc io.ReadCloser, size int64, err error)
+}
+
+// Rendition is one format a document can be converted to.
+type Rendition struct {
+	Name string // the file name shown
+	Kind string // what OpenRendition takes
+}
+
 // Searcher is implemented by repositories that find documents by a query
 // (the mount's dir/.search/<query>/). The query's syntax is the
 // repository's; README gives it per backend.

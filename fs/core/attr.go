@@ -23,6 +23,9 @@ type Attr struct {
 	UID   uint32
 	GID   uint32
 	Nlink uint32
+	// Uncached: the kernel must not keep the attributes (a size not
+	// known yet).
+	Uncached bool
 }
 
 // IsDir tells directories from files.

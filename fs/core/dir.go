@@ -70,8 +70,9 @@ type Dir struct {
 	hidden map[string]*File
 	// unlinked are documents unlinked a moment ago, still on the server
 	// until their deletion runs; see Unlink.
-	unlinked map[string]*unlinkItem
-	versions *Versions
+	unlinked   map[string]*unlinkItem
+	versions   *Versions
+	renditions *Renditions
 	// views are the hidden views found by name (view), by name.
 	views map[string]remote.Node
 	// volatile: a view's folder that is listed anew at each use (set at
@@ -474,6 +475,11 @@ func (d *Dir) Lookup(ctx context.Context, name string) (Node, error) {
 			return sd, nil
 		}
 	}
+	if name == RenditionsDir {
+		if rd := d.renditionsNode(); rd != nil {
+			return rd, nil
+		}
+	}
 	if d.search != nil && d.search.root {
 		return d.queryDir(ctx, name)
 	}
@@ -526,6 +532,9 @@ func (d *Dir) listing(ctx context.Context, forKernel bool) ([]DirEntry, bool, er
 	if d.fsys.opts.ShowVersions && d.search == nil && d.doc == nil {
 		if _, ok := remote.As[remote.Searcher](d.fsys.repo); ok {
 			dirs[SearchDir] = true
+		}
+		if _, ok := remote.As[remote.Renditioner](d.fsys.repo); ok {
+			dirs[RenditionsDir] = true
 		}
 	}
 	if d.fsys.opts.ShowVersions {
@@ -689,7 +698,7 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 	if d.fsys.opts.ReadOnly || d.search != nil {
 		return nil, syscall.EROFS
 	}
-	if d.doc != nil || name == versions.Dir {
+	if d.doc != nil || name == versions.Dir || name == RenditionsDir {
 		return nil, syscall.EPERM // documents hold files, not folders
 	}
 	ctx, cancel := opContext(ctx)
@@ -734,7 +743,7 @@ func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*Fil
 	if d.fsys.opts.ReadOnly || d.search != nil {
 		return nil, nil, syscall.EROFS
 	}
-	if name == versions.Dir {
+	if name == versions.Dir || name == RenditionsDir {
 		return nil, nil, syscall.EPERM
 	}
 	ctx, cancel := opContext(ctx)

@@ -36,7 +36,7 @@ type Versions struct {
 	entry   versions.Entry       // level 2
 }
 
-var _ Node = (*Versions)(nil)
+var _ View = (*Versions)(nil)
 
 func (d *Dir) versionsNode() *Versions {
 	d.mu.Lock()
@@ -144,7 +144,7 @@ func (v *Versions) kid(name string, make func() *Versions) *Versions {
 }
 
 // Lookup finds name in the level.
-func (v *Versions) Lookup(ctx context.Context, name string) (*Versions, error) {
+func (v *Versions) Lookup(ctx context.Context, name string) (View, error) {
 	switch v.level {
 	case 0:
 		d := v.dir
@@ -185,6 +185,14 @@ func (v *Versions) Lookup(ctx context.Context, name string) (*Versions, error) {
 		}
 	}
 	return nil, syscall.ENOENT
+}
+
+// Open opens an old version, which never changes.
+func (v *Versions) Open(ctx context.Context) (ViewReader, ViewOpen, error) {
+	if v.level != 2 {
+		return nil, ViewOpen{}, syscall.EISDIR
+	}
+	return v, ViewOpen{KeepCache: true}, nil
 }
 
 // Read reads an old version.

@@ -77,6 +77,20 @@ func RequireFUSE(t testing.TB) {
 	t.Skipf("FUSE unavailable: %s", why)
 }
 
+// RequireTools skips the test where a program it runs is missing, or
+// fails it when CI=true (.ci/run installs them).
+func RequireTools(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is needed on CI", tool)
+			}
+			t.Skipf("no %s", tool)
+		}
+	}
+}
+
 // Mount mounts repo with opts on a fresh mount point and cache directory.
 func Mount(t testing.TB, repo remote.Repository, opts dfs.Options) *Env {
 	t.Helper()

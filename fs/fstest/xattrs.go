@@ -42,12 +42,7 @@ func getfattr(t *testing.T, p string) map[string]string {
 // fields along.
 func testXattrs(t *testing.T, newRepo func(t *testing.T) remote.Repository) {
 	RequireFUSE(t)
-	if _, err := exec.LookPath("getfattr"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("getfattr is needed (Debian: attr)")
-		}
-		t.Skip("no getfattr (Debian: attr)")
-	}
+	RequireTools(t, "getfattr") // Debian: attr
 	repo := newRepo(t)
 	e := Mount(t, repo, dfs.Options{})
 	require.NoError(t, os.MkdirAll(e.Path("x/src"), 0o755))

@@ -41,6 +41,27 @@ func storeInCacheRequest(id int) rpc.Request {
 		rpc.Int("Flags", storeInCacheFiles), rpc.Int("dwObjectID", id), rpc.Int("Convert", 0)}}
 }
 
+// Conversions std.StoreInCacheByID makes (its Convert, spec §3.4): one
+// PDF of main types 1–4, one multi-page TIFF of main types 2–3.
+const (
+	convertPDF  = 1
+	convertTIFF = 8
+)
+
+// renditionRequest reads a document converted, or (convert 0,
+// annotated) its pages with their annotations burned in. The
+// annotations parameter is UNVERIFIED: ECMind's files(add_annotations=)
+// passes something to std.StoreInCacheByID, and the cnv jobs call theirs
+// AddAnnotations (1: burn in), which this client sends (spec §3.4,
+// [D33]).
+func renditionRequest(id, convert int, annotated bool) rpc.Request {
+	ps := []rpc.Param{rpc.Int("Flags", storeInCacheFiles), rpc.Int("dwObjectID", id), rpc.Int("Convert", convert)}
+	if annotated {
+		ps = append(ps, rpc.Int("AddAnnotations", 1))
+	}
+	return rpc.Request{Job: jobStoreInCache, Params: ps}
+}
+
 // docVersionRequest reads a saved version. std.GetDocVersion's parameter
 // names are UNVERIFIED (spec §9.1): dwObjectID as for StoreInCacheByID,
 // VersionGUID as the history's modification GUID.

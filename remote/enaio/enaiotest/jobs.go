@@ -157,7 +157,7 @@ var jobParams = map[string][]string{
 	"dms.GetObjDef":            {},
 	"dms.GetObjectTypeByID":    {"ObjectID"},
 	"dms.GetResultList":        {"XML", "Encoding", "Offset", "PageSize", "MaxHits", "RequestType", "GarbageMode", "DateFormat"},
-	"std.StoreInCacheByID":     {"dwObjectID", "Convert"},
+	"std.StoreInCacheByID":     {"dwObjectID", "Convert", "AddAnnotations"},
 	"dms.GetObjectHistory":     {"ObjectID", "LangID", "Encoding"},
 	"std.GetDocVersion":        {"dwObjectID", "VersionGUID"},
 	"dms.XMLInsert":            {"Options", "XML", "Encoding", "JobUserGUID"},
@@ -552,21 +552,36 @@ func (s *Server) storeInCache(p params) ([]rpc.Param, []rpc.File, *jobError) {
 	if jerr != nil {
 		return nil, nil, jerr
 	}
-	if c := p.opt("Convert", "0"); c != "0" {
-		return nil, nil, fail(errInvalid, "Konvertierung %s wird von diesem Server nicht unterstützt.", c)
-	}
+	convert, annotate := p.opt("Convert", "0"), p.opt("AddAnnotations", "0") == "1"
 	s.mu.Lock()
 	o, jerr := s.object(id)
 	var blobs []Blob
+	var conv conversion
 	if jerr == nil {
 		if kindOf(o.Type) != dmsxml.Document {
 			jerr = fail(errInvalid, "Objekt %d ist kein Dokument.", id)
 		}
 		blobs = slices.Clone(o.Files)
+		conv = conversion{id: id, title: o.Fields["Name"], mainType: o.Type >> 16, to: convert}
+		if annotate {
+			conv.annotations = slices.Clone(o.Annotations)
+		}
 	}
 	s.mu.Unlock()
 	if jerr != nil {
 		return nil, nil, jerr
+	}
+	if convert != "0" || annotate {
+		datas := make([][]byte, len(blobs))
+		for i, b := range blobs {
+			d, err := os.ReadFile(s.blobPath(b.SHA256))
+			if err != nil {
+				return nil, nil, fail(errInvalid, "Datei nicht lesbar: %v", err)
+			}
+			datas[i] = d
+		}
+		files, jerr := conv.run(blobs, datas)
+		return nil, files, jerr
 	}
 	// Flags: 0 = the document's files and its preview (DIA) file, 1 = the
 	// files only, 2 = the DIA file only (ECMind's ecm.dms.files; spec
@@ -583,6 +598,16 @@ func (s *Server) storeInCache(p params) ([]rpc.Param, []rpc.File, *jobError) {
 		files = append(files, rpc.File{Ext: "dia", Size: int64(len(dia)), R: strings.NewReader(dia)})
 	}
 	return nil, files, nil
+}
+
+// Annotations are the annotations of object id.
+func (s *Server) Annotations(id int) []Annotation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.st.Objects[id]; o != nil {
+		return slices.Clone(o.Annotations)
+	}
+	return nil
 }
 
 func (s *Server) history(p params) ([]rpc.Param, []rpc.File, *jobError) {
@@ -1008,19 +1033,19 @@ func (s *Server) seed() error {
 		s.st.Objects[o.ID] = o
 		return o
 	}
-	pdf, err := put([]byte("%PDF-1.4 Rechnung 2024-001\n"), "pdf")
+	pdf, err := put(renderPDF("Rechnung 2024-001", []pdfPage{{heading: "Rechnung 2024-001", lines: []string{"Beispielrechnung"}}}), "pdf")
 	if err != nil {
 		return err
 	}
-	p1, err := put([]byte("II*\x00 Seite 1"), "tif")
+	p1, err := put(SamplePage(1), "tif")
 	if err != nil {
 		return err
 	}
-	p2, err := put([]byte("II*\x00 Seite 2"), "tif")
+	p2, err := put(SamplePage(2), "tif")
 	if err != nil {
 		return err
 	}
-	p1old, err := put([]byte("II*\x00 Seite 1 (erster Scan)"), "tif")
+	p1old, err := put(SamplePage(3), "tif") // the first scan of page 1 had a bar too many
 	if err != nil {
 		return err
 	}
@@ -1035,6 +1060,7 @@ func (s *Server) seed() error {
 	scan := add(TypeScan, akte.ID, 0, "Lieferschein", p1, p2)
 	scan.log(dmsxml.ActionVersionCreated, "Version erzeugt", "admin", []Blob{p1old})
 	scan.log(4, "Dokumentinhalt bearbeitet", "admin", nil)
+	scan.Annotations = []Annotation{SampleAnnotation}
 	pa := add(TypePersonal, 0, 0, "Muster, Max")
 	v := add(TypePDok, pa.ID, 0, "Vertrag.txt", txt)
 	v.Tables = map[string][]Row{"Files": {{"FileName": "Vertrag.txt", "Size": strconv.FormatInt(txt.Size, 10), "SHA256": txt.SHA256}}}

@@ -20,7 +20,7 @@ const (
 	TypeAkte     = 0<<16 | 1
 	TypeRegister = 99<<16 | 2
 	TypeDatei    = 4<<16 | 3 // W document (arbitrary files) with the Files table dmsfs keeps names in
-	TypeScan     = 1<<16 | 4 // grayscale image document without that table, as other clients make them
+	TypeScan     = 2<<16 | 4 // black-and-white image document without that table, as other clients make them
 	TypePersonal = 0<<16 | 5
 	TypePReg     = 99<<16 | 6
 	TypePDok     = 4<<16 | 7
@@ -63,7 +63,7 @@ func ObjDef() dmsxml.ObjDef {
 			obj(0, 1, "Akte", "Akte", 0, name),
 			obj(99, 2, "Register", "Register", 0, name),
 			obj(4, 3, "Datei", "Datei", 1, name, files, note),
-			obj(1, 4, "Scan", "Scan", 1, name),
+			obj(2, 4, "Scan", "Scan", 1, name),
 		}},
 		{CoType: 5, Name: "Personal", Internal: "personal", Objects: []dmsxml.ObjectDef{
 			obj(0, 5, "Personalakte", "Personalakte", 0, name),
@@ -122,6 +122,8 @@ type Object struct {
 	Modified time.Time         `json:"modified"`
 	Deleted  bool              `json:"deleted,omitempty"`
 	History  []Mod             `json:"history,omitempty"` // oldest first
+	// Annotations are drawn on an image document's pages.
+	Annotations []Annotation `json:"annotations,omitempty"`
 }
 
 // Row is one row of a table field: column → value.

@@ -1,0 +1,30 @@
+package core
+
+import "context"
+
+// View is a node of the read-only views beside a directory's entries
+// (.versions, .renditions): the adapter shows them all the same way.
+type View interface {
+	Node
+	IsDir() bool
+	Lookup(ctx context.Context, name string) (View, error)
+	Readdir(ctx context.Context) ([]DirEntry, error)
+	// Open opens a file of the view for reading.
+	Open(ctx context.Context) (ViewReader, ViewOpen, error)
+}
+
+// ViewReader reads an open file of a view.
+type ViewReader interface {
+	Read(ctx context.Context, dest []byte, off int64) ([]byte, error)
+}
+
+// ViewOpen says how the kernel may treat an open file of a view.
+type ViewOpen struct {
+	// KeepCache: the content never changes (old versions), the kernel
+	// may keep its pages across opens.
+	KeepCache bool
+	// Direct: the size shown is not known to be right (a rendition not
+	// fetched yet); the kernel reads through to the end and keeps no
+	// pages.
+	Direct bool
+}
