@@ -38,6 +38,9 @@ func TestSearchResultList(t *testing.T) {
 	require.Equal(t, []string{"Brief.txt"}, e.Names("Personal/.search/Personaldokument?Abteilung=Einkauf"))
 	require.Equal(t, []string{"Zeugnis.txt"}, e.Names("Personal/Muster, Erika/.search/Personaldokument?Abteilung=Vertrieb"), "below a folder")
 	require.Len(t, e.Names(".search/Personaldokument"), 4, "every document of the type")
+	require.Len(t, e.Names(".search/Personaldokument?Name=Vert*"), 2, "a wildcard: both contracts")
+	require.Equal(t, []string{"Brief.txt", "Zeugnis.txt"}, e.Names("Personal/.search/Personaldokument?Name!=V*"))
+	require.Equal(t, []string{"Brief.txt"}, e.Names("Personal/.search/Personaldokument?Name=Bri?f.txt"))
 
 	require.NoError(t, os.WriteFile(e.Path("Personal/.search/Personaldokument?Abteilung=Einkauf/Brief.txt"), []byte("saved via a search\n"), 0o644))
 	e.Settle()

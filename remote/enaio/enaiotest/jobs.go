@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -362,9 +363,9 @@ func matches(o *Object, c dmsxml.FieldCondition) (bool, *jobError) {
 	}
 	switch strings.ToUpper(c.Operator) {
 	case "=":
-		return len(c.Values) == 1 && v == c.Values[0], nil
+		return len(c.Values) == 1 && equalOrLike(c, v), nil
 	case "!=":
-		return len(c.Values) == 1 && v != c.Values[0], nil
+		return len(c.Values) == 1 && !equalOrLike(c, v), nil
 	case "IN":
 		return slices.Contains(c.Values, v), nil
 	case "NOT IN":
@@ -388,6 +389,30 @@ func matches(o *Object, c dmsxml.FieldCondition) (bool, *jobError) {
 		return a >= b, nil
 	}
 	return false, fail(errInvalid, "operator %q is not supported by this server", c.Operator)
+}
+
+// equalOrLike compares a value with a condition's: in index fields, *
+// stands for any text and ? for one character, as in the enaio client's
+// search forms.
+func equalOrLike(c dmsxml.FieldCondition, v string) bool {
+	want := c.Values[0]
+	if c.System == "1" || !strings.ContainsAny(want, "*?") {
+		return v == want
+	}
+	var re strings.Builder
+	re.WriteString("(?s)^")
+	for _, r := range want {
+		switch r {
+		case '*':
+			re.WriteString(".*")
+		case '?':
+			re.WriteString(".")
+		default:
+			re.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	re.WriteString("$")
+	return regexp.MustCompile(re.String()).MatchString(v)
 }
 
 // comparable gives a field's value and a condition's as numbers: times
