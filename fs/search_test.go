@@ -17,8 +17,9 @@ import (
 // TestSearchFolders: dir/.search/<query>/ lists the documents below dir
 // that the repository finds (embedded: globs on names, field=value), across
 // folders, with namesakes told apart; a save into a result is a new
-// version of the document found; names there cannot be made, removed or
-// moved (EROFS); a malformed query is ENOENT; .search is in no listing.
+// version of the document found, and so is an office program's save (its
+// lock and temporary files stay local); names there cannot be made,
+// removed or moved (EROFS); a malformed query is ENOENT; .search is in no listing.
 func TestSearchFolders(t *testing.T) {
 	r, err := embedded.Open(t.TempDir(), embedded.Options{})
 	require.NoError(t, err)
@@ -55,12 +56,32 @@ func TestSearchFolders(t *testing.T) {
 	require.Equal(t, "saved through a search\n", string(got))
 	e.RequireVersions(e.MustNode("a/b/y.pdf"), 2)
 
+	// An office program's save through a result: its lock file and its
+	// temporary copy stay local, and the copy renamed over the result is
+	// the document's next version.
+	lock := filepath.Join(e.Path(".search/author=Meier"), ".~lock.y.pdf#")
+	require.NoError(t, os.WriteFile(lock, []byte("lock"), 0o644))
+	tmp := filepath.Join(e.Path(".search/author=Meier"), "lu1abc.tmp")
+	require.NoError(t, os.WriteFile(tmp, []byte("saved by the office program\n"), 0o600))
+	require.NoError(t, os.Rename(tmp, filepath.Join(e.Path(".search/author=Meier"), "y.pdf")))
+	require.NoError(t, os.Remove(lock))
+	e.Settle()
+	got, err = os.ReadFile(e.Path("a/b/y.pdf"))
+	require.NoError(t, err)
+	require.Equal(t, "saved by the office program\n", string(got))
+	e.RequireVersions(e.MustNode("a/b/y.pdf"), 3)
+	require.Len(t, e.Tree(e.MustNode("")), 5, "no lock or temp document")
+	require.Equal(t, []string{"y.pdf"}, e.Names(".search/author=Meier"))
+
 	// The names of a search are the repository's.
 	res := e.Path(".search/author=Meier")
 	require.ErrorIs(t, os.WriteFile(filepath.Join(res, "new.txt"), []byte("x"), 0o644), syscall.EROFS)
 	require.ErrorIs(t, os.Remove(filepath.Join(res, "y.pdf")), syscall.EROFS)
 	require.ErrorIs(t, os.Rename(filepath.Join(res, "y.pdf"), e.Path("moved.pdf")), syscall.EROFS)
 	require.ErrorIs(t, os.Mkdir(filepath.Join(res, "sub"), 0o755), syscall.EROFS)
+	require.NoError(t, os.WriteFile(filepath.Join(res, "lu2.tmp"), []byte("x"), 0o644))
+	require.ErrorIs(t, os.Rename(filepath.Join(res, "lu2.tmp"), filepath.Join(res, "new.pdf")), syscall.EROFS, "a temp file becomes no new document")
+	require.NoError(t, os.Remove(filepath.Join(res, "lu2.tmp")))
 	_, err = os.Stat(e.Path("a/b/y.pdf"))
 	require.NoError(t, err)
 

@@ -740,7 +740,7 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 // looked up on the server first: a document another client created
 // meanwhile is opened (O_EXCL: EEXIST), never duplicated.
 func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*File, *Handle, error) {
-	if d.fsys.opts.ReadOnly || d.search != nil {
+	if d.fsys.opts.ReadOnly || (d.search != nil && !d.searchTemp(ctx, name)) {
 		return nil, nil, syscall.EROFS
 	}
 	if name == versions.Dir || name == RenditionsDir {
@@ -911,7 +911,7 @@ func (d *Dir) existingChild(ctx context.Context, op, name string) (Node, error) 
 // before that (install's unlink and create, Alfresco's "shuffle") is its
 // next version instead of a new document.
 func (d *Dir) Unlink(ctx context.Context, name string) error {
-	if d.fsys.opts.ReadOnly || d.search != nil {
+	if d.fsys.opts.ReadOnly || (d.search != nil && !d.searchLocal(name)) {
 		return syscall.EROFS
 	}
 	ctx, cancel := opContext(ctx)

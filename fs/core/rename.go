@@ -18,7 +18,7 @@ import (
 //   - a temp file renamed to a real name is uploaded under that name;
 //   - anything else is a rename or move on the server.
 func (d *Dir) Rename(ctx context.Context, name string, dst *Dir, newName string, flags uint32) error {
-	if d.fsys.opts.ReadOnly || d.search != nil || dst.search != nil {
+	if d.fsys.opts.ReadOnly || !d.searchRenameAllowed(ctx, name, dst, newName) {
 		return syscall.EROFS
 	}
 	if flags&unix.RENAME_EXCHANGE != 0 {
@@ -64,6 +64,22 @@ func (d *Dir) Rename(ctx context.Context, name string, dst *Dir, newName string,
 		}
 	}
 	return err
+}
+
+// searchRenameAllowed: in search views only a temp file renames, within
+// its query's directory, to another temp name or over a result (a save).
+func (d *Dir) searchRenameAllowed(ctx context.Context, name string, dst *Dir, newName string) bool {
+	if d.search == nil && dst.search == nil {
+		return true
+	}
+	if d != dst || !d.searchLocal(name) {
+		return false
+	}
+	if d.searchTemp(ctx, newName) {
+		return true
+	}
+	tgt, err := d.child(ctx, newName)
+	return err == nil && tgt != nil
 }
 
 func (d *Dir) renameDir(ctx context.Context, src *Dir, name string, dst *Dir, newName string, tgt Node) error {

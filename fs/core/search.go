@@ -15,6 +15,13 @@ import (
 // and saving into them work (a save is a new version of the document
 // found), creating, removing and renaming names there is EROFS. Results
 // are cached like listings (DirCacheTime).
+//
+// Except for temp files (TempPatterns): a saving program keeps its lock
+// file and its temporary copy beside the document (LibreOffice's
+// .~lock.x# and lu*.tmp), and renames the copy over it. Those names may
+// be made, written, renamed among themselves and removed in a query's
+// directory; they stay local, and one renamed over a result saves that
+// document (a new version of it).
 
 // SearchDir is the name of a directory's search view.
 const SearchDir = ".search"
@@ -27,6 +34,26 @@ type searchSpec struct {
 	// lastErr is why the repository rejected the last query that failed
 	// (.search itself; its user.dms.error). Guarded by the Dir's mu.
 	lastErr string
+}
+
+// searchTemp tells whether name is a temp file that d, a query's
+// directory, may hold (see above).
+func (d *Dir) searchTemp(ctx context.Context, name string) bool {
+	return d.search != nil && !d.search.root && d.isTemp(ctx, name)
+}
+
+// searchLocal tells whether name in d, a query's directory, is a local
+// temp file (which may be removed or renamed), not a result.
+func (d *Dir) searchLocal(name string) bool {
+	d.mu.Lock()
+	f := d.local[name]
+	d.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.temp && f.doc == nil
 }
 
 // searchRoot is d's .search, nil where the repository cannot search.
