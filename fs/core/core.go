@@ -17,6 +17,10 @@
 //  3. File.mu: the file's state. Never held across a repository call or a
 //     download; an upload or download under way is a state (File.busy)
 //     that writers wait out on File.cond.
+//     Versions.mu and Renditions.mu (a view node's state) are of this
+//     level too, with only leaf locks under them; Versions.mu is held
+//     across the history request (one at a time), Renditions.mu never
+//     across a call.
 //  4. Leaf locks, under which nothing else is taken: docRef.mu, Dir.amu,
 //     FS.treeMu, FS.errMu, FS.tree.mu (the kept-tree writer), the upload
 //     queue's.
@@ -132,6 +136,11 @@ type FS struct {
 	// changes counts uploads made through this mount; caches of version
 	// histories are stale once it moved.
 	changes atomic.Uint64
+	// attrGen counts changes of the local attributes (mode, owner, mtime)
+	// of documents on the server: a File showing one re-reads its own
+	// from the spool at its next listing once it moved (File.refresh),
+	// so that a document's paths agree.
+	attrGen atomic.Uint64
 	// conflicts and uploadFailures count conflict copies made and failed
 	// uploads, passOpens passed-through opens, reads the reads of
 	// repository content served, for Stats.

@@ -71,6 +71,8 @@ type File struct {
 	// dirty: local differs from the repository and must be uploaded.
 	dirty bool
 	attr  localAttr
+	// attrGen is fsys.attrGen when attr was read from the spool.
+	attrGen uint64
 	// opens and writers count open handles; gen counts content changes
 	// that did not come through this file's writes, keptGen the gen the
 	// kernel page cache holds.
@@ -125,6 +127,7 @@ func newRemoteFile(fsys *FS, dir *Dir, name string, doc *docRef, rf remote.File,
 	f.doc, f.rf, f.multi, f.exists = doc, rf, multi, true
 	f.url, f.typ = n.URL, n.Type
 	fields := n.Fields
+	f.attrGen = fsys.attrGen.Load()
 	if a, ok := fsys.spool.GetAttr(fsys.attrKey(doc.id, rf.Name)); ok && a.ContentID == rf.ContentID {
 		f.attr = attrFrom(a)
 	}
@@ -211,10 +214,14 @@ func (f *File) refresh(n remote.Node, since uint64) {
 	if f.dirty || f.temp || (f.opens > 0 && f.local != nil) {
 		return // local changes, or open handles reading the local copy, keep their view
 	}
-	if rf.ContentID != f.rf.ContentID {
-		f.gen++
-		f.closeLocal()
-		f.attr = localAttr{}
+	if g := f.fsys.attrGen.Load(); rf.ContentID != f.rf.ContentID || g != f.attrGen {
+		// New content, or a chmod, chown or touch of some document
+		// through another of its paths (a search folder's result).
+		if rf.ContentID != f.rf.ContentID {
+			f.gen++
+			f.closeLocal()
+		}
+		f.attr, f.attrGen = localAttr{}, g
 		if a, ok := f.fsys.spool.GetAttr(f.fsys.attrKey(f.doc.id, rf.Name)); ok && a.ContentID == rf.ContentID {
 			f.attr = attrFrom(a)
 		}
@@ -699,6 +706,7 @@ func (f *File) saveAttr() {
 	} else {
 		f.fsys.spool.DeleteAttr(key)
 	}
+	f.attrGen = f.fsys.attrGen.Add(1)
 }
 
 // forget abandons the file after an unlink or a rename over it (mu held):

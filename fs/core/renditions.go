@@ -40,7 +40,7 @@ type Renditions struct {
 	kids  map[string]*Renditions // levels 0 and 1, by name
 	token string                 // level 2: the token last opened
 	size  int64                  // level 2: its size; -1 until fetched
-	mtime time.Time              // levels 1 and 2: the document's
+	mtime time.Time              // levels 1 and 2: the document's; else dir's
 }
 
 var _ View = (*Renditions)(nil)
@@ -71,6 +71,9 @@ func (v *Renditions) Attr() Attr {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	a.Mtime = v.mtime
+	if a.Mtime.IsZero() {
+		a.Mtime = v.dir.Attr().Mtime
+	}
 	if v.level < 2 {
 		a.Mode, a.Size = syscall.S_IFDIR|0o555, 4096
 		return a

@@ -22,7 +22,7 @@ type Versions struct {
 	fsys  *FS
 	ino   uint64
 	level int
-	dir   *Dir // level 0
+	dir   *Dir // the directory the tree is in (levels 0 and 1)
 
 	// levels 1 and 2: the document and file
 	doc  remote.ID
@@ -57,7 +57,7 @@ func (v *Versions) IsDir() bool { return v.level < 2 }
 func (v *Versions) Attr() Attr {
 	a := Attr{UID: v.fsys.opts.UID, GID: v.fsys.opts.GID, Nlink: 1}
 	if v.level < 2 {
-		a.Mode, a.Size = syscall.S_IFDIR|0o555, 4096
+		a.Mode, a.Size, a.Mtime = syscall.S_IFDIR|0o555, 4096, v.dir.Attr().Mtime
 		return a
 	}
 	a.Mode, a.Size, a.Mtime = syscall.S_IFREG|0o444, v.entry.File.Size, v.entry.Time
@@ -169,7 +169,7 @@ func (v *Versions) Lookup(ctx context.Context, name string) (View, error) {
 			return nil, syscall.ENOENT // not on the server yet: no history
 		}
 		return v.kid(string(doc)+"/"+file, func() *Versions {
-			return &Versions{fsys: v.fsys, level: 1, doc: doc, file: file}
+			return &Versions{fsys: v.fsys, level: 1, dir: d, doc: doc, file: file}
 		}), nil
 	case 1:
 		es, err := v.history(ctx)
