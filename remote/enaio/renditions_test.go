@@ -24,7 +24,8 @@ import (
 // exactly inside the annotation; a text document offers only the PDF;
 // sizes are 0 until fetched, then right; a second read asks the server
 // nothing; a save of the document fetches them anew; nothing can be
-// written there; rsync and find of the folder never walk into them.
+// written there; rsync, cp -r and find of the folder never walk into
+// them.
 func TestRenditions(t *testing.T) {
 	fstest.RequireTools(t, "pdfinfo", "tiffinfo", "rsync", "find")
 	srv := enaiotest.Start(t, enaiotest.Options{})
@@ -121,4 +122,7 @@ func TestRenditions(t *testing.T) {
 	for _, d := range out {
 		require.False(t, strings.HasPrefix(d.Name(), ".renditions"), d.Name())
 	}
+	cp := t.TempDir() + "/copy"
+	e.Run("cp", "-r", e.Path(akte), cp)
+	require.NotContains(t, e.Run("find", cp), ".renditions", "cp -r")
 }
