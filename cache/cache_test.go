@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 )
 
 func source(data []byte, calls *atomic.Int64) FetchFunc {
@@ -205,4 +206,93 @@ func TestSpoolInlineRecords(t *testing.T) {
 	require.NoError(t, s.Finish(key, "", nil))
 	_, ok = s.Inline(key)
 	require.False(t, ok)
+}
+
+// crashCopy copies a spool's files as a crash would leave them: what was
+// written, whether or not the process closed anything.
+func crashCopy(t *testing.T, from string, log []byte) string {
+	t.Helper()
+	to := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(to, "spool/data"), 0o700))
+	db, err := os.ReadFile(filepath.Join(from, "state.db"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(to, "state.db"), db, 0o600))
+	if log == nil {
+		log, err = os.ReadFile(filepath.Join(from, "journal.log"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(to, "journal.log"), log, 0o600))
+	entries, err := os.ReadDir(filepath.Join(from, "spool/data"))
+	require.NoError(t, err)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, "spool/data", e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(to, "spool/data", e.Name()), b, 0o600))
+	}
+	return to
+}
+
+// A commit is one append to the commit log, not a state.db transaction;
+// a crash before anything folded it finds it in the log, a torn last
+// entry is left out, and a record forgotten after a fold stays forgotten
+// though the log's cut never reached the disk.
+func TestSpoolCommitLog(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	commit := func(name, content string) string {
+		key, f, err := s.Create(false)
+		require.NoError(t, err)
+		defer f.Close()
+		_, err = f.WriteString(content)
+		require.NoError(t, err)
+		require.NoError(t, s.Commit(f, Record{Key: key, Op: OpInsert, Parent: "1", Name: name, Size: int64(len(content))}))
+		return key
+	}
+	a := commit("a.txt", "alpha")
+	commit("b.txt", "beta")
+	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
+		require.Nil(t, tx.Bucket(bucketJournal).Get([]byte(a)), "no state.db transaction per commit")
+		return nil
+	}))
+	recs, err := s.Pending()
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	got, ok := s.Inline(a)
+	require.True(t, ok)
+	require.Equal(t, "alpha", string(got))
+
+	before := crashCopy(t, dir, nil)
+	torn, err := os.ReadFile(filepath.Join(dir, "journal.log"))
+	require.NoError(t, err)
+	torn = append(torn, torn[:len(torn)/2]...) // a third append, cut short
+	tornDir := crashCopy(t, dir, torn)
+
+	logBefore, err := os.ReadFile(filepath.Join(dir, "journal.log"))
+	require.NoError(t, err)
+	require.NoError(t, s.Finish(a, "", nil)) // folds both, forgets a
+	after := crashCopy(t, dir, logBefore)    // the log's cut was lost
+
+	for _, c := range []struct {
+		name string
+		dir  string
+		want []string
+	}{{"crash before the fold", before, []string{"a.txt", "b.txt"}}, {"torn last entry", tornDir, []string{"a.txt", "b.txt"}}, {"forgotten after the fold", after, []string{"b.txt"}}} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := OpenSpool(c.dir)
+			require.NoError(t, err)
+			defer r.Close()
+			recs, err := r.Pending()
+			require.NoError(t, err)
+			var names []string
+			for _, rec := range recs {
+				names = append(names, rec.Name)
+				got, ok := r.Inline(rec.Key)
+				require.True(t, ok)
+				require.Equal(t, map[string]string{"a.txt": "alpha", "b.txt": "beta"}[rec.Name], string(got))
+			}
+			require.ElementsMatch(t, c.want, names)
+		})
+	}
 }

@@ -23,10 +23,13 @@ import (
 //	spool/data/<key>   content of files with local changes
 //	spool/temp/<key>   editor temp and lock files (local only, wiped at start)
 //	state.db           bbolt: the upload journal and the local attributes
+//	journal.log        records committed since state.db's last transaction
+//	                   (commitlog.go)
 //
-// A journal record is written (and bbolt fsyncs it) only after its data file
-// was fsync'd, so a record always describes durable data. Records are
-// removed only after the upload was confirmed.
+// A journal record is written (and fdatasync'd, in the commit log) only
+// after its data file was fsync'd, or with the file's bytes in it, so a
+// record always describes durable data. Records are removed only after
+// the upload was confirmed.
 
 var (
 	bucketJournal = []byte("journal")
@@ -82,6 +85,7 @@ type Attr struct {
 type Spool struct {
 	dir string
 	db  *bolt.DB
+	log *commitLog
 }
 
 // OpenSpool opens the spool in the cache directory dir.
@@ -103,7 +107,7 @@ func OpenSpool(dir string) (*Spool, error) {
 	// -r); concurrent callers still share a transaction without it.
 	db.MaxBatchDelay = 0
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJournal, bucketAttrs, bucketInline} {
+		for _, b := range [][]byte{bucketJournal, bucketAttrs, bucketInline, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -114,7 +118,12 @@ func OpenSpool(dir string) (*Spool, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
 	}
-	s := &Spool{dir: dir, db: db}
+	l, err := openLog(db, filepath.Join(dir, "journal.log"))
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("cache directory %s: commit log: %w", dir, err)
+	}
+	s := &Spool{dir: dir, db: db, log: l}
 	// Temp files live as long as the mount; data files without a record
 	// were never promised to anybody.
 	os.RemoveAll(filepath.Join(dir, "spool/temp"))
@@ -122,7 +131,7 @@ func OpenSpool(dir string) (*Spool, error) {
 	known := map[string]bool{}
 	recs, err := s.Pending()
 	if err != nil {
-		_ = db.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	for _, r := range recs {
@@ -137,8 +146,30 @@ func OpenSpool(dir string) (*Spool, error) {
 	return s, nil
 }
 
-// Close closes the journal.
-func (s *Spool) Close() error { return s.db.Close() }
+// Close folds the commit log into state.db and closes both.
+func (s *Spool) Close() error {
+	err := s.update(func(*bolt.Tx) error { return nil })
+	err = errors.Join(err, s.log.close())
+	return errors.Join(err, s.db.Close())
+}
+
+// update runs fn in a transaction that also folds the commit log's
+// entries into state.db.
+func (s *Spool) update(fn func(tx *bolt.Tx) error) error {
+	var upTo uint64
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		n, err := s.log.fold(tx)
+		if err != nil {
+			return err
+		}
+		upTo = n
+		return fn(tx)
+	})
+	if err == nil {
+		s.log.folded(upTo)
+	}
+	return err
+}
 
 // Dir is the cache directory.
 func (s *Spool) Dir() string { return s.dir }
@@ -176,9 +207,8 @@ func (s *Spool) Adopt(key string) error {
 }
 
 // InlineMax is the largest file whose journal record holds its bytes: its
-// close is durable with one transaction (two fsyncs) instead of an fsync
-// of the data file and then the transaction (three), which is what a cp
-// of many small files with --write-back waits for.
+// close is durable with one fdatasync of the commit log, where a bigger
+// file's needs an fsync of its data file first.
 const InlineMax = 64 << 10
 
 // Commit makes f's content durable and records the upload: in the record
@@ -197,20 +227,7 @@ func (s *Spool) Commit(f *os.File, rec Record) error {
 			return fmt.Errorf("spool: sync %s: %w", rec.Path, err)
 		}
 	}
-	v, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketJournal).Put([]byte(rec.Key), v); err != nil {
-			return err
-		}
-		if inline == nil {
-			return tx.Bucket(bucketInline).Delete([]byte(rec.Key))
-		}
-		return tx.Bucket(bucketInline).Put([]byte(rec.Key), inline)
-	})
-	if err != nil {
+	if err := s.log.append(rec, inline); err != nil {
 		return fmt.Errorf("spool: journal %s: %w", rec.Path, err)
 	}
 	return nil
@@ -221,7 +238,13 @@ func (s *Spool) Commit(f *os.File, rec Record) error {
 // content the close promised.
 func (s *Spool) Inline(key string) ([]byte, bool) {
 	var out []byte
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	_ = s.log.view(s.db, func(tx *bolt.Tx, pending map[string]logEntry) error {
+		if e, ok := pending[key]; ok {
+			if e.inline != nil {
+				out = append([]byte{}, e.inline...)
+			}
+			return nil
+		}
 		if v := tx.Bucket(bucketInline).Get([]byte(key)); v != nil {
 			out = append([]byte{}, v...)
 		}
@@ -241,7 +264,7 @@ func forget(tx *bolt.Tx, key string) error {
 // Forget drops the record of key (after a confirmed upload, or when the
 // file was deleted); the data file stays until Remove.
 func (s *Spool) Forget(key string) error {
-	return s.db.Batch(func(tx *bolt.Tx) error { return forget(tx, key) })
+	return s.update(func(tx *bolt.Tx) error { return forget(tx, key) })
 }
 
 // Remove deletes the data file of key and, if it was journaled, its record
@@ -259,8 +282,11 @@ func (s *Spool) Remove(key string, temp, journaled bool) {
 // Pending lists the journal.
 func (s *Spool) Pending() ([]Record, error) {
 	var out []Record
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
+	err := s.log.view(s.db, func(tx *bolt.Tx, pending map[string]logEntry) error {
+		err := tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
+			if _, newer := pending[string(k)]; newer {
+				return nil
+			}
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("spool: journal record %s is corrupt: %w", k, err)
@@ -268,6 +294,10 @@ func (s *Spool) Pending() ([]Record, error) {
 			out = append(out, r)
 			return nil
 		})
+		for _, e := range pending {
+			out = append(out, e.rec)
+		}
+		return err
 	})
 	return out, err
 }
@@ -278,7 +308,7 @@ func (s *Spool) SetAttr(key string, a Attr) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketAttrs).Put([]byte(key), v) })
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAttrs).Put([]byte(key), v) })
 }
 
 // GetAttr returns the attributes stored under key.
@@ -296,7 +326,7 @@ func (s *Spool) GetAttr(key string) (Attr, bool) {
 
 // DeleteAttr forgets the attributes under key.
 func (s *Spool) DeleteAttr(key string) {
-	_ = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAttrs).Delete([]byte(key)) })
+	_ = s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAttrs).Delete([]byte(key)) })
 }
 
 // Finish ends an upload in one transaction: the journal record of key goes,
@@ -309,7 +339,7 @@ func (s *Spool) Finish(key, attrKey string, a *Attr) error {
 			return err
 		}
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		if key != "" {
 			if err := forget(tx, key); err != nil {
 				return err
