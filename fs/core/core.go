@@ -81,7 +81,8 @@ type Options struct {
 	// PrefetchListings is how many subfolder listings are fetched ahead at
 	// once, PrefetchFiles how many small files (8 if 0; negative: none).
 	PrefetchListings, PrefetchFiles int
-	// Transfers is how many queued uploads run at once (4 if 0).
+	// Transfers is how many queued uploads of big files run at once (4 if
+	// 0); small ones run up to upload.SmallFactor times as many.
 	Transfers int
 	// NoPassthrough keeps the kernel from reading content kept whole on
 	// disk straight from there (FUSE passthrough, where the kernel and

@@ -205,10 +205,14 @@ type listCall struct {
 // refresh lists the directory again when the listing is older than
 // DirCacheTime or stale. It takes mu itself and releases it for the
 // repository call. Concurrent callers share one listing.
-func (d *Dir) refresh(ctx context.Context) error {
+func (d *Dir) refresh(ctx context.Context) error { return d.refreshUnless(ctx, d.fresh) }
+
+// refreshUnless lists the directory unless ok says the listing will do
+// (mu held when it is called).
+func (d *Dir) refreshUnless(ctx context.Context, ok func() bool) error {
 	for attempt := 0; ; attempt++ {
 		d.mu.Lock()
-		if d.fresh() {
+		if ok() {
 			d.mu.Unlock()
 			return nil
 		}
@@ -423,6 +427,20 @@ func (d *Dir) child(ctx context.Context, name string) (Node, error) {
 	}
 	return ch, nil
 }
+
+// cachedChild is child on the listing as it is, without asking; an
+// error if there is no listing yet.
+func (d *Dir) cachedChild(name string) (Node, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries == nil {
+		return nil, errNoListing
+	}
+	return d.childLocked(name), nil
+}
+
+// errNoListing: the directory was never listed.
+var errNoListing = errors.New("not listed yet")
 
 // childLocked is child on the listing as it is (mu held).
 func (d *Dir) childLocked(name string) Node {
@@ -676,12 +694,9 @@ func (f *FS) listAhead(dirs []*Dir) {
 // sequence number seq shows (one is taken if the last began before; it is
 // shared with concurrent callers).
 func (d *Dir) namesake(ctx context.Context, name string, seq uint64) (remote.Node, bool, error) {
-	d.mu.Lock()
-	if d.listedSeq <= seq {
-		d.stale.Store(true)
-	}
-	d.mu.Unlock()
-	if err := d.refresh(ctx); err != nil {
+	// Not by marking the listing stale, which would make everybody wait
+	// for this one.
+	if err := d.refreshUnless(ctx, func() bool { return d.entries != nil && d.listedSeq > seq }); err != nil {
 		return remote.Node{}, false, err
 	}
 	d.mu.Lock()
@@ -752,12 +767,16 @@ func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*Fil
 	defer d.nsMu.Unlock()
 	p := join(d.Path(), name)
 	temp := d.isTemp(ctx, name)
-	ch, err := d.child(ctx, name)
-	// With write-back the cached listing is trusted and the upload looks
-	// for a document of the name (File.unchecked): cp of many files then
-	// returns at spool speed. Otherwise the create asks, since close
-	// promises the server's state.
+	// With write-back the cached listing is trusted, whatever its age,
+	// and the upload looks for a document of the name (File.unchecked):
+	// cp of many files then returns at spool speed, not waiting for the
+	// listings the uploads beside it take. Otherwise the create asks,
+	// since close promises the server's state.
 	writeBack := d.fsys.opts.WriteBack > 0 && d.doc == nil
+	ch, err := d.cachedChild(name)
+	if !writeBack || ch == nil && err != nil {
+		ch, err = d.child(ctx, name)
+	}
 	if err == nil && ch == nil && !temp && !writeBack {
 		d.stale.Store(true) // the cached listing may be older than a document of this name
 		ch, err = d.child(ctx, name)

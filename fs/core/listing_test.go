@@ -3,7 +3,9 @@ package core_test
 import (
 	"context"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -73,4 +75,53 @@ func TestConcurrentLookupsShareOneListing(t *testing.T) {
 		require.NoError(t, r.err, r.name)
 	}
 	require.EqualValues(t, 1, repo.lists.Load(), "one listing for all lookups")
+}
+
+// listCountingRepo counts listings.
+type listCountingRepo struct {
+	remote.Repository
+	lists atomic.Int32
+}
+
+func (r *listCountingRepo) List(ctx context.Context, id remote.ID) ([]remote.Node, error) {
+	r.lists.Add(1)
+	return r.Repository.List(ctx, id)
+}
+
+// TestWriteBackCreatesAskNothing: with write-back a create trusts the
+// listing it has, however old or stale (the upload looks for a namesake
+// later), so a cp of many files never waits for the listings that
+// uploads beside it take; without write-back it asks.
+func TestWriteBackCreatesAskNothing(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name      string
+		writeBack time.Duration
+		asks      bool
+	}{{"write-back", time.Hour, false}, {"close confirms", 0, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			repo := &listCountingRepo{Repository: embeddedRepo(t)}
+			now := time.Unix(1_800_000_000, 0)
+			fsys := newCore(t, repo, core.Options{WriteBack: c.writeBack, DirCacheTime: time.Second, Now: func() time.Time { return now }})
+			_, err := fsys.Root().Readdir(ctx)
+			require.NoError(t, err)
+			now = now.Add(time.Minute) // the listing expired
+			before := repo.lists.Load()
+			for _, name := range []string{"a.txt", "b.txt"} {
+				_, h, err := fsys.Root().Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o644)
+				require.NoError(t, err)
+				_, err = h.Write(ctx, []byte(name), 0)
+				require.NoError(t, err)
+				if c.writeBack > 0 {
+					require.NoError(t, h.Flush(ctx))
+					require.NoError(t, h.Release(ctx))
+				}
+			}
+			if c.asks {
+				require.Greater(t, repo.lists.Load(), before)
+			} else {
+				require.Equal(t, before, repo.lists.Load(), "no listing asked for")
+			}
+		})
+	}
 }

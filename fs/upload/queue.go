@@ -33,7 +33,9 @@ type Item interface {
 
 // Options configure a Queue.
 type Options struct {
-	// Workers is how many uploads run at once (4 if 0).
+	// Workers is how many uploads of big files (over SmallFile) run at
+	// once (4 if 0); uploads of small files, whose time is round trips
+	// rather than bytes, run up to SmallFactor times as many in all.
 	Workers int
 	// Retry is the backoff after failures (1 s doubling to 5 min if zero).
 	Retry backoff.Policy
@@ -58,6 +60,7 @@ type Queue struct {
 	// itself), for Status and Drain; guarded by mu.
 	inflight map[Item]*pending
 	busy     int           // uploads under way; guarded by mu
+	busyBig  int           // of them, of big files; guarded by mu
 	changed  chan struct{} // closed and replaced whenever the queue changes; guarded by mu
 
 	// running counts the uploads under way; Stop waits for them. Once
@@ -80,6 +83,16 @@ type pending struct {
 	// again: scheduled again while running; the entry stays after this run.
 	again bool
 }
+
+// SmallFile is the largest upload that counts as small, and SmallFactor
+// how many times Workers small uploads may run at once: copying many
+// small files in is bound by the repository's answer time per file (an
+// Axelor document is two requests in series), which more at once hide,
+// while big files share the bandwidth whatever their number.
+const (
+	SmallFile   = 1 << 20
+	SmallFactor = 4
+)
 
 // Status is the state of the queue.
 type Status struct {
@@ -160,6 +173,10 @@ func (q *Queue) Schedule(it Item, path string, size int64, delay time.Duration) 
 	q.signal()
 	if delay <= 0 {
 		q.poke()
+	} else if delay < q.opts.Tick {
+		// Due before the next tick: a cp of many files with a short
+		// --write-back starts uploading at once, not a tick later.
+		time.AfterFunc(delay, q.poke)
 	}
 }
 
@@ -255,43 +272,55 @@ func (q *Queue) Poll() {
 	}
 }
 
-// runDue starts what is due, oldest first, while fewer than Workers
-// uploads run; each that ends wakes the loop to start the next. With
-// write-back, copying many small files is bound by the server's answer
-// time per file, so the workers are kept busy rather than filled in
-// rounds.
+// runDue starts what is due, oldest first, while fewer uploads run than
+// may (Workers big ones, SmallFactor times as many in all); each that
+// ends wakes the loop to start the next. With write-back, copying many
+// small files is bound by the server's answer time per file, so the
+// workers are kept busy rather than filled in rounds.
 func (q *Queue) runDue() {
 	now := q.opts.Now()
 	q.mu.Lock()
-	free := q.opts.Workers - q.busy
+	free := q.opts.Workers*SmallFactor - q.busy
+	bigFree := min(q.opts.Workers-q.busyBig, free)
 	if q.stopped {
-		free = 0 // what did not start stays queued
+		free, bigFree = 0, 0 // what did not start stays queued
 	}
-	// The free oldest due items, by insertion into a short sorted list:
-	// a scan per finished upload, never a sort of a long queue.
-	due := make([]Item, 0, max(free, 0))
+	// The oldest due small and big items, each by insertion into a short
+	// sorted list (a scan per finished upload, never a sort of a long
+	// queue), then merged oldest first.
+	var small, big []Item
 	for it, p := range q.items {
 		if free <= 0 || p.running || p.at.After(now) {
 			continue
 		}
-		i := sort.Search(len(due), func(i int) bool { return p.at.Before(q.items[due[i]].at) })
-		if i >= free {
-			continue
+		if p.size > SmallFile {
+			big = q.insertOldest(big, it, bigFree)
+		} else {
+			small = q.insertOldest(small, it, free)
 		}
-		if len(due) < free {
-			due = append(due, nil)
-		}
-		copy(due[i+1:], due[i:len(due)-1])
-		due[i] = it
 	}
-	for _, it := range due {
-		q.items[it].running = true
+	due := make([]Item, 0, len(small)+len(big))
+	for len(due) < free && (len(small) > 0 || len(big) > 0) {
+		if len(big) == 0 || len(small) > 0 && q.items[small[0]].at.Before(q.items[big[0]].at) {
+			due, small = append(due, small[0]), small[1:]
+		} else {
+			due, big = append(due, big[0]), big[1:]
+		}
+	}
+	bigs := make([]bool, len(due))
+	for i, it := range due {
+		p := q.items[it]
+		p.running, bigs[i] = true, p.size > SmallFile
+		if bigs[i] {
+			q.busyBig++
+		}
 	}
 	q.busy += len(due)
 	q.running.Add(len(due))
 	q.mu.Unlock()
 
-	for _, it := range due {
+	for i, it := range due {
+		big := bigs[i]
 		go func() {
 			defer q.running.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -307,11 +336,30 @@ func (q *Queue) runDue() {
 			// then see it.
 			q.mu.Lock()
 			q.busy--
+			if big {
+				q.busyBig--
+			}
 			q.signal()
 			q.mu.Unlock()
 			q.poke()
 		}()
 	}
+}
+
+// insertOldest puts it into list, sorted by due time, keeping at most n
+// (mu held).
+func (q *Queue) insertOldest(list []Item, it Item, n int) []Item {
+	at := q.items[it].at
+	i := sort.Search(len(list), func(i int) bool { return at.Before(q.items[list[i]].at) })
+	if i >= n {
+		return list
+	}
+	if len(list) < n {
+		list = append(list, nil)
+	}
+	copy(list[i+1:], list[i:len(list)-1])
+	list[i] = it
+	return list
 }
 
 // finish takes the outcome of one upload of it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,24 +130,94 @@ func TestQueueDrainEndsWithContext(t *testing.T) {
 type gated struct {
 	started chan<- *gated
 	release chan struct{}
+	big     bool
+	bigs    *atomic.Int64 // big uploads running, and the most at once
+	most    *atomic.Int64
 }
 
 func (g *gated) Upload(context.Context) error {
+	if g.big && g.bigs != nil {
+		n := g.bigs.Add(1)
+		defer g.bigs.Add(-1)
+		for m := g.most.Load(); n > m && !g.most.CompareAndSwap(m, n); m = g.most.Load() {
+		}
+	}
 	g.started <- g
 	<-g.release
 	return nil
 }
 
+// Small files' uploads run up to SmallFactor times Workers at once, big
+// ones Workers at most, oldest first across both.
+func TestQueueRunsMoreSmallUploadsAtOnce(t *testing.T) {
+	q := New(Options{Workers: 2, Tick: time.Hour})
+	defer q.Stop()
+	started := make(chan *gated, 20)
+	var bigs, most atomic.Int64
+	schedule := func(i int, size int64) {
+		g := &gated{started: started, release: make(chan struct{}), big: size > SmallFile, bigs: &bigs, most: &most}
+		q.Schedule(g, fmt.Sprintf("/f%d", i), size, 0)
+	}
+	wait := func() *gated {
+		select {
+		case g := <-started:
+			return g
+		case <-time.After(time.Minute):
+			t.Fatal("no upload started")
+			return nil
+		}
+	}
+	for i := range 10 {
+		schedule(i, 20<<10)
+	}
+	var running []*gated
+	for range 2 * SmallFactor {
+		running = append(running, wait())
+	}
+	for i := range 3 {
+		schedule(10+i, SmallFile+1)
+	}
+	select {
+	case g := <-started:
+		t.Fatalf("a ninth upload started with eight running: %+v", g)
+	default:
+	}
+	for _, g := range running[:3] {
+		close(g.release)
+	}
+	var next []*gated
+	for range 3 {
+		next = append(next, wait())
+	}
+	nbig := 0
+	for _, g := range next {
+		if g.big {
+			nbig++
+		}
+	}
+	require.Equal(t, 1, nbig, "the two older small ones, then the oldest big one")
+	for _, g := range append(running[3:], next...) {
+		close(g.release)
+	}
+	for range 2 { // the other two big ones
+		close(wait().release)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, q.Drain(ctx, nil))
+	require.LessOrEqual(t, most.Load(), int64(2), "never more big uploads than Workers")
+}
+
 // The workers are refilled as uploads end, not in rounds: while three
 // slow uploads still run, the next queued one starts as soon as a fourth
-// ends; never more than Workers run at once.
+// ends; never more than Workers big ones run at once.
 func TestQueueRefillsWorkersAsUploadsEnd(t *testing.T) {
 	q := New(Options{Workers: 4, Tick: time.Hour})
 	defer q.Stop()
 	started := make(chan *gated, 10)
 	schedule := func(i int) {
 		g := &gated{started: started, release: make(chan struct{})}
-		q.Schedule(g, fmt.Sprintf("/f%d", i), 1, 0)
+		q.Schedule(g, fmt.Sprintf("/f%d", i), SmallFile+1, 0) // big: Workers at once
 	}
 	for i := range 4 {
 		schedule(i)
