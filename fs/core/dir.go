@@ -87,6 +87,8 @@ type Dir struct {
 	// kernelList is a hash of the listing the kernel may hold in its
 	// readdir cache; 0 when it holds none. See Listing.
 	kernelList uint64
+	// probes are namesake's listings under way, and the newest done.
+	probes []*nameProbe
 }
 
 var _ Node = (*Dir)(nil)
@@ -205,14 +207,10 @@ type listCall struct {
 // refresh lists the directory again when the listing is older than
 // DirCacheTime or stale. It takes mu itself and releases it for the
 // repository call. Concurrent callers share one listing.
-func (d *Dir) refresh(ctx context.Context) error { return d.refreshUnless(ctx, d.fresh) }
-
-// refreshUnless lists the directory unless ok says the listing will do
-// (mu held when it is called).
-func (d *Dir) refreshUnless(ctx context.Context, ok func() bool) error {
+func (d *Dir) refresh(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		d.mu.Lock()
-		if ok() {
+		if d.fresh() {
 			d.mu.Unlock()
 			return nil
 		}
@@ -691,21 +689,85 @@ func (f *FS) listAhead(dirs []*Dir) {
 }
 
 // namesake finds a document of the given name that a listing begun after
-// sequence number seq shows (one is taken if the last began before; it is
-// shared with concurrent callers).
+// sequence number seq shows. The listing kept does if it began after seq;
+// else a probe: a listing fetched for this question alone, shared by the
+// uploads it began after, and begun beside others under way rather than
+// after them. It is not applied: a cp creating files here would have it
+// discarded (it may predate their creates) and taken again, in series.
 func (d *Dir) namesake(ctx context.Context, name string, seq uint64) (remote.Node, bool, error) {
-	// Not by marking the listing stale, which would make everybody wait
-	// for this one.
-	if err := d.refreshUnless(ctx, func() bool { return d.entries != nil && d.listedSeq > seq }); err != nil {
-		return remote.Node{}, false, err
+	found := func(entries map[string]remote.Node) (remote.Node, bool, error) {
+		n, ok := entries[name]
+		if !ok || n.IsDir() || len(n.Files) != 1 {
+			return remote.Node{}, false, nil
+		}
+		return n, true, nil
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	n, ok := d.entries[name]
-	if !ok || n.IsDir() || len(n.Files) != 1 {
-		return remote.Node{}, false, nil
+	if d.entries != nil && d.listedSeq > seq {
+		defer d.mu.Unlock()
+		return found(d.entries)
 	}
-	return n, true, nil
+	var p *nameProbe
+	for _, q := range d.probes {
+		if q.seq > seq && (p == nil || q.seq < p.seq) {
+			p = q
+		}
+	}
+	if p != nil {
+		d.mu.Unlock()
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return remote.Node{}, false, ctx.Err()
+		}
+		if p.err != nil {
+			return remote.Node{}, false, p.err
+		}
+		return found(p.entries)
+	}
+	p = &nameProbe{seq: d.fsys.seq.Add(1), done: make(chan struct{})}
+	d.probes = append(d.probes, p)
+	d.mu.Unlock()
+	p.entries, _, p.err = d.fetch(ctx)
+	d.mu.Lock()
+	close(p.done)
+	// Kept: the probes under way and the newest done one, which answers
+	// whatever an older one would.
+	newest := p
+	for _, q := range d.probes {
+		if isDone(q.done) && q.err == nil && q.seq > newest.seq {
+			newest = q
+		}
+	}
+	kept := d.probes[:0]
+	for _, q := range d.probes {
+		if q == newest && q.err == nil || !isDone(q.done) {
+			kept = append(kept, q)
+		}
+	}
+	d.probes = kept
+	d.mu.Unlock()
+	if p.err != nil {
+		return remote.Node{}, false, p.err
+	}
+	return found(p.entries)
+}
+
+// nameProbe is a listing fetched to answer namesake.
+type nameProbe struct {
+	seq     uint64        // fsys.seq when it began
+	done    chan struct{} // closed once entries and err are set
+	entries map[string]remote.Node
+	err     error
+}
+
+func isDone(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // Mkdir creates a folder.

@@ -125,3 +125,40 @@ func TestWriteBackCreatesAskNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestNamesakeProbeIsShared: the uploads of files created on a cached
+// listing look for a document of their name that another client made
+// meanwhile in one listing they share (not one each, nor one applied and
+// taken again because the creates changed the folder): the other
+// client's b.txt gets this mount's content as its next version, a.txt
+// and c.txt become documents.
+func TestNamesakeProbeIsShared(t *testing.T) {
+	ctx := context.Background()
+	base := embeddedRepo(t)
+	repo := &listCountingRepo{Repository: base}
+	fsys := newCore(t, repo, core.Options{WriteBack: time.Hour, QueueTick: time.Hour})
+	_, err := fsys.Root().Readdir(ctx)
+	require.NoError(t, err)
+	for _, name := range []string{"a.txt", "b.txt", "c.txt"} {
+		_, h, err := fsys.Root().Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o644)
+		require.NoError(t, err)
+		_, err = h.Write(ctx, []byte("ours "+name), 0)
+		require.NoError(t, err)
+		require.NoError(t, h.Flush(ctx))
+		require.NoError(t, h.Release(ctx))
+	}
+	root, err := base.Root(ctx)
+	require.NoError(t, err)
+	theirs, err := base.Insert(ctx, root.ID, "b.txt", remotetest.Content([]byte("theirs")))
+	require.NoError(t, err)
+	before := repo.lists.Load()
+	require.NoError(t, fsys.Settle(ctx))
+	require.Equal(t, before+1, repo.lists.Load(), "one listing for the three uploads")
+	kids, err := base.List(ctx, root.ID)
+	require.NoError(t, err)
+	require.Len(t, kids, 3, "no second b.txt")
+	vs, err := base.Versions(ctx, theirs.ID)
+	require.NoError(t, err)
+	require.Len(t, vs, 2, "their b.txt, then ours")
+	require.Equal(t, "ours b.txt", read(t, base, theirs.ID))
+}
