@@ -98,7 +98,7 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.DurationVar(&f.writeBack, "write-back", 0, "upload this long after close instead of during it (0: close waits for the server)")
 	fl.DurationVar(&f.unlinkGrace, "unlink-grace", 2*time.Second, "how long an unlinked document stays on the server, hidden, so that a new file of its name becomes its next version")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
-	fl.BoolVar(&f.showVersions, "show-hidden", false, "list the hidden views (.versions, .search; enaio: .renditions; Axelor: /.attachments) in directory listings (they are always reachable by name)")
+	fl.BoolVar(&f.showVersions, "show-hidden", false, "list the hidden views (.versions, .search; enaio, Invenio: .renditions; Axelor: /.attachments) in directory listings (they are always reachable by name)")
 	fl.BoolVar(&f.showVersions, "show-versions", false, "the old name of --show-hidden")
 	_ = fl.MarkHidden("show-versions")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users access the mount (with default_permissions; needs user_allow_other in /etc/fuse.conf unless root)")

@@ -31,6 +31,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.createDraft(w, r)
 		return
 	}
+	if rest, ok := strings.CutPrefix(p, "/api/iiif/"); ok {
+		s.iiif(w, r, rest)
+		return
+	}
 	rest, ok := strings.CutPrefix(p, "/api/records/")
 	if !ok {
 		apiError(w, http.StatusNotFound, "The requested URL was not found on the server.")
