@@ -32,8 +32,11 @@ func TestRenditions(t *testing.T) {
 	e := fstest.Mount(t, connect(t, srv, enaio.Config{}), dfs.Options{})
 	const akte = "Akten/Beispielakte"
 	scan := akte + "/.renditions/Lieferschein"
+	e.Names(akte)
+	asked := srv.Jobs("std.StoreInCacheByID") + srv.Jobs("dms.GetObjectTypeByID")
 	require.Equal(t, []string{"Lieferschein"}, e.Names(akte+"/.renditions"), "the scan; the register is no document")
 	require.Equal(t, []string{"Lieferschein (1) (annotated).tif", "Lieferschein (2) (annotated).tif", "Lieferschein.pdf", "Lieferschein.tif"}, e.Names(scan))
+	require.Equal(t, asked, srv.Jobs("std.StoreInCacheByID")+srv.Jobs("dms.GetObjectTypeByID"), "the main type says what a document offers: listing asks nothing")
 	require.Equal(t, []string{"Vertrag.pdf"}, e.Names("Personal/Muster, Max/.renditions/Vertrag.txt"), "a text document converts to PDF only")
 	require.Equal(t, []string{"Rechnung 2024-001.pdf"}, e.Names(akte+"/Rechnungen/.renditions/Rechnung 2024-001.pdf"))
 
