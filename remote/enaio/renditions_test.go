@@ -23,7 +23,8 @@ import (
 // page with its annotation burned in, which differs from the page
 // exactly inside the annotation; a text document offers only the PDF;
 // sizes are 0 until fetched, then right; a second read asks the server
-// nothing; a save of the document fetches them anew; nothing can be
+// nothing; a save of the document fetches them anew; a page the server
+// cannot convert is ENOTSUP with its reason logged; nothing can be
 // written there; rsync, cp -r and find of the folder never walk into
 // them.
 func TestRenditions(t *testing.T) {
@@ -106,6 +107,13 @@ func TestRenditions(t *testing.T) {
 	pdf2, err := os.ReadFile(e.Path(scan + "/Lieferschein.pdf"))
 	require.NoError(t, err)
 	require.NotEqual(t, pdf, pdf2, "the PDF shows the new page")
+
+	// A page the server cannot convert: ENOTSUP, with its reason logged.
+	require.NoError(t, os.WriteFile(e.Path(akte+"/Lieferschein/Lieferschein (2).tif"), []byte("no image"), 0o644))
+	e.Settle()
+	_, err = os.ReadFile(e.Path(scan + "/Lieferschein.tif"))
+	require.ErrorIs(t, err, syscall.ENOTSUP)
+	require.Contains(t, e.LogText(), "kein lesbares Bild")
 
 	// Read-only.
 	require.ErrorIs(t, os.WriteFile(e.Path(scan+"/Lieferschein.pdf"), []byte("x"), 0o644), syscall.EROFS)
