@@ -656,13 +656,8 @@ func (f *File) upload(ctx context.Context) error {
 		f.journaled = false
 	}
 	f.maybeDropLocal()
-	if !res.Unchanged && res.Conflict == "" && f.doc != nil && f.fsys.searches.Load() > 0 {
-		doc, dir := f.doc.id, f.dir
-		f.acquire()
-		f.mu.Unlock()
-		f.fsys.otherViews(ctx, doc, dir)
-		f.mu.Lock()
-		f.done()
+	if !res.Unchanged && res.Conflict == "" && f.doc != nil {
+		f.showElsewhere(ctx)
 	}
 	if len(f.pendingFields) > 0 && f.onServer() && res.Conflict == "" {
 		f.sendPendingFields(ctx)
@@ -671,6 +666,21 @@ func (f *File) upload(ctx context.Context) error {
 		f.sendMtime(ctx)
 	}
 	return nil
+}
+
+// showElsewhere lists again the other folders that show the file's
+// document (search folders: search.go), so that they show its change (mu
+// held; released meanwhile, the file busy).
+func (f *File) showElsewhere(ctx context.Context) {
+	if f.fsys.searches.Load() == 0 {
+		return
+	}
+	doc, dir := f.doc.id, f.dir
+	f.acquire()
+	f.mu.Unlock()
+	f.fsys.otherViews(ctx, doc, dir)
+	f.mu.Lock()
+	f.done()
 }
 
 // fileOf finds the uploaded file in the node the repository returned.

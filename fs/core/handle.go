@@ -190,14 +190,8 @@ func (f *File) Setattr(ctx context.Context, h *Handle, in SetAttr) (Attr, error)
 	if in.Mtime != nil {
 		f.sendMtime(ctx)
 	}
-	if f.onServer() && !f.dirty && f.fsys.searches.Load() > 0 {
-		// The document's other paths show the new attributes too.
-		doc, dir := f.doc.id, f.dir
-		f.acquire()
-		f.mu.Unlock()
-		f.fsys.otherViews(ctx, doc, dir)
-		f.mu.Lock()
-		f.done()
+	if f.onServer() && !f.dirty {
+		f.showElsewhere(ctx) // the new attributes too
 	}
 	return f.attrLocked(), nil
 }

@@ -198,18 +198,11 @@ func (v *Renditions) Lookup(ctx context.Context, name string) (View, error) {
 }
 
 func (v *Renditions) kid(name string, make func() *Renditions) *Renditions {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.kids == nil {
-		v.kids = map[string]*Renditions{}
-	}
-	k := v.kids[name]
-	if k == nil {
-		k = make()
+	return keepKid(&v.mu, &v.kids, name, func() *Renditions {
+		k := make()
 		k.fsys, k.dir, k.ino = v.fsys, v.dir, v.fsys.nextIno()
-		v.kids[name] = k
-	}
-	return k
+		return k
+	})
 }
 
 // Open fetches the rendition for the document's token as of now (the

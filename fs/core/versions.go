@@ -129,18 +129,11 @@ func (v *Versions) Readdir(ctx context.Context) ([]DirEntry, error) {
 
 // kid returns the node for name, keeping one per name.
 func (v *Versions) kid(name string, make func() *Versions) *Versions {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.kids == nil {
-		v.kids = map[string]*Versions{}
-	}
-	k := v.kids[name]
-	if k == nil {
-		k = make()
+	return keepKid(&v.mu, &v.kids, name, func() *Versions {
+		k := make()
 		k.ino = v.fsys.nextIno()
-		v.kids[name] = k
-	}
-	return k
+		return k
+	})
 }
 
 // Lookup finds name in the level.

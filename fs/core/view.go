@@ -1,6 +1,9 @@
 package core
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // View is a node of the read-only views beside a directory's entries
 // (.versions, .renditions): the adapter shows them all the same way.
@@ -27,4 +30,20 @@ type ViewOpen struct {
 	// fetched yet); the kernel reads through to the end and keeps no
 	// pages.
 	Direct bool
+}
+
+// keepKid is the node kept under name in kids (guarded by mu), made by
+// make the first time, so that a name keeps its node (and inode).
+func keepKid[T any](mu *sync.Mutex, kids *map[string]*T, name string, make func() *T) *T {
+	mu.Lock()
+	defer mu.Unlock()
+	if *kids == nil {
+		*kids = map[string]*T{}
+	}
+	k := (*kids)[name]
+	if k == nil {
+		k = make()
+		(*kids)[name] = k
+	}
+	return k
 }
