@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -87,8 +88,10 @@ type Dir struct {
 	// kernelList is a hash of the listing the kernel may hold in its
 	// readdir cache; 0 when it holds none. See Listing.
 	kernelList uint64
-	// probes are namesake's listings under way, and the newest done.
-	probes []*nameProbe
+	// probes are namesake's listings under way, lastProbe the newest
+	// done (both guarded by mu).
+	probes    []*nameProbe
+	lastProbe *nameProbe
 }
 
 var _ Node = (*Dir)(nil)
@@ -707,6 +710,10 @@ func (d *Dir) namesake(ctx context.Context, name string, seq uint64) (remote.Nod
 		defer d.mu.Unlock()
 		return found(d.entries)
 	}
+	if p := d.lastProbe; p != nil && p.seq > seq {
+		defer d.mu.Unlock()
+		return found(p.entries)
+	}
 	var p *nameProbe
 	for _, q := range d.probes {
 		if q.seq > seq && (p == nil || q.seq < p.seq) {
@@ -731,21 +738,11 @@ func (d *Dir) namesake(ctx context.Context, name string, seq uint64) (remote.Nod
 	p.entries, _, p.err = d.fetch(ctx)
 	d.mu.Lock()
 	close(p.done)
-	// Kept: the probes under way and the newest done one, which answers
-	// whatever an older one would.
-	newest := p
-	for _, q := range d.probes {
-		if isDone(q.done) && q.err == nil && q.seq > newest.seq {
-			newest = q
-		}
+	d.probes = slices.DeleteFunc(d.probes, func(q *nameProbe) bool { return q == p })
+	// The newest done one answers whatever an older one would.
+	if p.err == nil && (d.lastProbe == nil || p.seq > d.lastProbe.seq) {
+		d.lastProbe = p
 	}
-	kept := d.probes[:0]
-	for _, q := range d.probes {
-		if q == newest && q.err == nil || !isDone(q.done) {
-			kept = append(kept, q)
-		}
-	}
-	d.probes = kept
 	d.mu.Unlock()
 	if p.err != nil {
 		return remote.Node{}, false, p.err
@@ -759,15 +756,6 @@ type nameProbe struct {
 	done    chan struct{} // closed once entries and err are set
 	entries map[string]remote.Node
 	err     error
-}
-
-func isDone(c chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
 }
 
 // Mkdir creates a folder.
@@ -835,8 +823,12 @@ func (d *Dir) Create(ctx context.Context, name string, flags, mode uint32) (*Fil
 	// listings the uploads beside it take. Otherwise the create asks,
 	// since close promises the server's state.
 	writeBack := d.fsys.opts.WriteBack > 0 && d.doc == nil
-	ch, err := d.cachedChild(name)
-	if !writeBack || ch == nil && err != nil {
+	var ch Node
+	err := errNoListing
+	if writeBack {
+		ch, err = d.cachedChild(name)
+	}
+	if err != nil {
 		ch, err = d.child(ctx, name)
 	}
 	if err == nil && ch == nil && !temp && !writeBack {

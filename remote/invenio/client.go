@@ -84,8 +84,6 @@ type Repo struct {
 	sums      map[string]string          // "multipart:…" checksum → md5 we uploaded
 	noRange   bool                       // the server answered a ranged GET with 200
 	whole     *wholeFiles
-	// renditions keeps the IIIF renditions fetched (renditions.go).
-	renditions *renditionFiles
 }
 
 var _ remote.Repository = (*Repo)(nil)
@@ -130,7 +128,6 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 		stable: map[remote.ID]remote.ID{}, vdirs: map[string]map[string]bool{}, locks: map[string]*sync.Mutex{},
 		history: map[string][]fileEntry{}, fileLists: map[string]*fileCache{}, sums: map[string]string{}}
 	r.whole = newWholeFiles(cfg.CacheDir)
-	r.renditions = newRenditionFiles(cfg.CacheDir)
 	if err := r.discover(ctx); err != nil {
 		return nil, err
 	}
@@ -141,10 +138,7 @@ func New(ctx context.Context, cfg Config) (*Repo, error) {
 func (r *Repo) BaseURL() string { return r.base.String() }
 
 // Close removes temporary downloads.
-func (r *Repo) Close() error {
-	r.renditions.close()
-	return r.whole.close()
-}
+func (r *Repo) Close() error { return r.whole.close() }
 
 // Capabilities: history comes from published versions, made by Publish and
 // not by each save; files are documents of their own.

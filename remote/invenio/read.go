@@ -159,8 +159,9 @@ func (r *Repo) download(ctx context.Context, e fileEntry, w io.Writer) error {
 	return nil
 }
 
-// wholeFiles keeps whole downloads on disk, for servers that ignore Range,
-// keyed by checksum, the newest few up to a byte budget.
+// wholeFiles keeps whole downloads on disk, for servers that ignore Range
+// (keyed by checksum) and for renditions (renditions.go), the newest few
+// up to a byte budget.
 type wholeFiles struct {
 	dir    string
 	budget int64
@@ -187,23 +188,44 @@ func newWholeFiles(dir string) *wholeFiles {
 }
 
 func (w *wholeFiles) section(ctx context.Context, e fileEntry, off, length int64, fetch func(context.Context, fileEntry, io.Writer) error) (io.ReadCloser, error) {
-	key := e.Checksum + "/" + e.Links.Content
+	wf, err := w.get(ctx, e.Checksum+"/"+e.Links.Content, e.Size, func(ctx context.Context, out io.Writer) error {
+		return fetch(ctx, e, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(wf.path)
+	if err != nil {
+		return nil, err
+	}
+	return limitedBody{io.NewSectionReader(f, off, length), f}, nil
+}
+
+// get is the kept file of key, fetched by fill if it is not kept (once,
+// for concurrent callers). size is its length where known before (room
+// is made for it first), else -1.
+func (w *wholeFiles) get(ctx context.Context, key string, size int64, fill func(context.Context, io.Writer) error) (*wholeFile, error) {
 	w.mu.Lock()
 	wf := w.files[key]
 	if wf == nil {
-		wf = &wholeFile{size: e.Size, ready: make(chan struct{})}
+		wf = &wholeFile{size: max(size, 0), ready: make(chan struct{})}
 		w.files[key] = wf
-		w.used += e.Size
+		w.used += wf.size
 		w.evict()
 		w.mu.Unlock()
-		wf.err = w.fill(ctx, wf, e, fetch)
-		close(wf.ready)
-		if wf.err != nil {
-			w.mu.Lock()
+		n, err := w.fill(ctx, wf, fill)
+		w.mu.Lock()
+		wf.err = err
+		if err != nil {
 			delete(w.files, key)
-			w.used -= e.Size
-			w.mu.Unlock()
+			w.used -= wf.size
+		} else if size < 0 {
+			wf.size = n
+			w.used += n
+			w.evict()
 		}
+		w.mu.Unlock()
+		close(wf.ready)
 	} else {
 		w.mu.Unlock()
 	}
@@ -219,31 +241,32 @@ func (w *wholeFiles) section(ctx context.Context, e fileEntry, off, length int64
 	w.seq++
 	wf.last = w.seq
 	w.mu.Unlock()
-	f, err := os.Open(wf.path)
-	if err != nil {
-		return nil, err
-	}
-	return limitedBody{io.NewSectionReader(f, off, length), f}, nil
+	return wf, nil
 }
 
-func (w *wholeFiles) fill(ctx context.Context, wf *wholeFile, e fileEntry, fetch func(context.Context, fileEntry, io.Writer) error) error {
+// fill fetches into a new file and returns its length.
+func (w *wholeFiles) fill(ctx context.Context, wf *wholeFile, fill func(context.Context, io.Writer) error) (int64, error) {
 	dir := filepath.Join(w.dir, "invenio-downloads")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return 0, err
 	}
 	f, err := os.CreateTemp(dir, "whole-*")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	wf.path = f.Name()
-	err = fetch(ctx, e, f)
+	err = fill(ctx, f)
+	var n int64
+	if err == nil {
+		n, err = f.Seek(0, io.SeekCurrent)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.Remove(wf.path)
 	}
-	return err
+	return n, err
 }
 
 // evict drops the least recently used finished downloads over the budget.

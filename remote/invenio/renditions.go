@@ -8,11 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
-	"sync"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/dmsfs/dmsfs/remote"
 )
@@ -21,7 +17,7 @@ import (
 // (invenio-rdm-records resources/iiif.py, route "image_api"): a record's
 // image file img.tif shows as .renditions/img.tif/img.jpg and img.png,
 // the whole image converted by the server. Each is fetched whole once per
-// (file, token, format) into CacheDir.
+// (file, token, format) into CacheDir, kept with the whole downloads.
 
 var _ remote.Renditioner = (*Repo)(nil)
 
@@ -59,7 +55,7 @@ func (r *Repo) OpenRendition(ctx context.Context, doc remote.ID, token, kind str
 		typ = "draft"
 	}
 	u := r.base.String() + "/api/iiif/" + url.PathEscape(typ+":"+rec.ID+":"+f.key) + "/full/full/0/default." + kind
-	p, size, err := r.renditions.get(ctx, string(doc)+"\x00"+token+"\x00"+kind, func(w io.Writer) error {
+	wf, err := r.whole.get(ctx, "rendition\x00"+string(doc)+"\x00"+token+"\x00"+kind, -1, func(ctx context.Context, w io.Writer) error {
 		resp, err := r.get(ctx, u, nil)
 		if err != nil {
 			return err
@@ -80,93 +76,9 @@ func (r *Repo) OpenRendition(ctx context.Context, doc remote.ID, token, kind str
 	if err != nil {
 		return nil, 0, err
 	}
-	fh, err := os.Open(p)
+	fh, err := os.Open(wf.path)
 	if err != nil {
 		return nil, 0, err
 	}
-	return limitedBody{io.NewSectionReader(fh, off, max(size-off, 0)), fh}, size, nil
-}
-
-// renditionFiles keeps fetched renditions on disk, the newest up to a
-// byte budget.
-type renditionFiles struct {
-	dir     string
-	budget  int64
-	flights singleflight.Group
-
-	mu    sync.Mutex // guards files, order, used
-	files map[string]renditionFile
-	order []string // oldest first
-	used  int64
-}
-
-type renditionFile struct {
-	path string
-	size int64
-}
-
-func newRenditionFiles(dir string) *renditionFiles {
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	return &renditionFiles{dir: filepath.Join(dir, "invenio-renditions"), budget: 1 << 30, files: map[string]renditionFile{}}
-}
-
-// get is the file holding key's rendition, fetched by fill if not kept.
-func (c *renditionFiles) get(ctx context.Context, key string, fill func(io.Writer) error) (string, int64, error) {
-	c.mu.Lock()
-	if f, ok := c.files[key]; ok {
-		c.mu.Unlock()
-		return f.path, f.size, nil
-	}
-	c.mu.Unlock()
-	v, err, _ := c.flights.Do(key, func() (any, error) {
-		if err := os.MkdirAll(c.dir, 0o700); err != nil {
-			return nil, err
-		}
-		fh, err := os.CreateTemp(c.dir, "r-*")
-		if err != nil {
-			return nil, err
-		}
-		err = fill(fh)
-		if cerr := fh.Close(); err == nil {
-			err = cerr
-		}
-		st, serr := os.Stat(fh.Name())
-		if err == nil {
-			err = serr
-		}
-		if err != nil {
-			os.Remove(fh.Name())
-			return nil, err
-		}
-		f := renditionFile{path: fh.Name(), size: st.Size()}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.files[key] = f
-		c.order = append(c.order, key)
-		c.used += f.size
-		for c.used > c.budget && len(c.order) > 1 {
-			old := c.files[c.order[0]]
-			os.Remove(old.path) // open readers keep reading it
-			c.used -= old.size
-			delete(c.files, c.order[0])
-			c.order = c.order[1:]
-		}
-		return f, nil
-	})
-	if err != nil {
-		return "", 0, err
-	}
-	f := v.(renditionFile)
-	return f.path, f.size, nil
-}
-
-func (c *renditionFiles) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, f := range c.files {
-		os.Remove(f.path)
-	}
-	c.files, c.order, c.used = map[string]renditionFile{}, nil, 0
+	return limitedBody{io.NewSectionReader(fh, off, max(wf.size-off, 0)), fh}, wf.size, nil
 }
