@@ -4,6 +4,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -133,10 +134,15 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 		off := idx * BlockSize
 		want := min(int64(BlockSize), size-off)
 		data, ok := b.fromDisk(key, size, off, want)
+		keep := true
 		if !ok {
 			var err error
 			start := b.now()
-			if data, err = fetch(ctx, off, want); err != nil {
+			data, err = fetch(ctx, off, want)
+			if errors.Is(err, ErrUnverified) {
+				keep, err = false, nil
+			}
+			if err != nil {
 				return nil, err
 			}
 			b.noteLatency(b.now().Sub(start))
@@ -144,6 +150,9 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 		if int64(len(data)) != want {
 			// A short or long body is never cached or returned as data.
 			return nil, fmt.Errorf("read of %d bytes at %d returned %d: %w", want, off, len(data), ErrShortRead)
+		}
+		if !keep {
+			return data, nil
 		}
 		// Waits for the set, so that a reader arriving just after this
 		// flight ends finds the block instead of fetching it again.
@@ -176,6 +185,11 @@ func (b *Blocks) fromDisk(key string, size, off, n int64) ([]byte, bool) {
 // ErrShortRead is a repository read that returned fewer or more bytes than
 // asked for.
 var ErrShortRead = fmt.Errorf("wrong length from the repository")
+
+// ErrUnverified comes with data a FetchFunc cannot vouch for: bytes of the
+// document that may be of other content than the key names (it changed
+// since the read was set up). The reader gets them; the cache keeps none.
+var ErrUnverified = errors.New("content changed under the read")
 
 // ReadAt fills dest with the file's bytes at off and returns how many it
 // filled (fewer only at the end of the file).

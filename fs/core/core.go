@@ -137,6 +137,9 @@ type FS struct {
 	// changes counts uploads made through this mount; caches of version
 	// histories are stale once it moved.
 	changes atomic.Uint64
+	// edits numbers the changes of documents' content, for the reads
+	// that overlapped one (edits.go).
+	edits edits
 	// attrGen counts changes of the local attributes (mode, owner, mtime)
 	// of documents on the server: a File showing one re-reads its own
 	// from the spool at its next listing once it moved (File.refresh),

@@ -220,6 +220,7 @@ func (f *File) refresh(n remote.Node, since uint64) {
 		if rf.ContentID != f.rf.ContentID {
 			f.gen++
 			f.closeLocal()
+			f.fsys.edits.changed(f.doc.id)
 		}
 		f.attr, f.attrGen = localAttr{}, g
 		if a, ok := f.fsys.spool.GetAttr(f.fsys.attrKey(f.doc.id, rf.Name)); ok && a.ContentID == rf.ContentID {
@@ -263,7 +264,7 @@ func (f *File) contentKey() string {
 // readers fetch block by block (fetcher), which finds older contents.
 func (f *File) opener() cache.OpenFunc {
 	repo, id, rf := f.fsys.repo, f.doc.id, f.rf
-	pinned := f.fsys.pinnedContent
+	pinned, edits, at := f.fsys.pinnedContent, &f.fsys.edits, f.fsys.edits.now()
 	return func(ctx context.Context, off int64) (io.ReadCloser, error) {
 		if fh := pinned(rf.ContentID); fh != nil {
 			return struct {
@@ -271,7 +272,15 @@ func (f *File) opener() cache.OpenFunc {
 				io.Closer
 			}{io.NewSectionReader(fh, off, rf.Size-off), fh}, nil
 		}
-		return repo.Open(ctx, id, rf.Name, off, rf.Size-off)
+		rc, err := repo.Open(ctx, id, rf.Name, off, rf.Size-off)
+		if err == nil && edits.since(id, at) {
+			// The document changed since this view of it: the stream
+			// may be of other content (see edits); the readers fetch
+			// block by block, which checks.
+			rc.Close()
+			return nil, fmt.Errorf("%s changed since the read began: %w", rf.Name, cache.ErrShortRead)
+		}
+		return rc, err
 	}
 }
 
@@ -283,7 +292,7 @@ func (f *File) fetcher() cache.FetchFunc {
 	var once sync.Once // guards version and found
 	var version int
 	var found bool
-	pinned := f.fsys.pinnedContent
+	pinned, edits, at := f.fsys.pinnedContent, &f.fsys.edits, f.fsys.edits.now()
 	return func(ctx context.Context, off, n int64) ([]byte, error) {
 		if fh := pinned(rf.ContentID); fh != nil {
 			// Kept on disk (dmsfs pin): no request, and it reads offline.
@@ -295,7 +304,8 @@ func (f *File) fetcher() cache.FetchFunc {
 			}
 		}
 		data, err := current(ctx, off, n)
-		if err != nil || int64(len(data)) == min(n, rf.Size-off) {
+		changed := err == nil && edits.since(id, at)
+		if err != nil || !changed && int64(len(data)) == min(n, rf.Size-off) {
 			return data, err
 		}
 		// The document got new content after this file's view of it was
@@ -308,6 +318,11 @@ func (f *File) fetcher() cache.FetchFunc {
 			return fetchWith(func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 				return repo.OpenVersion(ctx, id, v, rf.Name, off, n)
 			})(ctx, off, n)
+		}
+		if changed {
+			// Some content of the document, maybe not this view's: the
+			// reader gets it, the cache does not keep it.
+			return data, cache.ErrUnverified
 		}
 		return data, nil
 	}
@@ -399,6 +414,9 @@ func download(ctx context.Context, fetch cache.FetchFunc, size int64, w io.Write
 	var n int64
 	for n < size {
 		b, err := fetch(ctx, n, min(chunk, size-n))
+		if errors.Is(err, cache.ErrUnverified) {
+			err = nil // as good as any read of the document's content
+		}
 		if err != nil {
 			return n, err
 		}

@@ -140,6 +140,13 @@ var _ remote.Wrapper = (*tracked)(nil)
 
 func (t *tracked) Unwrap() remote.Repository { return t.Repository }
 
+// edit notes a change of doc's content at its start, and returns what
+// notes its end (see edits).
+func (t *tracked) edit(doc remote.ID) func() {
+	t.fsys.edits.changed(doc)
+	return func() { t.fsys.edits.changed(doc) }
+}
+
 func call[T any](t *tracked, ctx context.Context, fn func() (T, error)) (T, error) {
 	if err := t.fsys.check(); err != nil {
 		var zero T
@@ -191,14 +198,17 @@ func (t *tracked) Insert(ctx context.Context, parent remote.ID, name string, c r
 }
 
 func (t *tracked) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
+	defer t.edit(doc)()
 	return call(t, ctx, func() (remote.Node, error) { return t.Repository.Replace(ctx, doc, token, file, c) })
 }
 
 func (t *tracked) Append(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
+	defer t.edit(doc)()
 	return call(t, ctx, func() (remote.Node, error) { return t.Repository.Append(ctx, doc, token, file, c) })
 }
 
 func (t *tracked) DeleteFile(ctx context.Context, doc remote.ID, token, file string) (remote.Node, error) {
+	defer t.edit(doc)()
 	return call(t, ctx, func() (remote.Node, error) { return t.Repository.DeleteFile(ctx, doc, token, file) })
 }
 

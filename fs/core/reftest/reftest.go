@@ -762,7 +762,7 @@ func (h *harness) one() {
 			kind = 0
 		}
 		data := h.content()
-		h.logf("program %d saves %s (%d bytes)", kind, p, len(data))
+		h.logf("program %d saves %s (%d bytes, %.3q…)", kind, p, len(data), data)
 		h.program(kind, p, data)
 		h.check(p)
 	case r < 48: // open a handle that stays open
@@ -882,7 +882,11 @@ func (h *harness) repoTree() string {
 			if k.Kind == remote.KindFolder {
 				walk(k.ID, kp)
 			} else {
-				out = append(out, fmt.Sprintf("%s=%s", kp, k.ID))
+				c := ""
+				if len(k.Files) > 0 {
+					c = fmt.Sprintf("%.6s/%d", k.Files[0].ContentID, k.Files[0].Size)
+				}
+				out = append(out, fmt.Sprintf("%s=%s:%s", kp, k.ID, c))
 			}
 		}
 	}
