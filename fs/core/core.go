@@ -22,8 +22,8 @@
 //     across the history request (one at a time), Renditions.mu never
 //     across a call.
 //  4. Leaf locks, under which nothing else is taken: docRef.mu, Dir.amu,
-//     FS.treeMu, FS.errMu, FS.tree.mu (the kept-tree writer), the upload
-//     queue's.
+//     FS.treeMu, FS.errMu, FS.tree.mu (the kept-tree writer), FS.edits.mu,
+//     the upload queue's.
 //
 // Never two locks of one level at once, except through lockDirs.
 package core
