@@ -415,7 +415,10 @@ func download(ctx context.Context, fetch cache.FetchFunc, size int64, w io.Write
 	for n < size {
 		b, err := fetch(ctx, n, min(chunk, size-n))
 		if errors.Is(err, cache.ErrUnverified) {
-			err = nil // as good as any read of the document's content
+			// The document's current bytes, which a local copy started
+			// from before this check too; the upload sends the base
+			// token, so a change under it is still found there.
+			err = nil
 		}
 		if err != nil {
 			return n, err
