@@ -277,8 +277,9 @@ func parentRef(parent remote.ID) (any, error) {
 	return map[string]any{"id": pid}, nil
 }
 
-// create saves a new DMSFile.
-func (c *Client) create(ctx context.Context, data map[string]any) (remote.Node, error) {
+// createFolder saves a new folder. Its node is built from the save
+// answer (id, version, createdOn): no stat.
+func (c *Client) createFolder(ctx context.Context, parent remote.ID, name string, data map[string]any) (remote.Node, error) {
 	rows, _, err := c.call(ctx, http.MethodPut, restPath, map[string]any{"data": data}, false)
 	if err != nil {
 		return remote.Node{}, err
@@ -286,7 +287,16 @@ func (c *Client) create(ctx context.Context, data map[string]any) (remote.Node, 
 	if len(rows) != 1 {
 		return remote.Node{}, fmt.Errorf("axelor: create answered %d records: %w", len(rows), remote.ErrProtocol)
 	}
-	return c.Stat(ctx, remote.ID(str(rows[0]["id"])))
+	id := num(rows[0]["id"])
+	if id <= 0 {
+		return remote.Node{}, fmt.Errorf("axelor: the save answer has no id: %w", remote.ErrProtocol)
+	}
+	n := remote.Node{ID: remote.ID(strconv.FormatInt(id, 10)), Parent: parent, Kind: remote.KindFolder,
+		Name: name, Token: str(rows[0]["version"]), ModTime: parseTime(rows[0]["updatedOn"])}
+	if n.ModTime.IsZero() {
+		n.ModTime = parseTime(rows[0]["createdOn"])
+	}
+	return n, nil
 }
 
 func (c *Client) Mkdir(ctx context.Context, parent remote.ID, name string) (remote.Node, error) {
@@ -296,17 +306,20 @@ func (c *Client) Mkdir(ctx context.Context, parent remote.ID, name string) (remo
 	if _, ok := parseAtt(parent); ok {
 		return remote.Node{}, fmt.Errorf("axelor: %q: record attachments are files, no folders: %w", name, remote.ErrPermission)
 	}
-	if err := c.checkFolder(ctx, parent); err != nil {
-		return remote.Node{}, err
-	}
 	data := map[string]any{"fileName": name, "isDirectory": true}
 	if ref, err := parentRef(parent); err != nil {
 		return remote.Node{}, err
 	} else if ref != nil {
 		data["parent"] = ref
 	}
-	n, err := c.create(ctx, data)
-	if err != nil && !errors.Is(err, remote.ErrNotFound) {
+	// One round trip: the parent is not checked first (the server refuses
+	// a create under a document or a missing folder), only after a failure,
+	// for a clearer reason.
+	n, err := c.createFolder(ctx, parent, name, data)
+	if err == nil {
+		return n, nil
+	}
+	if !errors.Is(err, remote.ErrNotFound) {
 		// The answer may have been lost after the folder was made: the
 		// folder did not exist before (the filesystem checked), so one
 		// there now is this one.
@@ -314,9 +327,14 @@ func (c *Client) Mkdir(ctx context.Context, parent remote.ID, name string) (remo
 			c.log.Info("axelor: the answer to a mkdir was lost; the folder is there", "name", name, "err", err)
 			return f, nil
 		}
-		return n, c.denied(ctx, err, "write", parent)
 	}
-	return n, err
+	if cerr := c.checkFolder(ctx, parent); cerr != nil {
+		return remote.Node{}, cerr
+	}
+	if errors.Is(err, remote.ErrNotFound) {
+		return remote.Node{}, err
+	}
+	return remote.Node{}, c.denied(ctx, err, "write", parent)
 }
 
 // childNamed finds a folder's child by name and kind.
