@@ -91,7 +91,7 @@ func mountFlagSet(stderr io.Writer) (*pflag.FlagSet, *mountFlags) {
 	fl.Var(&f.readAhead, "read-ahead", "the most a sequential read fetches ahead (its window starts at 4M and doubles; at most half of --cache-size), e.g. 128M")
 	fl.IntVar(&f.listAhead, "prefetch-listings", 8, "subfolder listings fetched ahead at once when a folder is listed (0: none)")
 	fl.IntVar(&f.filesAhead, "prefetch-files", 8, "small files (up to 4 MiB) fetched ahead at once when a folder's files are read in order (0: none)")
-	fl.IntVar(&f.transfers, "transfers", 4, "uploads of files over 1 MiB run at once by the write-back queue; small files up to 4 times as many")
+	fl.IntVar(&f.transfers, "transfers", 4, "uploads of files over 1 MiB run at once by the write-back queue; small files up to 8 times as many")
 	fl.DurationVar(&f.dirCacheTime, "dir-cache-time", 30*time.Second, "how long directory listings and attributes are trusted")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 15*time.Second, "how often to ask the repository what other clients changed (0: never; then changes show when listings expire)")
 	fl.StringVar(&f.at, "at", "", "mount read-only as the repository was at this time: 2026-11-01T12:00 (local time), 2026-11-01T12:00:00Z or 2026-11-01")

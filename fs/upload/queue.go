@@ -88,10 +88,13 @@ type pending struct {
 // how many times Workers small uploads may run at once: copying many
 // small files in is bound by the repository's answer time per file (an
 // Axelor document is two requests in series), which more at once hide,
-// while big files share the bandwidth whatever their number.
+// while big files share the bandwidth whatever their number. (100 files
+// of 20 KiB at 20 ms per request, until all were confirmed: 0.54 s at 16
+// at once, 0.43 s at 32, where Axelor creates the documents of uploads
+// that end together in one request.)
 const (
 	SmallFile   = 1 << 20
-	SmallFactor = 4
+	SmallFactor = 8
 )
 
 // Status is the state of the queue.

@@ -152,7 +152,7 @@ func (g *gated) Upload(context.Context) error {
 func TestQueueRunsMoreSmallUploadsAtOnce(t *testing.T) {
 	q := New(Options{Workers: 2, Tick: time.Hour})
 	defer q.Stop()
-	started := make(chan *gated, 20)
+	started := make(chan *gated, 4*SmallFactor)
 	var bigs, most atomic.Int64
 	schedule := func(i int, size int64) {
 		g := &gated{started: started, release: make(chan struct{}), big: size > SmallFile, bigs: &bigs, most: &most}
@@ -167,7 +167,8 @@ func TestQueueRunsMoreSmallUploadsAtOnce(t *testing.T) {
 			return nil
 		}
 	}
-	for i := range 10 {
+	nsmall := 2*SmallFactor + 2 // two more than may run
+	for i := range nsmall {
 		schedule(i, 20<<10)
 	}
 	var running []*gated
@@ -175,11 +176,11 @@ func TestQueueRunsMoreSmallUploadsAtOnce(t *testing.T) {
 		running = append(running, wait())
 	}
 	for i := range 3 {
-		schedule(10+i, SmallFile+1)
+		schedule(nsmall+i, SmallFile+1)
 	}
 	select {
 	case g := <-started:
-		t.Fatalf("a ninth upload started with eight running: %+v", g)
+		t.Fatalf("one more upload started with %d running: %+v", 2*SmallFactor, g)
 	default:
 	}
 	for _, g := range running[:3] {

@@ -66,6 +66,8 @@ type Client struct {
 
 	sizeMu sync.Mutex
 	sizes  map[remote.ID]fileInfo // known files, to clamp ranges without asking; guarded by sizeMu
+
+	docs *newDocs // creates of documents, batched when uploads end together (batch.go)
 }
 
 var _ remote.Repository = (*Client)(nil)
@@ -94,6 +96,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	// A redirect means "not logged in" (the login page); never follow it.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c := &Client{base: u.String(), cfg: cfg, http: hc, log: cfg.Logger, chunk: cfg.ChunkSize, sizes: map[remote.ID]fileInfo{}}
+	c.docs = &newDocs{c: c, wait: batchWait}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

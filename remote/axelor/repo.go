@@ -379,18 +379,17 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 	if err != nil {
 		return remote.Node{}, err
 	}
+	seq := c.docs.begin()
 	meta, err := c.upload(ctx, name, content)
 	if err != nil {
+		c.docs.abandon(seq)
 		return remote.Node{}, err
 	}
 	data := map[string]any{"fileName": name, "isDirectory": false, "metaFile": map[string]any{"id": meta.id}}
 	if ref != nil {
 		data["parent"] = ref
 	}
-	rows, _, err := c.call(ctx, http.MethodPut, restPath, map[string]any{"data": data}, false)
-	if err == nil && len(rows) != 1 {
-		err = fmt.Errorf("axelor: create answered %d records: %w", len(rows), remote.ErrProtocol)
-	}
+	row, err := c.docs.create(ctx, seq, data, meta.id)
 	if err != nil {
 		// The answer may have been lost after the document was made: one
 		// pointing at this upload's MetaFile can only be ours.
@@ -406,7 +405,7 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 		return remote.Node{}, c.denied(ctx, err, "write", parent)
 	}
 	// The answer and the upload together describe the document: no stat.
-	return c.docNode(rows[0], parent, name, meta)
+	return c.docNode(row, parent, name, meta)
 }
 
 // withMeta finds the document named name in parent that points at the
