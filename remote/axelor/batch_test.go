@@ -27,7 +27,7 @@ type batchServer struct {
 	mu       sync.Mutex
 	arrived  int
 	together int
-	release      chan struct{}
+	release  chan struct{}
 }
 
 func newBatchClient(t *testing.T, together int) (*Client, *batchServer) {
