@@ -85,13 +85,12 @@ func (a attRef) node() remote.Node {
 }
 
 // attachedTo is the record folder of an attachment row, if it is one.
-func attachedTo(row map[string]any) (remote.ID, bool) {
-	model := str(row["relatedModel"])
-	dir, _ := row["isDirectory"].(bool)
-	if model == "" || model == dmsModel || dir {
+func attachedTo(r row) (remote.ID, bool) {
+	model := r.RelatedModel
+	if model == "" || model == dmsModel || r.IsDirectory {
 		return "", false
 	}
-	rec := num(row["relatedId"])
+	rec := num(r.RelatedID)
 	if rec <= 0 {
 		return "", false
 	}

@@ -244,22 +244,37 @@ type envelope struct {
 // call posts JSON to a service and returns the rows of a successful answer.
 // HTTP 200 with status -1 is a failure carrying data.message.
 func (c *Client) call(ctx context.Context, method, path string, in any, retry bool) ([]map[string]any, int, error) {
-	body, err := json.Marshal(in)
+	raw, err := c.callRaw(ctx, method, path, in, retry)
 	if err != nil {
 		return nil, 0, err
 	}
+	return parseRows(method, path, raw)
+}
+
+// callRaw posts JSON to a service and returns the body of an HTTP 200.
+func (c *Client) callRaw(ctx context.Context, method, path string, in any, retry bool) ([]byte, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := c.send(ctx, method, path, "application/json", body, nil, retry)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s %s: %w: %v", method, path, remote.ErrUnavailable, err)
+		return nil, fmt.Errorf("%s %s: %w: %v", method, path, remote.ErrUnavailable, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("%s %s: HTTP %d: %s: %w", method, path, resp.StatusCode, snippet(raw), httpErr(resp.StatusCode))
+		return nil, fmt.Errorf("%s %s: HTTP %d: %s: %w", method, path, resp.StatusCode, snippet(raw), httpErr(resp.StatusCode))
 	}
+	return raw, nil
+}
+
+// parseRows reads a service answer: the rows of a success, or the
+// failure it describes.
+func parseRows(method, path string, raw []byte) ([]map[string]any, int, error) {
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return nil, 0, fmt.Errorf("%s %s: %w: %v", method, path, remote.ErrProtocol, err)

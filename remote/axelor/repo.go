@@ -23,29 +23,39 @@ import (
 var listFields = []string{"fileName", "isDirectory", "relatedModel", "relatedId", "createdOn", "updatedOn", "parent.id",
 	"metaFile.id", "metaFile.version", "metaFile.fileSize", "metaFile.createdOn", "metaFile.updatedOn", "metaFile.description"}
 
-// search runs a DMSFile search over all pages, asking for listFields.
-func (c *Client) search(ctx context.Context, domain string, params map[string]any, sortBy []string) ([]map[string]any, error) {
-	return c.searchFields(ctx, listFields, domain, params, sortBy)
+// searchFields is a search asking for fields, its rows as maps.
+func (c *Client) searchFields(ctx context.Context, fields []string, domain string, params map[string]any, sortBy []string) ([]map[string]any, error) {
+	var all []map[string]any
+	err := c.searchPages(ctx, fields, domain, params, sortBy, func(raw []byte) (int, int, error) {
+		rows, total, err := parseRows(http.MethodPost, restPath+"/search", raw)
+		all = append(all, rows...)
+		return len(rows), total, err
+	})
+	return all, err
 }
 
-// searchFields is search asking for fields.
-func (c *Client) searchFields(ctx context.Context, fields []string, domain string, params map[string]any, sortBy []string) ([]map[string]any, error) {
+// searchPages runs a DMSFile search page by page; page reads each
+// answer and says how many rows it held and how many there are in all.
+func (c *Client) searchPages(ctx context.Context, fields []string, domain string, params map[string]any, sortBy []string,
+	page func(raw []byte) (n, total int, err error)) error {
 	dctx := map[string]any{"_populate": false}
 	for k, v := range params {
 		dctx[k] = v
 	}
-	var all []map[string]any
 	for offset := 0; ; {
 		req := map[string]any{"offset": offset, "limit": pageSize, "sortBy": sortBy, "fields": fields,
 			"data": map[string]any{"_domain": domain, "_domainContext": dctx}}
-		rows, total, err := c.call(ctx, http.MethodPost, restPath+"/search", req, true)
+		raw, err := c.callRaw(ctx, http.MethodPost, restPath+"/search", req, true)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, rows...)
-		offset += len(rows)
-		if len(rows) == 0 || offset >= total {
-			return all, nil
+		n, total, err := page(raw)
+		if err != nil {
+			return err
+		}
+		offset += n
+		if n == 0 || offset >= total {
+			return nil
 		}
 	}
 }
@@ -86,45 +96,45 @@ func parseTime(v any) time.Time {
 }
 
 // node converts a search row.
-func (c *Client) node(row map[string]any) (remote.Node, error) {
-	id := num(row["id"])
-	name := str(row["fileName"])
+func (c *Client) node(r row) (remote.Node, error) {
+	id := num(r.ID)
+	name := r.FileName
 	if id <= 0 || name == "" {
 		return remote.Node{}, fmt.Errorf("axelor: a row lacks id or fileName: %w", remote.ErrProtocol)
 	}
-	n := remote.Node{ID: remote.ID(strconv.FormatInt(id, 10)), Name: name, Token: str(row["version"]), Parent: RootID}
-	if p := num(row["parent.id"]); p > 0 {
+	n := remote.Node{ID: remote.ID(strconv.FormatInt(id, 10)), Name: name, Token: string(r.Version), Parent: RootID}
+	if p := num(r.ParentID); p > 0 {
 		n.Parent = remote.ID(strconv.FormatInt(p, 10))
 	}
-	if rec, ok := attachedTo(row); ok {
+	if rec, ok := attachedTo(r); ok {
 		n.Parent = rec // shown in its record's folder, not its home's
 	}
-	n.ModTime = parseTime(row["updatedOn"])
+	n.ModTime = parseTime(r.UpdatedOn)
 	if n.ModTime.IsZero() {
-		n.ModTime = parseTime(row["createdOn"])
+		n.ModTime = parseTime(r.CreatedOn)
 	}
-	if dir, _ := row["isDirectory"].(bool); dir {
+	if r.IsDirectory {
 		n.Kind = remote.KindFolder
 		return n, nil
 	}
 	n.Kind = remote.KindDocument
 	f := remote.File{Name: name, ContentID: "empty"}
-	if mid := num(row["metaFile.id"]); mid > 0 {
-		f.Size = num(row["metaFile.fileSize"])
+	if mid := num(r.MetaID); mid > 0 {
+		f.Size = num(r.MetaSize)
 		// A MetaFile's bytes never change (a new content is a new
 		// MetaFile); its version moves with its description, which is
 		// no change of the content.
 		f.ContentID = "m" + strconv.FormatInt(mid, 10)
-		f.ModTime = parseTime(row["metaFile.updatedOn"])
+		f.ModTime = parseTime(r.MetaUpdatedOn)
 		if f.ModTime.IsZero() {
-			f.ModTime = parseTime(row["metaFile.createdOn"])
+			f.ModTime = parseTime(r.MetaCreatedOn)
 		}
 	}
 	if f.ModTime.IsZero() {
 		f.ModTime = n.ModTime
 	}
 	n.Files = []remote.File{f}
-	c.remember(n.ID, f, str(row["metaFile.description"]))
+	c.remember(n.ID, f, r.MetaDescription)
 	return n, nil
 }
 
@@ -157,7 +167,7 @@ func (c *Client) stat(ctx context.Context, id remote.ID) (remote.Node, int64, er
 		return remote.Node{}, 0, fmt.Errorf("axelor: node %s: %w", id, remote.ErrNotFound)
 	}
 	n, err := c.node(rows[0])
-	return n, num(rows[0]["metaFile.id"]), err
+	return n, num(rows[0].MetaID), err
 }
 
 func (c *Client) List(ctx context.Context, folder remote.ID) ([]remote.Node, error) {
@@ -181,7 +191,7 @@ func (c *Client) List(ctx context.Context, folder remote.ID) ([]remote.Node, err
 			return err
 		})
 	}
-	var rows []map[string]any
+	var rows []row
 	g.Go(func() (err error) {
 		rows, err = c.search(ctx, domain, params, []string{"id"})
 		return err
@@ -194,7 +204,7 @@ func (c *Client) List(ctx context.Context, folder remote.ID) ([]remote.Node, err
 	}
 	out := make([]remote.Node, 0, len(rows))
 	for _, row := range rows {
-		if str(row["relatedModel"]) != "" {
+		if row.RelatedModel != "" {
 			// The version store, and record attachments with their
 			// home folders: shown in /.attachments instead.
 			continue
@@ -622,7 +632,7 @@ func (c *Client) discard(ctx context.Context, mid int64) {
 }
 
 // versionRows lists the version records of a document, oldest first.
-func (c *Client) versionRows(ctx context.Context, doc remote.ID) ([]map[string]any, error) {
+func (c *Client) versionRows(ctx context.Context, doc remote.ID) ([]row, error) {
 	nid, err := numID(doc)
 	if err != nil {
 		return nil, err

@@ -55,7 +55,7 @@ func (c *Client) Search(ctx context.Context, under remote.ID, query string) ([]r
 	}
 	var out []remote.Node
 	for _, row := range rows {
-		if !below(num(row["parent.id"])) {
+		if !below(num(row.ParentID)) {
 			continue
 		}
 		n, err := c.node(row)
