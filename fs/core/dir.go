@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -60,6 +61,10 @@ type Dir struct {
 	// gen counts this mount's changes of entries, local, hidden and
 	// unlinked: a listing that started before one may predate it.
 	gen uint64
+	// aheadNames are the names in entries, sorted, for readAhead, and
+	// aheadOf the listing they were taken from (rebuilt once it differs).
+	aheadNames []string
+	aheadOf    namesOf
 	// kids are the live nodes shown for entries, so that a name keeps its
 	// node (and its open state) from lookup to lookup.
 	kids map[string]Node
@@ -606,16 +611,26 @@ func (d *Dir) readAhead(name string) {
 		d.mu.Unlock()
 		return
 	}
-	names := make([]string, 0, len(d.entries))
-	for n, e := range d.entries {
-		if !e.IsDir() && n > name && len(e.Files) == 1 && e.Files[0].Size <= aheadFileSize {
-			names = append(names, n)
-		}
+	// The names after this one, from a sorted list kept per listing: a
+	// sort per file read made reading a folder's files quadratic.
+	if of := (namesOf{d.listed, d.gen, len(d.entries)}); d.aheadNames == nil || d.aheadOf != of {
+		d.aheadNames = slices.Sorted(maps.Keys(d.entries))
+		d.aheadOf = of
 	}
-	sort.Strings(names)
+	i, found := slices.BinarySearch(d.aheadNames, name)
+	if found {
+		i++
+	}
 	var files []*File
-	for _, n := range names[:min(len(names), cap(d.fsys.aheadFiles))] {
-		if ch, ok := d.childFor(n, d.entries[n]).(*File); ok {
+	for _, n := range d.aheadNames[i:] {
+		if len(files) == cap(d.fsys.aheadFiles) {
+			break
+		}
+		e, ok := d.entries[n]
+		if !ok || e.IsDir() || len(e.Files) != 1 || e.Files[0].Size > aheadFileSize {
+			continue
+		}
+		if ch, ok := d.childFor(n, e).(*File); ok {
 			files = append(files, ch)
 		}
 	}
@@ -748,6 +763,14 @@ func (d *Dir) namesake(ctx context.Context, name string, seq uint64) (remote.Nod
 		return remote.Node{}, false, p.err
 	}
 	return found(p.entries)
+}
+
+// namesOf tells a listing apart from the next: when it was received,
+// the changes made to it since, and its size.
+type namesOf struct {
+	listed time.Time
+	gen    uint64
+	n      int
 }
 
 // nameProbe is a listing fetched to answer namesake.
