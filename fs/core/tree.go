@@ -38,6 +38,11 @@ func (f *FS) saveTree(id remote.ID, v any) {
 	if err != nil {
 		return
 	}
+	f.saveTreeBytes(id, b)
+}
+
+// saveTreeBytes writes b, JSON, as the record of id.
+func (f *FS) saveTreeBytes(id remote.ID, b []byte) {
 	p := f.treePath(id)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return
@@ -114,10 +119,15 @@ func (w *treeWriter) run(f *FS) {
 		h := fnv.New64a()
 		h.Write(entries)
 		if sum := h.Sum64(); sum != last {
-			f.saveTree(id, struct {
-				Listed  time.Time       `json:"listed"`
-				Entries json.RawMessage `json:"entries"`
-			}{l.Listed, entries}) // a knownListing, its entries encoded once
+			// A knownListing, its entries encoded once (a struct with
+			// them as json.RawMessage would have them checked again).
+			listed, err := l.Listed.MarshalJSON()
+			if err != nil {
+				continue
+			}
+			b := make([]byte, 0, len(entries)+len(listed)+24)
+			b = append(append(append(b, `{"listed":`...), listed...), `,"entries":`...)
+			f.saveTreeBytes(id, append(append(b, entries...), '}'))
 			w.mu.Lock()
 			w.sums[id] = sum
 			w.mu.Unlock()
