@@ -180,7 +180,7 @@ func (s *Spool) update(fn func(tx *bolt.Tx) error) error {
 	s.waiting = append(s.waiting, c)
 	if s.committing {
 		s.gmu.Unlock()
-		if err := <-c.done; err != errLead {
+		if err := <-c.done; !errors.Is(err, errLead) {
 			return err
 		}
 		s.gmu.Lock() // this caller runs the group it is in
