@@ -290,21 +290,24 @@ func parentRef(parent remote.ID) (any, error) {
 // createFolder saves a new folder. Its node is built from the save
 // answer (id, version, createdOn): no stat.
 func (c *Client) createFolder(ctx context.Context, parent remote.ID, name string, data map[string]any) (remote.Node, error) {
-	rows, _, err := c.call(ctx, http.MethodPut, restPath, map[string]any{"data": data}, false)
+	row, err := c.createRow(ctx, data)
 	if err != nil {
 		return remote.Node{}, err
 	}
-	if len(rows) != 1 {
-		return remote.Node{}, fmt.Errorf("axelor: create answered %d records: %w", len(rows), remote.ErrProtocol)
-	}
-	id := num(rows[0]["id"])
+	return savedNode(row, parent, name, remote.KindFolder)
+}
+
+// savedNode is the node a save answer's row describes (id, version,
+// times); the caller knows its parent and name.
+func savedNode(row map[string]any, parent remote.ID, name string, kind remote.Kind) (remote.Node, error) {
+	id := num(row["id"])
 	if id <= 0 {
 		return remote.Node{}, fmt.Errorf("axelor: the save answer has no id: %w", remote.ErrProtocol)
 	}
-	n := remote.Node{ID: remote.ID(strconv.FormatInt(id, 10)), Parent: parent, Kind: remote.KindFolder,
-		Name: name, Token: str(rows[0]["version"]), ModTime: parseTime(rows[0]["updatedOn"])}
+	n := remote.Node{ID: remote.ID(strconv.FormatInt(id, 10)), Parent: parent, Kind: kind,
+		Name: name, Token: str(row["version"]), ModTime: parseTime(row["updatedOn"])}
 	if n.ModTime.IsZero() {
-		n.ModTime = parseTime(rows[0]["createdOn"])
+		n.ModTime = parseTime(row["createdOn"])
 	}
 	return n, nil
 }
@@ -435,14 +438,9 @@ func (c *Client) withMeta(ctx context.Context, parent remote.ID, name string, mi
 // docNode builds a document node from a save answer and the MetaFile it
 // points at.
 func (c *Client) docNode(row map[string]any, parent remote.ID, name string, meta uploaded) (remote.Node, error) {
-	id := num(row["id"])
-	if id <= 0 {
-		return remote.Node{}, fmt.Errorf("axelor: the save answer has no id: %w", remote.ErrProtocol)
-	}
-	n := remote.Node{ID: remote.ID(strconv.FormatInt(id, 10)), Parent: parent, Kind: remote.KindDocument,
-		Name: name, Token: str(row["version"]), ModTime: parseTime(row["updatedOn"])}
-	if n.ModTime.IsZero() {
-		n.ModTime = parseTime(row["createdOn"])
+	n, err := savedNode(row, parent, name, remote.KindDocument)
+	if err != nil {
+		return remote.Node{}, err
 	}
 	f := remote.File{Name: name, Size: meta.size, ModTime: meta.created,
 		ContentID: "m" + strconv.FormatInt(meta.id, 10)}
