@@ -38,6 +38,7 @@ type Blocks struct {
 
 	smu     sync.Mutex         // leaf, but for a stream's mu taken inside it
 	streams map[string]*stream // the running stream of a content key; guarded by smu
+	keepers map[string]*keeper // the copy to disk behind a reader, by content key (keep.go); guarded by smu
 
 	// disk keeps whole contents read by streams; nil: none (UseDisk).
 	disk *Disk
@@ -74,7 +75,7 @@ func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
 		return nil, fmt.Errorf("block cache: %w", err)
 	}
 	return &Blocks{c: c, ahead: make(chan struct{}, max(parallel, 1)), streamSlots: make(chan struct{}, max(parallel, 1)),
-		closed: make(chan struct{}), streams: map[string]*stream{}, now: time.Now}, nil
+		closed: make(chan struct{}), streams: map[string]*stream{}, keepers: map[string]*keeper{}, now: time.Now}, nil
 }
 
 // Close ends the streams and frees the cache. Fetches still under way

@@ -129,10 +129,13 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 	// A stream from the first byte keeps a copy on disk (written beside
 	// it, dropped if the writer falls behind or the stream ends early).
 	var tee chan []byte
-	if pos == 0 && b.disk != nil && !b.disk.Has(key, size) {
-		if w := b.disk.Create(key, size); w != nil {
+	if pos == 0 && b.disk != nil && !b.disk.Has(key, size) && b.teeing(key) {
+		if w := b.disk.Create(key, size); w == nil {
+			b.teed(key)
+		} else {
 			tee = make(chan []byte, 8)
 			go func(tee <-chan []byte) {
+				defer b.teed(key)
 				var err error
 				for buf := range tee {
 					if err == nil {
@@ -157,6 +160,13 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 	for pos < blocks {
 		s.mu.Lock()
 		for s.pos >= s.limit {
+			if b.near() {
+				// Begun before the repository was found near: its reader
+				// fetches blocks in parallel now, and a copy to disk
+				// follows it (Keep) instead of this stream's.
+				s.mu.Unlock()
+				return
+			}
 			moved := s.moved
 			s.mu.Unlock()
 			idle.Reset(streamIdle)

@@ -32,8 +32,13 @@ type Handle struct {
 	read    bool  // read from before; guarded by mu
 	// run is how many bytes were read in sequence up to nextOff; the
 	// read-ahead window is twice that (streamWindow). Guarded by mu.
-	run   int64
-	wrote bool // a write, truncate or allocate since the last flush; guarded by File.mu
+	run int64
+	// prefix is how far the handle read in sequence from the first
+	// byte, reads a little out of order included (seqSlack) and reads
+	// elsewhere in the file left out; 0 if it did not begin there.
+	// Guarded by mu.
+	prefix int64
+	wrote  bool // a write, truncate or allocate since the last flush; guarded by File.mu
 
 	released atomic.Bool
 
@@ -250,18 +255,26 @@ func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, erro
 	sequential := off == h.nextOff || h.read && off+seqSlack >= h.nextOff && off <= h.nextOff+seqSlack
 	first := !h.read
 	h.read = true
+	if first && off == 0 || h.prefix > 0 && off <= h.prefix+seqSlack {
+		h.prefix = max(h.prefix, end)
+	}
 	if !sequential {
 		h.run, h.nextOff = 0, end
 	}
 	h.run += int64(n)
 	h.nextOff = max(h.nextOff, end)
-	window, next := streamWindow(h.run, f.fsys.opts.ReadAhead), h.nextOff
+	window, next, prefix := streamWindow(h.run, f.fsys.opts.ReadAhead), h.nextOff, h.prefix
 	h.mu.Unlock()
 	if first && off == 0 && dir != nil && !f.multi {
 		dir.readAhead(name)
 	}
 	if sequential && next < size && !f.fsys.blocks.Stream(key, size, next, window, open) {
 		f.fsys.blocks.Prefetch(key, size, next, window, fetch)
+	}
+	if prefix > 0 {
+		// Read from the start in order: where no stream copies it to the
+		// disk cache, a copy follows the reader.
+		f.fsys.blocks.Keep(key, size, prefix, fetch)
 	}
 	return data, nil
 }

@@ -1,0 +1,77 @@
+package cache
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// nearDiskBlocks is a cache with a disk cache, whose repository was found
+// to answer at once (no streams: blocks fetched in parallel).
+func nearDiskBlocks(t *testing.T) (*Blocks, *Disk) {
+	disk, err := OpenDisk(t.TempDir(), 64<<20)
+	require.NoError(t, err)
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	b.UseDisk(disk)
+	b.UseClock((&clock{}).now) // every answer takes no time
+	b.noteLatency(time.Millisecond)
+	require.True(t, b.near())
+	return b, disk
+}
+
+// Near a repository no stream runs, so no stream's copy: a copy follows
+// the reader that reads from the start, from the blocks it fetched, and
+// is kept once whole. The content is fetched once.
+func TestNearReadFromTheStartIsKeptOnDisk(t *testing.T) {
+	b, disk := nearDiskBlocks(t)
+	data := randomData(5*BlockSize + 777)
+	size := int64(len(data))
+	var fetches, opens atomic.Int64
+	fetch := source(data, &fetches)
+	for off := int64(0); off < size; {
+		dest := make([]byte, 128<<10)
+		n, err := b.ReadAt(context.Background(), "k", size, dest, off, fetch)
+		require.NoError(t, err)
+		require.Equal(t, data[off:off+int64(n)], dest[:n])
+		off += int64(n)
+		require.False(t, b.Stream("k", size, off, 4<<20, opener(&clock{}, data, &opens, 0)), "at %d", off)
+		b.Keep("k", size, off, fetch)
+	}
+	require.Eventually(t, func() bool { return disk.Has("k", size) }, time.Minute, 10*time.Millisecond,
+		"the whole read leaves a copy on disk")
+	require.EqualValues(t, 6, fetches.Load(), "each block fetched once, for the reader")
+	require.Zero(t, opens.Load())
+	fh, ok := disk.Open("k", size)
+	require.True(t, ok)
+	defer fh.Close()
+	got := make([]byte, size)
+	_, err := fh.ReadAt(got, 0)
+	require.NoError(t, err)
+	require.Equal(t, data, got)
+}
+
+// The copy goes no further than the reader: a reader that stops after
+// the first block leaves the rest unfetched and nothing kept.
+func TestCopyStopsWithItsReader(t *testing.T) {
+	b, disk := nearDiskBlocks(t)
+	data := randomData(4 * BlockSize)
+	size := int64(len(data))
+	var fetches atomic.Int64
+	fetch := source(data, &fetches)
+	dest := make([]byte, 4096)
+	_, err := b.ReadAt(context.Background(), "k", size, dest, 0, fetch)
+	require.NoError(t, err)
+	b.Keep("k", size, int64(len(dest)), fetch)
+	b.Keep("k", size, BlockSize, fetch) // the whole first block read
+	b.smu.Lock()
+	k := b.keepers["k"]
+	b.smu.Unlock()
+	require.NotNil(t, k, "a copy follows the reader")
+	require.EqualValues(t, 1, fetches.Load(), "nothing fetched beyond what the reader read")
+	require.False(t, disk.Has("k", size))
+}
