@@ -36,9 +36,10 @@ type Blocks struct {
 	// set into once closed).
 	putMu sync.RWMutex
 
-	smu     sync.Mutex         // leaf, but for a stream's mu taken inside it
-	streams map[string]*stream // the running stream of a content key; guarded by smu
-	keepers map[string]*keeper // the copy to disk behind a reader, by content key (keep.go); guarded by smu
+	smu     sync.Mutex          // leaf, but for a stream's mu taken inside it
+	streams map[string]*stream  // the running stream of a content key; guarded by smu
+	keepers map[string]*keeper  // the copy to disk behind a reader, by content key (keep.go); guarded by smu
+	unkept  map[string]struct{} // contents whose copy failed, not tried again (keep.go); guarded by smu
 
 	// disk keeps whole contents read by streams; nil: none (UseDisk).
 	disk *Disk
@@ -75,7 +76,7 @@ func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
 		return nil, fmt.Errorf("block cache: %w", err)
 	}
 	return &Blocks{c: c, ahead: make(chan struct{}, max(parallel, 1)), streamSlots: make(chan struct{}, max(parallel, 1)),
-		closed: make(chan struct{}), streams: map[string]*stream{}, keepers: map[string]*keeper{}, now: time.Now}, nil
+		closed: make(chan struct{}), streams: map[string]*stream{}, keepers: map[string]*keeper{}, unkept: map[string]struct{}{}, now: time.Now}, nil
 }
 
 // Close ends the streams and frees the cache. Fetches still under way

@@ -59,7 +59,7 @@ func (b *Blocks) Keep(key string, size, upto int64, fetch FetchFunc) {
 		}
 		return
 	}
-	if b.disk.Has(key, size) {
+	if _, failed := b.unkept[key]; failed || b.disk.Has(key, size) {
 		return
 	}
 	w := b.disk.Create(key, size)
@@ -77,10 +77,18 @@ func (b *Blocks) keep(key string, size int64, k *keeper, w *DiskWriter, fetch Fe
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	near := b.near() // as found when the copy began: a loaded near one answers slower
-	kept := false
+	kept, failed := false, false
 	defer func() {
 		b.smu.Lock()
 		delete(b.keepers, key)
+		if failed {
+			// Not begun again by the next read of the same reader (it
+			// would fail at the same place, copying what it copied).
+			if len(b.unkept) >= maxUnkept {
+				clear(b.unkept)
+			}
+			b.unkept[key] = struct{}{}
+		}
 		b.smu.Unlock()
 		if !kept {
 			w.Abort()
@@ -109,16 +117,23 @@ func (b *Blocks) keep(key string, size int64, k *keeper, w *DiskWriter, fetch Fe
 		data, ok := b.c.Get(blockKey(key, idx))
 		if !ok {
 			if !near {
+				failed = true
 				return // not fetched again where a round trip costs
 			}
 			var err error
 			if data, err = b.block(ctx, key, size, idx, fetch); err != nil {
+				failed = true
 				return
 			}
 		}
 		if w.Write(data) != nil {
+			failed = true // the disk is full, say
 			return
 		}
 	}
 	kept = w.Commit() == nil
+	failed = !kept
 }
+
+// maxUnkept bounds the contents remembered as failed to copy (Blocks.unkept).
+const maxUnkept = 1024

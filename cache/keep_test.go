@@ -75,3 +75,38 @@ func TestCopyStopsWithItsReader(t *testing.T) {
 	require.EqualValues(t, 1, fetches.Load(), "nothing fetched beyond what the reader read")
 	require.False(t, disk.Has("k", size))
 }
+
+// Across a network a copy does not fetch again what the cache dropped: it
+// ends there, and a later read does not begin it again (it would end at
+// the same block, having copied the same ones).
+func TestFarCopyEndsAtADroppedBlockForGood(t *testing.T) {
+	disk, err := OpenDisk(t.TempDir(), 64<<20)
+	require.NoError(t, err)
+	b, err := NewBlocks(64<<20, 4)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	b.UseDisk(disk)
+	b.UseClock((&clock{}).now)
+	b.noteLatency(10 * time.Second) // far, for many more answers than these
+	data := randomData(3 * BlockSize)
+	size := int64(len(data))
+	var fetches atomic.Int64
+	fetch := source(data, &fetches)
+	dest := make([]byte, 2*BlockSize)
+	_, err = b.ReadAt(context.Background(), "k", size, dest, 0, fetch)
+	require.NoError(t, err)
+	b.c.Del(blockKey("k", 1))
+	b.c.Wait()
+	b.Keep("k", size, 2*BlockSize, fetch)
+	keeping := func() bool {
+		b.smu.Lock()
+		defer b.smu.Unlock()
+		return b.keepers["k"] != nil
+	}
+	require.Eventually(t, func() bool { return !keeping() }, time.Minute, time.Millisecond, "the copy ends")
+	b.Keep("k", size, 2*BlockSize, fetch)
+	require.False(t, keeping(), "and is not begun again")
+	require.EqualValues(t, 2, fetches.Load(), "the copy fetched nothing")
+	require.False(t, disk.Has("k", size))
+	require.Zero(t, disk.Used())
+}
