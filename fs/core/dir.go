@@ -666,12 +666,19 @@ func (d *Dir) prefetchSubfolders() {
 	if d.doc != nil || cap(d.fsys.prefetch) == 0 || !d.fsys.Offline().IsZero() {
 		return
 	}
-	var subs []*Dir
+	var names []string
 	for name, n := range d.entries {
-		if !n.IsDir() || d.hidden[name] != nil || d.unlinked[name] != nil {
-			continue
+		if n.IsDir() && d.hidden[name] == nil && d.unlinked[name] == nil {
+			names = append(names, name)
 		}
-		if sub, ok := d.childFor(name, n).(*Dir); ok {
+	}
+	// In name order: walkers (ls -R, rsync, find over a sorted readdir)
+	// enter the subfolders in that order, and the first ones they wait
+	// for are then asked for first, not wherever the map put them.
+	slices.Sort(names)
+	var subs []*Dir
+	for _, name := range names {
+		if sub, ok := d.childFor(name, d.entries[name]).(*Dir); ok {
 			subs = append(subs, sub)
 		}
 	}

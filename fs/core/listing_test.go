@@ -162,3 +162,42 @@ func TestNamesakeProbeIsShared(t *testing.T) {
 	require.Len(t, vs, 2, "their b.txt, then ours")
 	require.Equal(t, "ours b.txt", read(t, base, theirs.ID))
 }
+
+// listOrderRepo records the folders listed, in order.
+type listOrderRepo struct {
+	remote.Repository
+	listed chan remote.ID
+}
+
+func (r *listOrderRepo) List(ctx context.Context, id remote.ID) ([]remote.Node, error) {
+	r.listed <- id
+	return r.Repository.List(ctx, id)
+}
+
+// TestSubfoldersAreListedAheadInNameOrder: a listing for the kernel lists
+// its subfolders ahead in name order, the order ls -R and rsync enter
+// them, so that the first one a walker waits for is asked for first
+// (they were taken in the map's order, and ls -lR waited on the first
+// folders while later ones were fetched).
+func TestSubfoldersAreListedAheadInNameOrder(t *testing.T) {
+	ctx := context.Background()
+	base := embeddedRepo(t)
+	root, err := base.Root(ctx)
+	require.NoError(t, err)
+	names := map[remote.ID]string{}
+	for _, name := range []string{"m", "c", "x", "a", "k", "b", "z", "d", "q", "e", "y", "f"} {
+		n, err := base.Mkdir(ctx, root.ID, name)
+		require.NoError(t, err)
+		names[n.ID] = name
+	}
+	repo := &listOrderRepo{Repository: base, listed: make(chan remote.ID, 64)}
+	fsys := newCore(t, repo, core.Options{PrefetchListings: 1}) // one at a time: their order shows
+	_, _, err = fsys.Root().Listing(ctx)
+	require.NoError(t, err)
+	require.Equal(t, root.ID, <-repo.listed)
+	var order []string
+	for range names {
+		order = append(order, names[<-repo.listed])
+	}
+	require.Equal(t, []string{"a", "b", "c", "d", "e", "f", "k", "m", "q", "x", "y", "z"}, order)
+}
