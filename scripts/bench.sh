@@ -194,6 +194,10 @@ say "warm re-read on a --read-only mount with --disk-cache-size: passed through 
 cat "$MC/big.bin" >/dev/null # cold: the copy follows the read
 for _ in $(seq 600); do [ "$(stat -c %s "$WORK/dmsfs-cache-pass/content/"[0-9a-f]* 2>/dev/null | grep -v tmp)" = "$BIGSIZE" ] && break; sleep 0.1; done
 sync # the copy's writeback is not the read's
+# The copy's pages were written, never read: read them once, as the local
+# limit's pages were before it is timed (the first read of them ran at
+# 0.69–0.78 of the limit, later ones at 0.95).
+cat "$MC/big.bin" >/dev/null
 PASSWARM=$(mbps "$BIGSIZE" "$(secs cat "$MC/big.bin")")
 "$BIN/dmsfs" unmount "$MC" >/dev/null
 
@@ -247,7 +251,7 @@ BIGMIB=$((BIGSIZE >> 20))
 printf '\n%-36s %10s %10s %10s %13s %12s %9s %9s\n' figure dmsfs rclone limit dmsfs/rclone dmsfs/limit "req dmsfs" "req rclone"
 row "cold sequential read $BIGMIB MiB, MB/s" "${R[dmsfs,readcold]}" "${R[rclone,readcold]}" "$CURL" "${Q[dmsfs,readcold]}" "${Q[rclone,readcold]}"
 row "warm re-read $BIGMIB MiB, MB/s" "${R[dmsfs,readwarm]}" "${R[rclone,readwarm]}" "$LOCAL" "${Q[dmsfs,readwarm]}" "${Q[rclone,readwarm]}"
-row "  same, --read-only, from disk, MB/s" "$PASSWARM" "${R[rclone,readwarm]}" "$LOCAL"
+row "  same, --read-only, disk copy, MB/s" "$PASSWARM" "${R[rclone,readwarm]}" "$LOCAL"
 row "ls -lR $NSMALL files cold, s" "${R[dmsfs,lscold]}" "${R[rclone,lscold]}" "$LSCOLD" "${Q[dmsfs,lscold]}" "${Q[rclone,lscold]}"
 row "ls -lR $NSMALL files warm, s" "${R[dmsfs,lswarm]}" "${R[rclone,lswarm]}" "$LSWARM" "${Q[dmsfs,lswarm]}" "${Q[rclone,lswarm]}"
 if [ "$NTREE" != 0 ]; then
