@@ -120,8 +120,12 @@ func (b *Blocks) keep(key string, size int64, k *keeper, w *DiskWriter, fetch Fe
 				failed = true
 				return // not fetched again where a round trip costs
 			}
+			// Fetched here, not through block: bytes of a content that
+			// changed under the read (ErrUnverified) go to a reader, never
+			// to a copy kept under this content's name.
+			want := end - idx*BlockSize
 			var err error
-			if data, err = b.block(ctx, key, size, idx, fetch); err != nil {
+			if data, err = fetch(ctx, idx*BlockSize, want); err != nil || int64(len(data)) != want {
 				failed = true
 				return
 			}

@@ -110,3 +110,54 @@ func TestFarCopyEndsAtADroppedBlockForGood(t *testing.T) {
 	require.False(t, disk.Has("k", size))
 	require.Zero(t, disk.Used())
 }
+
+// Near the repository the copy fetches again a block the cache dropped
+// before the copy got to it, and keeps the content whole; but bytes of a
+// content that changed under the read (ErrUnverified) never go into a
+// copy kept under the old content's name.
+func TestNearCopyFetchesOnlyVerifiedBytes(t *testing.T) {
+	for _, changed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "dropped block fetched again", true: "content changed"}[changed], func(t *testing.T) {
+			b, disk := nearDiskBlocks(t)
+			data := randomData(3 * BlockSize)
+			size := int64(len(data))
+			var fetches atomic.Int64
+			src := source(data, &fetches)
+			var after atomic.Bool // the reader is done: the document's content changes now
+			fetch := func(ctx context.Context, off, n int64) ([]byte, error) {
+				if changed && after.Load() {
+					return randomData(int(n)), ErrUnverified
+				}
+				return src(ctx, off, n)
+			}
+			// The copy waits for the reader's first report, so the block
+			// can be dropped before it is copied.
+			dest := make([]byte, 3*BlockSize)
+			_, err := b.ReadAt(context.Background(), "k", size, dest, 0, fetch)
+			require.NoError(t, err)
+			b.c.Del(blockKey("k", 0))
+			b.c.Wait()
+			after.Store(true)
+			b.Keep("k", size, size, fetch)
+			keeping := func() bool {
+				b.smu.Lock()
+				defer b.smu.Unlock()
+				return b.keepers["k"] != nil
+			}
+			require.Eventually(t, func() bool { return !keeping() }, time.Minute, time.Millisecond)
+			if changed {
+				require.False(t, disk.Has("k", size), "nothing kept of a changed content")
+				return
+			}
+			require.True(t, disk.Has("k", size))
+			require.EqualValues(t, 4, fetches.Load(), "the dropped block once more")
+			fh, ok := disk.Open("k", size)
+			require.True(t, ok)
+			defer fh.Close()
+			got := make([]byte, size)
+			_, err = fh.ReadAt(got, 0)
+			require.NoError(t, err)
+			require.Equal(t, data, got)
+		})
+	}
+}
