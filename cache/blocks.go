@@ -118,20 +118,35 @@ func blockKey(key string, idx int64) string { return key + "#" + strconv.FormatI
 
 // block returns block idx of a file of the given size, fetching it on a miss.
 func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch FetchFunc) ([]byte, error) {
+	data, _, err := b.verifiedBlock(ctx, key, size, idx, fetch)
+	return data, err
+}
+
+// fetched is what a flight of one block brings: its bytes, and whether
+// they are key's content (not those of an ErrUnverified fetch).
+type fetched struct {
+	data     []byte
+	verified bool
+}
+
+// verifiedBlock is block, and tells whether the bytes are key's content
+// for sure (false for bytes an ErrUnverified fetch brought, which are
+// never cached).
+func (b *Blocks) verifiedBlock(ctx context.Context, key string, size, idx int64, fetch FetchFunc) ([]byte, bool, error) {
 	k := blockKey(key, idx)
 	if data, ok := b.c.Get(k); ok {
-		return data, nil
+		return data, true, nil
 	}
 	if data, waited := b.awaitStream(ctx, key, idx); data != nil {
-		return data, nil
+		return data, true, nil
 	} else if waited {
 		if data, ok := b.c.Get(k); ok {
-			return data, nil
+			return data, true, nil
 		}
 	}
 	v, err, _ := b.flights.Do(k, func() (any, error) {
 		if data, ok := b.c.Get(k); ok {
-			return data, nil
+			return fetched{data, true}, nil
 		}
 		off := idx * BlockSize
 		want := min(int64(BlockSize), size-off)
@@ -154,17 +169,18 @@ func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch F
 			return nil, fmt.Errorf("read of %d bytes at %d returned %d: %w", want, off, len(data), ErrShortRead)
 		}
 		if !keep {
-			return data, nil
+			return fetched{data, false}, nil
 		}
 		// Waits for the set, so that a reader arriving just after this
 		// flight ends finds the block instead of fetching it again.
 		b.put(k, data)
-		return data, nil
+		return fetched{data, true}, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return v.([]byte), nil
+	f := v.(fetched)
+	return f.data, f.verified, nil
 }
 
 // fromDisk reads a block from the disk cache, if it holds the content.

@@ -120,12 +120,12 @@ func (b *Blocks) keep(key string, size int64, k *keeper, w *DiskWriter, fetch Fe
 				failed = true
 				return // not fetched again where a round trip costs
 			}
-			// Fetched here, not through block: bytes of a content that
-			// changed under the read (ErrUnverified) go to a reader, never
-			// to a copy kept under this content's name.
-			want := end - idx*BlockSize
+			// Shared with the reader's fetch of it under way, if any.
+			// Bytes of a content that changed under the read go to a
+			// reader, never to a copy kept under this content's name.
+			var verified bool
 			var err error
-			if data, err = fetch(ctx, idx*BlockSize, want); err != nil || int64(len(data)) != want {
+			if data, verified, err = b.verifiedBlock(ctx, key, size, idx, fetch); err != nil || !verified {
 				failed = true
 				return
 			}

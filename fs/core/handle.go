@@ -255,7 +255,7 @@ func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, erro
 	sequential := off == h.nextOff || h.read && off+seqSlack >= h.nextOff && off <= h.nextOff+seqSlack
 	first := !h.read
 	h.read = true
-	if first && off == 0 || h.prefix > 0 && off <= h.prefix+seqSlack {
+	if off == 0 || h.prefix > 0 && off <= h.prefix+seqSlack {
 		h.prefix = max(h.prefix, end)
 	}
 	if !sequential {
