@@ -813,6 +813,11 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32) (*Dir, error)
 	}
 	sub := newDir(d.fsys, n, nil)
 	sub.setPlace(d, name)
+	// Empty as made: a create in it with write-back asks nothing (cp -r
+	// waited a round trip for the new folder's listing). The listing
+	// begins now, so the uploads of those creates still look for a
+	// namesake another client put there meanwhile.
+	sub.entries, sub.listed, sub.listedSeq = map[string]remote.Node{}, d.fsys.now(), d.fsys.seq.Load()
 	d.fsys.ownNew(ctx, &sub.attr)
 	if mode&0o7777 != 0o755 {
 		sub.attr.mode = mode & 0o7777

@@ -126,6 +126,32 @@ func TestWriteBackCreatesAskNothing(t *testing.T) {
 	}
 }
 
+// TestCreatesInANewFolderAskNothing: a folder this mount made is known
+// empty, so with write-back the files cp -r creates in it ask the server
+// nothing (the first create waited a round trip for the new folder's
+// listing); the uploads still look for a namesake another client made.
+func TestCreatesInANewFolderAskNothing(t *testing.T) {
+	ctx := context.Background()
+	repo := &listCountingRepo{Repository: embeddedRepo(t)}
+	fsys := newCore(t, repo, core.Options{WriteBack: time.Hour})
+	sub, err := fsys.Root().Mkdir(ctx, "new", 0o755)
+	require.NoError(t, err)
+	before := repo.lists.Load()
+	for _, name := range []string{"a.txt", "b.txt"} {
+		_, h, err := sub.Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o644)
+		require.NoError(t, err)
+		_, err = h.Write(ctx, []byte(name), 0)
+		require.NoError(t, err)
+		require.NoError(t, h.Flush(ctx))
+		require.NoError(t, h.Release(ctx))
+	}
+	require.Equal(t, before, repo.lists.Load(), "no listing asked for")
+	list, err := sub.Readdir(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, before, repo.lists.Load(), "the new folder's listing is what this mount made in it")
+}
+
 // TestNamesakeProbeIsShared: the uploads of files created on a cached
 // listing look for a document of their name that another client made
 // meanwhile in one listing they share (not one each, nor one applied and
