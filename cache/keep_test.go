@@ -9,17 +9,25 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// nearDiskBlocks is a cache with a disk cache, whose repository was found
-// to answer at once (no streams: blocks fetched in parallel).
-func nearDiskBlocks(t *testing.T) (*Blocks, *Disk) {
+// diskBlocks is a cache with a disk cache, whose repository was found to
+// answer in latency; the test clock never moves, so the fetches of the
+// test pull that average down only slowly.
+func diskBlocks(t *testing.T, latency time.Duration) (*Blocks, *Disk) {
 	disk, err := OpenDisk(t.TempDir(), 64<<20)
 	require.NoError(t, err)
 	b, err := NewBlocks(64<<20, 4)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
 	b.UseDisk(disk)
-	b.UseClock((&clock{}).now) // every answer takes no time
-	b.noteLatency(time.Millisecond)
+	b.UseClock((&clock{}).now)
+	b.noteLatency(latency)
+	return b, disk
+}
+
+// nearDiskBlocks is diskBlocks of a repository that answers at once (no
+// streams: blocks fetched in parallel).
+func nearDiskBlocks(t *testing.T) (*Blocks, *Disk) {
+	b, disk := diskBlocks(t, time.Millisecond)
 	require.True(t, b.near())
 	return b, disk
 }
@@ -80,20 +88,14 @@ func TestCopyStopsWithItsReader(t *testing.T) {
 // ends there, and a later read does not begin it again (it would end at
 // the same block, having copied the same ones).
 func TestFarCopyEndsAtADroppedBlockForGood(t *testing.T) {
-	disk, err := OpenDisk(t.TempDir(), 64<<20)
-	require.NoError(t, err)
-	b, err := NewBlocks(64<<20, 4)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	b.UseDisk(disk)
-	b.UseClock((&clock{}).now)
-	b.noteLatency(10 * time.Second) // far, for many more answers than these
+	b, disk := diskBlocks(t, 10*time.Second) // far, for many more answers than these
+	require.False(t, b.near())
 	data := randomData(3 * BlockSize)
 	size := int64(len(data))
 	var fetches atomic.Int64
 	fetch := source(data, &fetches)
 	dest := make([]byte, 2*BlockSize)
-	_, err = b.ReadAt(context.Background(), "k", size, dest, 0, fetch)
+	_, err := b.ReadAt(context.Background(), "k", size, dest, 0, fetch)
 	require.NoError(t, err)
 	b.c.Del(blockKey("k", 1))
 	b.c.Wait()
