@@ -114,21 +114,21 @@ func (b *Blocks) keep(key string, size int64, k *keeper, w *DiskWriter, fetch Fe
 				return
 			}
 		}
-		data, ok := b.c.Get(blockKey(key, idx))
-		if !ok {
-			if !near {
-				failed = true
-				return // not fetched again where a round trip costs
-			}
-			// Shared with the reader's fetch of it under way, if any.
-			// Bytes of a content that changed under the read go to a
-			// reader, never to a copy kept under this content's name.
-			var verified bool
-			var err error
-			if data, verified, err = b.verifiedBlock(ctx, key, size, idx, fetch); err != nil || !verified {
-				failed = true
-				return
-			}
+		// Near the repository a block the cache lacks is fetched, shared
+		// with the reader's fetch of it under way; across a network the
+		// copy ends there. Bytes of a content that changed under the read
+		// go to a reader, never to a copy kept under this content's name.
+		var data []byte
+		var verified bool
+		var err error
+		if near {
+			data, verified, err = b.verifiedBlock(ctx, key, size, idx, fetch)
+		} else {
+			data, verified = b.c.Get(blockKey(key, idx))
+		}
+		if err != nil || !verified {
+			failed = true
+			return
 		}
 		if w.Write(data) != nil {
 			failed = true // the disk is full, say

@@ -192,7 +192,10 @@ say "warm re-read on a --read-only mount with --disk-cache-size: passed through 
 "$BIN/dmsfs" mount --daemon --read-only --disk-cache-size $((4 * BIGSIZE >> 20))M --cache-dir "$WORK/dmsfs-cache-pass" \
   --user dmsfs --password-file "$WORK/axelor/password" --log-file "$WORK/dmsfs-pass.log" "$MURL" "$MC" >/dev/null
 cat "$MC/big.bin" >/dev/null # cold: the copy follows the read
-for _ in $(seq 600); do [ "$(stat -c %s "$WORK/dmsfs-cache-pass/content/"[0-9a-f]* 2>/dev/null | grep -v tmp)" = "$BIGSIZE" ] && break; sleep 0.1; done
+for _ in $(seq 600); do
+  [ -n "$(find "$WORK/dmsfs-cache-pass/content" -type f ! -name '*.tmp' -size "${BIGSIZE}c" 2>/dev/null)" ] && break
+  sleep 0.1
+done
 sync # the copy's writeback is not the read's
 # The copy's pages were written, never read: read them once, as the local
 # limit's pages were before it is timed (the first read of them ran at
