@@ -263,6 +263,13 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		// The content is what the kernel cached at the last open.
 		open = fuse.FOPEN_KEEP_CACHE
 	}
+	if !h.Writes() {
+		// The close of a descriptor that cannot write saves nothing
+		// (core.Handle.Flush): the kernel need not send FLUSH and wait
+		// for its answer at each close, a round trip per file of a
+		// cp -r or rsync out of the mount.
+		open |= fuse.FOPEN_NOFLUSH
+	}
 	if h.Backing() != nil {
 		return &passthroughHandle{fileHandle{h: h}}, open, 0
 	}
@@ -355,7 +362,7 @@ func (n *viewNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	var open uint32
+	open := uint32(fuse.FOPEN_NOFLUSH) // a view is read-only: a close saves nothing
 	if how.KeepCache {
 		open |= fuse.FOPEN_KEEP_CACHE
 	}

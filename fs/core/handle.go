@@ -347,6 +347,10 @@ func errnoOf(err error) syscall.Errno {
 	return syscall.EIO
 }
 
+// Writes tells whether the handle was opened for writing; Flush of one
+// that was not does nothing.
+func (h *Handle) Writes() bool { return h.write }
+
 // Flush runs on every close(2) of a descriptor. It saves what this handle
 // wrote: durable in the spool first, then uploaded (or queued, with
 // write-back).
