@@ -453,32 +453,58 @@ func (c *Client) docNode(row map[string]any, parent remote.ID, name string, meta
 }
 
 func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string, content remote.Content) (remote.Node, error) {
+	// A content of one chunk travels beside the stat that checks the
+	// version: each is a round trip and the upload does not depend on the
+	// stat. A stat that refuses discards the upload once it is done (one
+	// cut short might have made its MetaFile all the same). Larger
+	// contents wait for the stat: a refusal would waste their upload.
+	var early chan uploadResult
+	if content.Size <= int64(c.chunk) {
+		early = make(chan uploadResult, 1)
+		go func() {
+			m, err := c.upload(ctx, file, content)
+			early <- uploadResult{m, err}
+		}()
+	}
 	cur, oldMeta, err := c.stat(ctx, doc)
+	if err == nil {
+		err = replaceable(cur, doc, token, file)
+	}
 	if err != nil {
+		if early != nil {
+			if u := <-early; u.err == nil {
+				c.discard(context.WithoutCancel(ctx), u.meta.id)
+			}
+		}
 		return remote.Node{}, err
 	}
 	oldInfo, _ := c.known(doc) // as the stat just saw it
 	oldDesc := oldInfo.description
-	if cur.Kind != remote.KindDocument {
-		return remote.Node{}, fmt.Errorf("axelor: %s: %w", doc, remote.ErrIsFolder)
+	var meta uploaded
+	if early != nil {
+		u := <-early
+		meta, err = u.meta, u.err
+	} else {
+		meta, err = c.upload(ctx, file, content)
 	}
-	if file != cur.Files[0].Name {
-		return remote.Node{}, fmt.Errorf("axelor: document %s has no file %q: %w", doc, file, remote.ErrNotFound)
-	}
-	if cur.Token != token {
-		return remote.Node{}, fmt.Errorf("axelor: %q has version %s, the change was based on %s: %w", cur.Name, cur.Token, token, remote.ErrConflict)
-	}
-	meta, err := c.upload(ctx, file, content)
 	if err != nil {
 		return remote.Node{}, err
 	}
-	n, err := c.update(ctx, doc, token, map[string]any{"metaFile": map[string]any{"id": meta.id}})
-	if err != nil {
-		// The answer may have been lost after the change was made.
-		if now, m, serr := c.stat(ctx, doc); serr == nil && m == meta.id {
-			c.log.Info("axelor: the answer to a replace was lost; the change is there", "document", cur.Name, "err", err)
-			n, err = now, nil
+	var n remote.Node
+	row, err := c.updateRow(ctx, doc, token, map[string]any{"metaFile": map[string]any{"id": meta.id}})
+	if err == nil {
+		// The answer and the upload describe the document: no stat
+		// (unless the answer lacks what it should have).
+		if n, err = c.docNode(row, cur.Parent, cur.Name, meta); err != nil {
+			n, err = c.Stat(ctx, doc)
+			if err != nil {
+				return remote.Node{}, err // applied: the upload is the document's now
+			}
 		}
+	} else if now, m, serr := c.stat(ctx, doc); serr == nil && m == meta.id {
+		// The answer was lost after the change was made.
+		c.log.Info("axelor: the answer to a replace was lost; the change is there", "document", cur.Name, "err", err)
+		n, err = now, nil
 	}
 	if err != nil {
 		c.discard(ctx, meta.id)
@@ -489,6 +515,8 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 		// takes it over.
 		if derr := c.describe(ctx, meta.id, int64(meta.version), oldDesc); derr != nil {
 			c.log.Warn("axelor: the description could not be kept with the new content", "document", cur.Name, "err", derr)
+		} else {
+			c.remember(n.ID, n.Files[0], oldDesc)
 		}
 	}
 	if oldMeta > 0 {
@@ -504,22 +532,50 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	return n, nil
 }
 
+type uploadResult struct {
+	meta uploaded
+	err  error
+}
+
+// replaceable tells why a Replace of file in cur (document doc, as the
+// change's token saw it) cannot go ahead, if it cannot.
+func replaceable(cur remote.Node, doc remote.ID, token, file string) error {
+	if cur.Kind != remote.KindDocument {
+		return fmt.Errorf("axelor: %s: %w", doc, remote.ErrIsFolder)
+	}
+	if file != cur.Files[0].Name {
+		return fmt.Errorf("axelor: document %s has no file %q: %w", doc, file, remote.ErrNotFound)
+	}
+	if cur.Token != token {
+		return fmt.Errorf("axelor: %q has version %s, the change was based on %s: %w", cur.Name, cur.Token, token, remote.ErrConflict)
+	}
+	return nil
+}
+
 // update changes a DMSFile; the version is always sent (without it the
 // server silently applies nothing).
 func (c *Client) update(ctx context.Context, id remote.ID, token string, data map[string]any) (remote.Node, error) {
+	if _, err := c.updateRow(ctx, id, token, data); err != nil {
+		return remote.Node{}, err
+	}
+	return c.Stat(ctx, id)
+}
+
+// updateRow is update without the stat: the saved record as answered.
+func (c *Client) updateRow(ctx context.Context, id remote.ID, token string, data map[string]any) (map[string]any, error) {
 	v, err := strconv.Atoi(token)
 	if err != nil {
-		return remote.Node{}, fmt.Errorf("axelor: %s: no valid version %q to update with: %w", id, token, remote.ErrConflict)
+		return nil, fmt.Errorf("axelor: %s: no valid version %q to update with: %w", id, token, remote.ErrConflict)
 	}
 	data["version"] = v
 	rows, _, err := c.call(ctx, http.MethodPost, restPath+"/"+string(id), map[string]any{"data": data}, false)
 	if err != nil {
-		return remote.Node{}, err
+		return nil, err
 	}
 	if len(rows) != 1 || str(rows[0]["version"]) == token {
-		return remote.Node{}, fmt.Errorf("axelor: update of %s was not applied: %w", id, remote.ErrProtocol)
+		return nil, fmt.Errorf("axelor: update of %s was not applied: %w", id, remote.ErrProtocol)
 	}
-	return c.Stat(ctx, id)
+	return rows[0], nil
 }
 
 func (c *Client) Append(ctx context.Context, doc remote.ID, token, file string, content remote.Content) (remote.Node, error) {
