@@ -97,6 +97,10 @@ type Version struct {
 type Content struct {
 	io.ReaderAt
 	Size int64
+	// Staged, when set, is these bytes sent ahead (Stager): Insert and
+	// Replace of the repository that staged them use them instead of
+	// sending the bytes again. Other repositories ignore it.
+	Staged Staged
 }
 
 // Capabilities say what a repository supports; the filesystem checks them
@@ -285,6 +289,23 @@ type Searcher interface {
 	// that match query; ErrInvalidName when the query is malformed or
 	// the repository rejects it, with its message.
 	Search(ctx context.Context, under ID, query string) ([]Node, error)
+}
+
+// Stager is implemented by repositories whose uploads send the bytes
+// before saying which document they belong to (Axelor: a MetaFile, then
+// the create or re-point that uses it). The filesystem stages a new
+// file's bytes while it still asks whether another client made a
+// document of the name meanwhile, which decides between Insert and
+// Replace: the two round trips overlap.
+type Stager interface {
+	Stage(ctx context.Context, name string, c Content) (Staged, error)
+}
+
+// Staged is bytes on the server that no document holds yet. Insert or
+// Replace given them in Content.Staged takes them; Discard drops them
+// if none did, and does nothing otherwise.
+type Staged interface {
+	Discard(ctx context.Context)
 }
 
 // Changes is implemented by repositories that can tell what changed since

@@ -579,6 +579,28 @@ func (f *File) Sent() int64 {
 	return 0
 }
 
+// stage starts sending the local content ahead, read through m, where
+// the repository can (remote.Stager), and returns what waits for it: the
+// staged bytes, or nil (then the save sends them itself). mu held and
+// the file busy.
+func (f *File) stage(ctx context.Context, m *upload.Meter) func() remote.Staged {
+	st, ok := remote.As[remote.Stager](f.fsys.repo)
+	if !ok || !f.fsys.Offline().IsZero() {
+		return func() remote.Staged { return nil }
+	}
+	c := remote.Content{ReaderAt: m, Size: f.size}
+	name, path := Unescape(f.name), f.path()
+	done := make(chan remote.Staged, 1)
+	go func() {
+		s, err := st.Stage(ctx, name, c)
+		if err != nil {
+			f.fsys.log.Debug("sending the content ahead failed; the save sends it", "path", path, "err", err)
+		}
+		done <- s
+	}()
+	return func() remote.Staged { return <-done }
+}
+
 // Upload is the upload queue's call: it sends the local changes.
 func (f *File) Upload(ctx context.Context) error {
 	f.mu.Lock()
@@ -596,17 +618,36 @@ func (f *File) upload(ctx context.Context) error {
 		return nil
 	}
 	f.acquire()
+	m := upload.NewMeter(f.local, f.size)
+	f.meter.Store(m)
+	f.fsys.queue.Begin(f, f.path(), f.size)
+	end := func() {
+		f.fsys.queue.End(f)
+		f.meter.Store(nil)
+		f.done()
+	}
+	var staged remote.Staged
+	defer func() {
+		if staged != nil {
+			// Nothing if a save took it; else two requests, not waited for.
+			go staged.Discard(context.WithoutCancel(ctx))
+		}
+	}()
 	if f.doc == nil && f.unchecked != 0 {
 		// Created on a cached listing: a document another client made
 		// under the name since then gets this content as its next version
 		// (as a create that had asked would have found it) instead of a
-		// second document of the name beside it.
+		// second document of the name beside it. Where the repository can
+		// take the bytes before knowing which document they go into, they
+		// travel while the listing is fetched (writes wait: busy).
 		seq, dir, name := f.unchecked, f.dir, f.name
+		stage := f.stage(ctx, m)
 		f.mu.Unlock()
 		n, found, err := dir.namesake(ctx, name, seq)
+		staged = stage()
 		f.mu.Lock()
 		if err != nil {
-			f.done()
+			end()
 			return err
 		}
 		f.unchecked = 0
@@ -617,19 +658,14 @@ func (f *File) upload(ctx context.Context) error {
 			f.fsys.log.Info("another client created a document of this name meanwhile: the new file becomes its next version", "path", f.path())
 		}
 	}
-	m := upload.NewMeter(f.local, f.size)
-	req := upload.Request{Rec: f.record(), Data: m}
+	req := upload.Request{Rec: f.record(), Data: m, Staged: staged}
 	if f.exists {
 		req.Current = f.rf
 	}
-	f.meter.Store(m)
-	f.fsys.queue.Begin(f, f.path(), f.size)
 	f.mu.Unlock()
 	res, err := f.fsys.sender.Send(ctx, req)
 	f.mu.Lock()
-	f.fsys.queue.End(f)
-	f.meter.Store(nil)
-	f.done()
+	end()
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,9 @@ type Request struct {
 	// Replay: the record comes from an earlier mount's journal; an upload
 	// that already reached the server before a crash is not repeated.
 	Replay bool
+	// Staged is Data sent ahead (remote.Stager), or nil; the caller
+	// discards it after Send if no save took it.
+	Staged remote.Staged
 }
 
 // Result is the repository's state after an upload: the document, the name
@@ -54,7 +57,7 @@ type Result struct {
 // content as a conflict copy beside the file.
 func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 	rec := req.Rec
-	c := remote.Content{ReaderAt: req.Data, Size: rec.Size}
+	c := remote.Content{ReaderAt: req.Data, Size: rec.Size, Staged: req.Staged}
 	if rec.Op == cache.OpInsert {
 		if req.Replay {
 			if n, ok := s.alreadyInserted(ctx, rec, req.Data); ok {

@@ -229,6 +229,13 @@ func (r *Repo) Publish(ctx context.Context, id remote.ID) (remote.PublishPlan, e
 	return p, err
 }
 
+func (r *Repo) Stage(ctx context.Context, name string, c remote.Content) (remote.Staged, error) {
+	start := time.Now()
+	st, err := must[remote.Stager](r.inner).Stage(ctx, name, r.up(c))
+	r.done(ctx, "Stage", name, start, err)
+	return st, err
+}
+
 func (r *Repo) Changes(ctx context.Context, cursor string, known []remote.ID) (remote.ChangeSet, error) {
 	start := time.Now()
 	cs, err := must[remote.Changes](r.inner).Changes(ctx, cursor, known)
@@ -239,7 +246,7 @@ func (r *Repo) Changes(ctx context.Context, cursor string, known []remote.ID) (r
 // up counts the bytes a backend reads of an upload's content (retries and
 // parts included: what went over the wire, or was about to).
 func (r *Repo) up(c remote.Content) remote.Content {
-	return remote.Content{ReaderAt: &countingReaderAt{r: c.ReaderAt, n: r.m.bytes.WithLabelValues(r.backend, "up")}, Size: c.Size}
+	return remote.Content{ReaderAt: &countingReaderAt{r: c.ReaderAt, n: r.m.bytes.WithLabelValues(r.backend, "up")}, Size: c.Size, Staged: c.Staged}
 }
 
 type adder interface{ Add(float64) }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -393,10 +394,13 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 		return remote.Node{}, err
 	}
 	seq := c.docs.begin()
-	meta, err := c.upload(ctx, name, content)
-	if err != nil {
-		c.docs.abandon(seq)
-		return remote.Node{}, err
+	meta, staged := c.take(content)
+	if !staged {
+		var err error
+		if meta, err = c.upload(ctx, name, content); err != nil {
+			c.docs.abandon(seq)
+			return remote.Node{}, err
+		}
 	}
 	data := map[string]any{"fileName": name, "isDirectory": false, "metaFile": map[string]any{"id": meta.id}}
 	if ref != nil {
@@ -411,7 +415,11 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 			c.remember(n.ID, n.Files[0], "")
 			return n, nil
 		}
-		c.discard(ctx, meta.id)
+		if staged {
+			c.untake(content) // the caller may try again with it, or discard it
+		} else {
+			c.discard(ctx, meta.id)
+		}
 		if cerr := c.checkFolder(ctx, parent); cerr != nil {
 			return remote.Node{}, cerr // a clearer reason than the translated message
 		}
@@ -452,14 +460,23 @@ func (c *Client) docNode(row map[string]any, parent remote.ID, name string, meta
 	return n, nil
 }
 
-func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string, content remote.Content) (remote.Node, error) {
+func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string, content remote.Content) (_ remote.Node, err error) {
 	// A content of one chunk travels beside the stat that checks the
 	// version: each is a round trip and the upload does not depend on the
 	// stat. A stat that refuses discards the upload once it is done (one
 	// cut short might have made its MetaFile all the same). Larger
 	// contents wait for the stat: a refusal would waste their upload.
 	var early chan uploadResult
-	if content.Size <= int64(c.chunk) {
+	meta, staged := c.take(content)
+	if staged {
+		early = make(chan uploadResult, 1)
+		early <- uploadResult{meta, nil}
+		defer func() {
+			if err != nil {
+				c.untake(content) // a retry or a conflict copy may use it
+			}
+		}()
+	} else if content.Size <= int64(c.chunk) {
 		early = make(chan uploadResult, 1)
 		go func() {
 			m, err := c.upload(ctx, file, content)
@@ -471,7 +488,7 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 		err = replaceable(cur, doc, token, file)
 	}
 	if err != nil {
-		if early != nil {
+		if early != nil && !staged {
 			if u := <-early; u.err == nil {
 				c.discard(context.WithoutCancel(ctx), u.meta.id)
 			}
@@ -480,7 +497,6 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	}
 	oldInfo, _ := c.known(doc) // as the stat just saw it
 	oldDesc := oldInfo.description
-	var meta uploaded
 	if early != nil {
 		u := <-early
 		meta, err = u.meta, u.err
@@ -507,7 +523,9 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 		n, err = now, nil
 	}
 	if err != nil {
-		c.discard(ctx, meta.id)
+		if !staged {
+			c.discard(ctx, meta.id)
+		}
 		return remote.Node{}, c.denied(ctx, err, "write", doc)
 	}
 	if oldDesc != "" {
@@ -530,6 +548,48 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 		}
 	}
 	return n, nil
+}
+
+// staged is a MetaFile uploaded before the document it goes into was
+// known (Stage).
+type staged struct {
+	c    *Client
+	meta uploaded
+	used atomic.Bool // taken by an Insert or Replace under way or done, or discarded
+}
+
+var _ remote.Stager = (*Client)(nil)
+
+// Stage uploads content as a MetaFile that an Insert or Replace given it
+// in Content.Staged points the document at.
+func (c *Client) Stage(ctx context.Context, name string, content remote.Content) (remote.Staged, error) {
+	m, err := c.upload(ctx, name, content)
+	if err != nil {
+		return nil, err
+	}
+	return &staged{c: c, meta: m}, nil
+}
+
+func (s *staged) Discard(ctx context.Context) {
+	if s.used.CompareAndSwap(false, true) {
+		s.c.discard(context.WithoutCancel(ctx), s.meta.id)
+	}
+}
+
+// take returns the MetaFile content was staged as, if this client staged
+// it and nothing took it yet.
+func (c *Client) take(content remote.Content) (uploaded, bool) {
+	s, ok := content.Staged.(*staged)
+	if !ok || s.c != c || s.meta.size != content.Size || !s.used.CompareAndSwap(false, true) {
+		return uploaded{}, false
+	}
+	return s.meta, true
+}
+
+// untake gives back the staged MetaFile take returned, after a save that
+// took it failed without using it.
+func (c *Client) untake(content remote.Content) {
+	content.Staged.(*staged).used.Store(false)
 }
 
 type uploadResult struct {

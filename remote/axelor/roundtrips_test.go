@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	dfs "github.com/dmsfs/dmsfs/fs"
+	"github.com/dmsfs/dmsfs/fs/fstest"
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/remote/axelor"
 	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
@@ -132,4 +135,70 @@ func TestASaveIsThreeRoundTrips(t *testing.T) {
 	rc.Close()
 	require.NoError(t, err)
 	require.Equal(t, "two, longer", string(got))
+}
+
+// TestAQueuedNewFileIsTwoRoundTrips: with --write-back, the upload of a
+// new file created on a cached listing sends its bytes while it lists
+// the folder again to see whether another client made a document of the
+// name meanwhile, then creates the document: two round trips, not three.
+// When another client did, the staged bytes become that document's next
+// version, and no second document of the name appears. (Without
+// write-back the create itself asks the server, before there are bytes.)
+func TestAQueuedNewFileIsTwoRoundTrips(t *testing.T) {
+	fstest.RequireFUSE(t)
+	ctx := context.Background()
+	srv, err := axelortest.New(t.TempDir(), axelortest.Options{Users: map[string]string{testUser: testPassword}})
+	require.NoError(t, err)
+	g := &holdStat{h: srv.Handler()}
+	hs := httptest.NewServer(g)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	c, err := axelor.New(ctx, axelor.Config{BaseURL: hs.URL, User: testUser, Password: testPassword})
+	require.NoError(t, err)
+	e := fstest.Mount(t, c, dfs.Options{DirCacheTime: time.Hour, WriteBack: time.Hour, PollInterval: -1})
+	require.Empty(t, e.Names(""))
+	rest := "/ws/rest/com.axelor.dms.db.DMSFile"
+
+	require.NoError(t, os.WriteFile(e.Path("new.txt"), []byte("mine"), 0o644))
+	g.arm()
+	e.Settle()
+	seen, gaveUp := g.requests()
+	require.False(t, gaveUp, "the bytes went out while the folder was listed: %v", seen)
+	require.Len(t, seen, 3, "%v", seen)
+	require.ElementsMatch(t, []string{"POST " + rest + "/search", "POST /ws/files/upload"}, seen[:2], "%v", seen)
+	require.Equal(t, "PUT "+rest, seen[2])
+	require.Equal(t, "mine", string(e.Content(e.MustNode("new.txt"), "new.txt")))
+
+	// Another client makes a document of the next file's name after this
+	// mount listed the folder: the staged bytes go to it as a version.
+	other := newClient(t, hs.URL)
+	root, err := other.Root(ctx)
+	require.NoError(t, err)
+	theirs, err := other.Insert(ctx, root.ID, "both.txt", remotetest.Content([]byte("theirs")))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(e.Path("both.txt"), []byte("mine, later"), 0o644))
+	g.arm()
+	e.Settle()
+	seen, gaveUp = g.requests()
+	require.False(t, gaveUp, "%v", seen)
+	require.Equal(t, 1, count(seen, "POST /ws/files/upload"), "the staged bytes were used: %v", seen)
+	require.NotContains(t, seen, "POST "+rest+"/removeAll", "the staged bytes were used: %v", seen)
+	kids, err := other.List(ctx, root.ID)
+	require.NoError(t, err)
+	var names []string
+	for _, k := range kids {
+		names = append(names, k.Name)
+	}
+	require.ElementsMatch(t, []string{"new.txt", "both.txt"}, names)
+	require.Equal(t, "mine, later", string(e.Content(theirs, "both.txt")))
+	e.RequireVersions(theirs, 2)
+}
+
+func count(xs []string, x string) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
 }
