@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -26,14 +25,14 @@ type FetchFunc func(ctx context.Context, off, n int64) ([]byte, error)
 // never hits old blocks) and the block's index. Concurrent misses of one
 // block are fetched once.
 type Blocks struct {
-	c       *ristretto.Cache[string, []byte]
+	c       *lru
 	flights singleflight.Group
 	// ahead bounds the read-ahead fetches under way, streamSlots the
 	// streams (stream.go).
 	ahead, streamSlots chan struct{}
 	closed             chan struct{} // closed by Close: streams end
-	// putMu orders Close after the sets under way (ristretto must not be
-	// set into once closed).
+	// putMu orders Close after the sets under way: none lands once
+	// Close cleared the cache.
 	putMu sync.RWMutex
 
 	smu     sync.Mutex          // leaf, but for a stream's mu taken inside it
@@ -65,17 +64,7 @@ func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
 	if maxBytes < BlockSize {
 		maxBytes = BlockSize
 	}
-	c, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
-		NumCounters:        max(10*maxBytes/BlockSize, 1000),
-		MaxCost:            maxBytes,
-		BufferItems:        64,
-		IgnoreInternalCost: true,
-		Metrics:            true, // hits, misses, evictions for dmsfs_cache_*
-	})
-	if err != nil {
-		return nil, fmt.Errorf("block cache: %w", err)
-	}
-	return &Blocks{c: c, ahead: make(chan struct{}, max(parallel, 1)), streamSlots: make(chan struct{}, max(parallel, 1)),
+	return &Blocks{c: newLRU(maxBytes), ahead: make(chan struct{}, max(parallel, 1)), streamSlots: make(chan struct{}, max(parallel, 1)),
 		closed: make(chan struct{}), streams: map[string]*stream{}, keepers: map[string]*keeper{}, unkept: map[string]struct{}{}, now: time.Now}, nil
 }
 
@@ -85,11 +74,10 @@ func (b *Blocks) Close() {
 	b.putMu.Lock()
 	defer b.putMu.Unlock()
 	close(b.closed)
-	b.c.Close()
+	b.c.Clear()
 }
 
-// put adds a block and waits until lookups find it (ristretto applies
-// sets asynchronously); nothing once the cache is closed.
+// put adds a block; nothing once the cache is closed.
 func (b *Blocks) put(k string, data []byte) {
 	b.putMu.RLock()
 	defer b.putMu.RUnlock()
@@ -98,21 +86,19 @@ func (b *Blocks) put(k string, data []byte) {
 		return
 	default:
 	}
-	b.c.Set(k, data, int64(len(data)))
-	b.c.Wait()
+	b.c.Set(k, data)
 }
 
 // Used is the number of bytes held.
-func (b *Blocks) Used() int64 { return b.c.MaxCost() - b.c.RemainingCost() }
+func (b *Blocks) Used() int64 { return b.c.Used() }
 
 // Stats are the cache's hits, misses and evicted blocks so far.
 func (b *Blocks) Stats() (hits, misses, evicted uint64) {
-	m := b.c.Metrics
-	return m.Hits(), m.Misses(), m.KeysEvicted()
+	return b.c.hits.Load(), b.c.misses.Load(), b.c.evicted.Load()
 }
 
 // Capacity is the most the cache holds.
-func (b *Blocks) Capacity() int64 { return b.c.MaxCost() }
+func (b *Blocks) Capacity() int64 { return b.c.max }
 
 func blockKey(key string, idx int64) string { return key + "#" + strconv.FormatInt(idx, 10) }
 

@@ -103,7 +103,6 @@ func TestBlocksBounded(t *testing.T) {
 		_, err := b.ReadAt(context.Background(), "big", int64(len(data)), dest, int64(off), source(data, &calls))
 		require.NoError(t, err)
 	}
-	b.c.Wait()
 	require.LessOrEqual(t, b.Used(), int64(4*BlockSize))
 }
 

@@ -98,7 +98,6 @@ func TestFarCopyEndsAtADroppedBlockForGood(t *testing.T) {
 	_, err := b.ReadAt(context.Background(), "k", size, dest, 0, fetch)
 	require.NoError(t, err)
 	b.c.Del(blockKey("k", 1))
-	b.c.Wait()
 	b.Keep("k", size, 2*BlockSize, fetch)
 	keeping := func() bool {
 		b.smu.Lock()
@@ -138,7 +137,6 @@ func TestNearCopyFetchesOnlyVerifiedBytes(t *testing.T) {
 			_, err := b.ReadAt(context.Background(), "k", size, dest, 0, fetch)
 			require.NoError(t, err)
 			b.c.Del(blockKey("k", 0))
-			b.c.Wait()
 			after.Store(true)
 			b.Keep("k", size, size, fetch)
 			keeping := func() bool {

@@ -28,10 +28,9 @@ type stream struct {
 	limit int64         // blocks below it are read, then the stream waits; guarded by mu
 	ended bool          // guarded by mu
 	moved chan struct{} // closed and replaced when pos, limit or ended change; guarded by mu
-	// recent are the last blocks delivered, by index: a full cache may
-	// refuse a block (ristretto admits by frequency), and the readers
-	// waiting for it take it from here instead of asking again. Guarded
-	// by mu.
+	// recent are the last blocks delivered, by index: the readers
+	// waiting for one take it from here, even if the cache dropped it
+	// meanwhile (other reads filling it). Guarded by mu.
 	recent map[int64][]byte
 }
 

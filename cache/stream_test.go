@@ -93,6 +93,29 @@ func TestStreamSequentialReadIsOneRequest(t *testing.T) {
 	require.Zero(t, fetches.Load(), "no block fetched apart from the stream")
 }
 
+// TestStreamLongerThanTheCacheKeepsStreaming: a file four times the
+// cache's size, read in sequence, comes from the one stream to its end.
+// The blocks the stream delivers ahead of its reader are the newest and
+// stay until the reader takes them. With ristretto, a full cache refused
+// them (it admits by how often a key was asked for, and the blocks behind
+// the reader had been asked for more), so past the cache's size the
+// reader fetched every block itself: a cold read of 512 MiB at 20 ms per
+// request fell from 324 to 87 MB/s after the first 256 MiB.
+func TestStreamLongerThanTheCacheKeepsStreaming(t *testing.T) {
+	b, err := NewBlocks(16<<20, 4)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	clk := &clock{}
+	b.UseClock(clk.now)
+	data := randomData(64*BlockSize + 777)
+	var fetches, opens atomic.Int64
+	got := readSequentially(t, b, data, farSource(clk, data, &fetches), opener(clk, data, &opens, 0))
+	require.Equal(t, data, got)
+	require.EqualValues(t, 1, opens.Load(), "one stream for the whole read")
+	require.Zero(t, fetches.Load(), "no block fetched apart from the stream")
+	require.LessOrEqual(t, b.Used(), int64(16<<20), "the cache holds no more than its size")
+}
+
 func TestStreamFailingMidwayFallsBackToBlocks(t *testing.T) {
 	b, clk := clockedBlocks(t)
 	data := randomData(12 * BlockSize)

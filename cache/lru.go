@@ -1,0 +1,103 @@
+package cache
+
+import (
+	"container/list"
+	"sync"
+	"sync/atomic"
+)
+
+// lru holds the blocks in memory, up to a number of bytes, dropping the
+// least recently used first. Every block is admitted: the blocks a
+// stream or a read-ahead delivers ahead of their reader are the newest,
+// and so stay until the reader takes them, however long the read. (With
+// ristretto, which admits by how often a key was asked for, a full cache
+// refused them in favour of the blocks behind the reader, and a read
+// longer than the cache fell back to fetching every block itself.)
+type lru struct {
+	mu    sync.Mutex               // guards the fields below
+	max   int64                    // bytes held at most
+	used  int64                    // bytes held
+	order *list.List               // of *entry, the most recently used first
+	items map[string]*list.Element // by key
+
+	hits, misses, evicted atomic.Uint64
+}
+
+type entry struct {
+	key  string
+	data []byte
+}
+
+func newLRU(maxBytes int64) *lru {
+	return &lru{max: maxBytes, order: list.New(), items: map[string]*list.Element{}}
+}
+
+// Get returns the block of key and marks it used.
+func (c *lru) Get(key string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key]
+	if !ok {
+		c.misses.Add(1)
+		return nil, false
+	}
+	c.hits.Add(1)
+	c.order.MoveToFront(el)
+	return el.Value.(*entry).data, true
+}
+
+// Set holds data as key's block (replacing one held), dropping the least
+// recently used blocks to make room; a block larger than the cache is
+// not held.
+func (c *lru) Set(key string, data []byte) {
+	n := int64(len(data))
+	if n > c.max {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		e := el.Value.(*entry)
+		c.used += n - int64(len(e.data))
+		e.data = data
+		c.order.MoveToFront(el)
+	} else {
+		c.items[key] = c.order.PushFront(&entry{key: key, data: data})
+		c.used += n
+	}
+	for c.used > c.max {
+		el := c.order.Back()
+		e := el.Value.(*entry)
+		c.order.Remove(el)
+		delete(c.items, e.key)
+		c.used -= int64(len(e.data))
+		c.evicted.Add(1)
+	}
+}
+
+// Del drops key's block.
+func (c *lru) Del(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.order.Remove(el)
+		delete(c.items, key)
+		c.used -= int64(len(el.Value.(*entry).data))
+	}
+}
+
+// Used is the number of bytes held.
+func (c *lru) Used() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
+}
+
+// Clear drops every block.
+func (c *lru) Clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order.Init()
+	clear(c.items)
+	c.used = 0
+}

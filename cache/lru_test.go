@@ -1,0 +1,39 @@
+package cache
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestLRUDropsTheLeastRecentlyUsed: a full cache makes room by dropping
+// the blocks used longest ago, whatever was asked for how often, and
+// never holds more than its size.
+func TestLRUDropsTheLeastRecentlyUsed(t *testing.T) {
+	c := newLRU(10)
+	c.Set("a", make([]byte, 4))
+	c.Set("b", make([]byte, 4))
+	for range 5 {
+		_, ok := c.Get("a") // often, then not any more
+		require.True(t, ok)
+	}
+	_, ok := c.Get("b")
+	require.True(t, ok)
+	c.Set("c", make([]byte, 4)) // a is the least recently used
+	_, ok = c.Get("a")
+	require.False(t, ok, "the least recently used is dropped, however often it was asked for")
+	for _, k := range []string{"b", "c"} {
+		_, ok := c.Get(k)
+		require.True(t, ok, k)
+	}
+	require.EqualValues(t, 8, c.Used())
+
+	c.Set("b", make([]byte, 7)) // replaced, larger: c goes
+	require.EqualValues(t, 7, c.Used())
+	c.Set("huge", make([]byte, 11))
+	_, ok = c.Get("huge")
+	require.False(t, ok, "a block larger than the cache is not held")
+	c.Del("b")
+	require.Zero(t, c.Used())
+	require.EqualValues(t, 2, c.evicted.Load())
+}
