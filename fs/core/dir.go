@@ -630,7 +630,11 @@ func (d *Dir) readAhead(name string) {
 		if !ok || e.IsDir() || len(e.Files) != 1 || e.Files[0].Size > aheadFileSize {
 			continue
 		}
-		if ch, ok := d.childFor(n, e).(*File); ok {
+		// The node shown under the name, as a lookup finds it: a file
+		// saved by rename since the listing began is shown from d.local,
+		// and a node made of the listing's entry would fetch the new
+		// bytes under the old content's key.
+		if ch, ok := d.childLocked(n).(*File); ok {
 			files = append(files, ch)
 		}
 	}

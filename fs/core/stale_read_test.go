@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -98,6 +99,70 @@ func TestLatePrefetchAfterSave(t *testing.T) {
 	save("b.txt", "ukl")
 	close(gated.release)
 	<-gated.read       // it read "u" of "ukl", the first byte of what it wanted
+	save("b.txt", "p") // the old content again: the same content ID
+	require.Equal(t, "p", read("b.txt"))
+}
+
+// TestPrefetchAfterASaveByRename: a save by rename (a temp file renamed
+// over the file) shows the file from the folder's local overlay, and the
+// listing's entry for the name stays as it was. Reading a file before it
+// then fetched it ahead from a new node made of that entry: the old
+// content's name, the new content's bytes (cut to the old size). They
+// showed when the file got its old content back (the reference model
+// found it: seed 1796192928820731793 read "s" for "a").
+func TestPrefetchAfterASaveByRename(t *testing.T) {
+	ctx := context.Background()
+	repo := embeddedRepo(t)
+	root, err := repo.Root(ctx)
+	require.NoError(t, err)
+	_, err = repo.Insert(ctx, root.ID, "a.txt", remotetest.Content([]byte("first")))
+	require.NoError(t, err)
+	b, err := repo.Insert(ctx, root.ID, "b.txt", remotetest.Content([]byte("p")))
+	require.NoError(t, err)
+	gated := &gatedRepo{Repository: repo, doc: b.ID, held: make(chan struct{}), release: make(chan struct{}), read: make(chan struct{})}
+	fsys := newCore(t, gated, core.Options{})
+	dir := fsys.Root()
+
+	file := func(name string) *core.File {
+		n, err := dir.Lookup(ctx, name)
+		require.NoError(t, err)
+		return n.(*core.File)
+	}
+	read := func(name string) string {
+		h, _, err := file(name).Open(ctx, syscall.O_RDONLY)
+		require.NoError(t, err)
+		data, err := h.Read(ctx, make([]byte, 100), 0)
+		require.NoError(t, err)
+		require.NoError(t, h.Release(ctx))
+		return string(data)
+	}
+	save := func(name, content string) {
+		h, _, err := file(name).Open(ctx, syscall.O_RDWR|syscall.O_TRUNC)
+		require.NoError(t, err)
+		_, err = h.Write(ctx, []byte(content), 0)
+		require.NoError(t, err)
+		require.NoError(t, h.Flush(ctx))
+		require.NoError(t, h.Release(ctx))
+	}
+
+	_ = file("b.txt") // listed: the entry shows "p"
+	_, h, err := dir.Create(ctx, "b.txt.new", syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL, 0o644)
+	require.NoError(t, err)
+	_, err = h.Write(ctx, []byte("ukl"), 0)
+	require.NoError(t, err)
+	require.NoError(t, h.Flush(ctx))
+	require.NoError(t, h.Release(ctx))
+	require.NoError(t, dir.Rename(ctx, "b.txt.new", dir, "b.txt", 0))
+	require.NoError(t, fsys.Settle(ctx))
+
+	require.Equal(t, "first", read("a.txt")) // fetches b.txt ahead
+	select {
+	case <-gated.held:
+	case <-time.After(time.Minute):
+		t.Fatal("b.txt was not fetched ahead")
+	}
+	close(gated.release)
+	<-gated.read
 	save("b.txt", "p") // the old content again: the same content ID
 	require.Equal(t, "p", read("b.txt"))
 }
