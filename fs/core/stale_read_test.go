@@ -61,38 +61,8 @@ func (c closeNotifier) Close() error {
 // content's name, they showed when b.txt got its old content back (the
 // reference model found it: seed 1796160337714596998 read "u" for "p").
 func TestLatePrefetchAfterSave(t *testing.T) {
-	ctx := context.Background()
-	repo := embeddedRepo(t)
-	root, err := repo.Root(ctx)
-	require.NoError(t, err)
-	_, err = repo.Insert(ctx, root.ID, "a.txt", remotetest.Content([]byte("first")))
-	require.NoError(t, err)
-	b, err := repo.Insert(ctx, root.ID, "b.txt", remotetest.Content([]byte("p")))
-	require.NoError(t, err)
-	gated := &gatedRepo{Repository: repo, doc: b.ID, held: make(chan struct{}), release: make(chan struct{}), read: make(chan struct{})}
-	fsys := newCore(t, gated, core.Options{})
-
-	file := func(name string) *core.File {
-		n, err := fsys.Root().Lookup(ctx, name)
-		require.NoError(t, err)
-		return n.(*core.File)
-	}
-	read := func(name string) string {
-		h, _, err := file(name).Open(ctx, syscall.O_RDONLY)
-		require.NoError(t, err)
-		data, err := h.Read(ctx, make([]byte, 100), 0)
-		require.NoError(t, err)
-		require.NoError(t, h.Release(ctx))
-		return string(data)
-	}
-	save := func(name, content string) {
-		h, _, err := file(name).Open(ctx, syscall.O_RDWR|syscall.O_TRUNC)
-		require.NoError(t, err)
-		_, err = h.Write(ctx, []byte(content), 0)
-		require.NoError(t, err)
-		require.NoError(t, h.Flush(ctx))
-		require.NoError(t, h.Release(ctx))
-	}
+	fsys, gated := abCore(t)
+	read, save := rootFiles(t, fsys)
 
 	require.Equal(t, "first", read("a.txt"))
 	<-gated.held // b.txt's prefetch, set up for "p", waits
@@ -112,40 +82,12 @@ func TestLatePrefetchAfterSave(t *testing.T) {
 // found it: seed 1796192928820731793 read "s" for "a").
 func TestPrefetchAfterASaveByRename(t *testing.T) {
 	ctx := context.Background()
-	repo := embeddedRepo(t)
-	root, err := repo.Root(ctx)
-	require.NoError(t, err)
-	_, err = repo.Insert(ctx, root.ID, "a.txt", remotetest.Content([]byte("first")))
-	require.NoError(t, err)
-	b, err := repo.Insert(ctx, root.ID, "b.txt", remotetest.Content([]byte("p")))
-	require.NoError(t, err)
-	gated := &gatedRepo{Repository: repo, doc: b.ID, held: make(chan struct{}), release: make(chan struct{}), read: make(chan struct{})}
-	fsys := newCore(t, gated, core.Options{})
+	fsys, gated := abCore(t)
 	dir := fsys.Root()
+	read, save := rootFiles(t, fsys)
 
-	file := func(name string) *core.File {
-		n, err := dir.Lookup(ctx, name)
-		require.NoError(t, err)
-		return n.(*core.File)
-	}
-	read := func(name string) string {
-		h, _, err := file(name).Open(ctx, syscall.O_RDONLY)
-		require.NoError(t, err)
-		data, err := h.Read(ctx, make([]byte, 100), 0)
-		require.NoError(t, err)
-		require.NoError(t, h.Release(ctx))
-		return string(data)
-	}
-	save := func(name, content string) {
-		h, _, err := file(name).Open(ctx, syscall.O_RDWR|syscall.O_TRUNC)
-		require.NoError(t, err)
-		_, err = h.Write(ctx, []byte(content), 0)
-		require.NoError(t, err)
-		require.NoError(t, h.Flush(ctx))
-		require.NoError(t, h.Release(ctx))
-	}
-
-	_ = file("b.txt") // listed: the entry shows "p"
+	_, err := dir.Lookup(ctx, "b.txt") // listed: the entry shows "p"
+	require.NoError(t, err)
 	_, h, err := dir.Create(ctx, "b.txt.new", syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL, 0o644)
 	require.NoError(t, err)
 	_, err = h.Write(ctx, []byte("ukl"), 0)
@@ -165,4 +107,47 @@ func TestPrefetchAfterASaveByRename(t *testing.T) {
 	<-gated.read
 	save("b.txt", "p") // the old content again: the same content ID
 	require.Equal(t, "p", read("b.txt"))
+}
+
+// abCore is the core over a repository holding a.txt ("first") and
+// b.txt ("p"), the first read of b.txt held by gated.
+func abCore(t *testing.T) (*core.FS, *gatedRepo) {
+	ctx := context.Background()
+	repo := embeddedRepo(t)
+	root, err := repo.Root(ctx)
+	require.NoError(t, err)
+	_, err = repo.Insert(ctx, root.ID, "a.txt", remotetest.Content([]byte("first")))
+	require.NoError(t, err)
+	b, err := repo.Insert(ctx, root.ID, "b.txt", remotetest.Content([]byte("p")))
+	require.NoError(t, err)
+	gated := &gatedRepo{Repository: repo, doc: b.ID, held: make(chan struct{}), release: make(chan struct{}), read: make(chan struct{})}
+	return newCore(t, gated, core.Options{}), gated
+}
+
+// rootFiles reads a file of fsys's root from its start, and saves one
+// (open O_TRUNC, write, close).
+func rootFiles(t *testing.T, fsys *core.FS) (read func(name string) string, save func(name, content string)) {
+	ctx := context.Background()
+	file := func(name string) *core.File {
+		n, err := fsys.Root().Lookup(ctx, name)
+		require.NoError(t, err)
+		return n.(*core.File)
+	}
+	read = func(name string) string {
+		h, _, err := file(name).Open(ctx, syscall.O_RDONLY)
+		require.NoError(t, err)
+		data, err := h.Read(ctx, make([]byte, 100), 0)
+		require.NoError(t, err)
+		require.NoError(t, h.Release(ctx))
+		return string(data)
+	}
+	save = func(name, content string) {
+		h, _, err := file(name).Open(ctx, syscall.O_RDWR|syscall.O_TRUNC)
+		require.NoError(t, err)
+		_, err = h.Write(ctx, []byte(content), 0)
+		require.NoError(t, err)
+		require.NoError(t, h.Flush(ctx))
+		require.NoError(t, h.Release(ctx))
+	}
+	return read, save
 }

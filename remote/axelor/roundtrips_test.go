@@ -16,7 +16,6 @@ import (
 	dfs "github.com/dmsfs/dmsfs/fs"
 	"github.com/dmsfs/dmsfs/fs/fstest"
 	"github.com/dmsfs/dmsfs/remote"
-	"github.com/dmsfs/dmsfs/remote/axelor"
 	"github.com/dmsfs/dmsfs/remote/axelor/axelortest"
 	"github.com/dmsfs/dmsfs/remote/remotetest"
 )
@@ -34,6 +33,17 @@ type holdStat struct {
 	uploaded chan struct{}
 	seen     []string
 	gaveUp   bool
+}
+
+// holdStatServer runs the test server behind a holdStat.
+func holdStatServer(t *testing.T) (*holdStat, string) {
+	t.Helper()
+	srv, err := axelortest.New(t.TempDir(), axelortest.Options{Users: map[string]string{testUser: testPassword}})
+	require.NoError(t, err)
+	g := &holdStat{h: srv.Handler()}
+	hs := httptest.NewServer(g)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	return g, hs.URL
 }
 
 func (g *holdStat) arm() {
@@ -85,13 +95,8 @@ func (g *holdStat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // discards the upload it did not wait for.
 func TestASaveIsThreeRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	srv, err := axelortest.New(t.TempDir(), axelortest.Options{Users: map[string]string{testUser: testPassword}})
-	require.NoError(t, err)
-	g := &holdStat{h: srv.Handler()}
-	hs := httptest.NewServer(g)
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	c, err := axelor.New(ctx, axelor.Config{BaseURL: hs.URL, User: testUser, Password: testPassword})
-	require.NoError(t, err)
+	g, url := holdStatServer(t)
+	c := newClient(t, url)
 	root, err := c.Root(ctx)
 	require.NoError(t, err)
 	n, err := c.Insert(ctx, root.ID, "a.txt", remotetest.Content([]byte("one")))
@@ -147,13 +152,8 @@ func TestASaveIsThreeRoundTrips(t *testing.T) {
 func TestAQueuedNewFileIsTwoRoundTrips(t *testing.T) {
 	fstest.RequireFUSE(t)
 	ctx := context.Background()
-	srv, err := axelortest.New(t.TempDir(), axelortest.Options{Users: map[string]string{testUser: testPassword}})
-	require.NoError(t, err)
-	g := &holdStat{h: srv.Handler()}
-	hs := httptest.NewServer(g)
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	c, err := axelor.New(ctx, axelor.Config{BaseURL: hs.URL, User: testUser, Password: testPassword})
-	require.NoError(t, err)
+	g, url := holdStatServer(t)
+	c := newClient(t, url)
 	e := fstest.Mount(t, c, dfs.Options{DirCacheTime: time.Hour, WriteBack: time.Hour, PollInterval: -1})
 	require.Empty(t, e.Names(""))
 	rest := "/ws/rest/com.axelor.dms.db.DMSFile"
@@ -170,7 +170,7 @@ func TestAQueuedNewFileIsTwoRoundTrips(t *testing.T) {
 
 	// Another client makes a document of the next file's name after this
 	// mount listed the folder: the staged bytes go to it as a version.
-	other := newClient(t, hs.URL)
+	other := newClient(t, url)
 	root, err := other.Root(ctx)
 	require.NoError(t, err)
 	theirs, err := other.Insert(ctx, root.ID, "both.txt", remotetest.Content([]byte("theirs")))
