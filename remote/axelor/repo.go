@@ -467,12 +467,13 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	// cut short might have made its MetaFile all the same). Larger
 	// contents wait for the stat: a refusal would waste their upload.
 	var early chan uploadResult
+	applied := false // the document points at meta: it is no longer staged
 	meta, staged := c.take(content)
 	if staged {
 		early = make(chan uploadResult, 1)
 		early <- uploadResult{meta, nil}
 		defer func() {
-			if err != nil {
+			if err != nil && !applied {
 				c.untake(content) // a retry or a conflict copy may use it
 			}
 		}()
@@ -509,6 +510,7 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	var n remote.Node
 	row, err := c.updateRow(ctx, doc, token, map[string]any{"metaFile": map[string]any{"id": meta.id}})
 	if err == nil {
+		applied = true
 		// The answer and the upload describe the document: no stat
 		// (unless the answer lacks what it should have).
 		if n, err = c.docNode(row, cur.Parent, cur.Name, meta); err != nil {
