@@ -415,15 +415,9 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 			c.remember(n.ID, n.Files[0], "")
 			return n, nil
 		}
-		switch {
-		case errors.Is(err, remote.ErrUnavailable):
-			// No answer: the document may be there, pointing at the
-			// MetaFile, where the check above could not see it. Kept
-			// (taken, if staged): garbage at worst, never a document
-			// whose content was discarded.
-		case staged:
+		if staged {
 			c.untake(content) // the caller may try again with it, or discard it
-		default:
+		} else {
 			c.discard(ctx, meta.id)
 		}
 		if cerr := c.checkFolder(ctx, parent); cerr != nil {
@@ -473,7 +467,7 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	// cut short might have made its MetaFile all the same). Larger
 	// contents wait for the stat: a refusal would waste their upload.
 	var early chan uploadResult
-	applied := false // the document points at meta, or may: it is no longer staged
+	applied := false // the document points at meta: it is no longer staged
 	meta, staged := c.take(content)
 	if staged {
 		early = make(chan uploadResult, 1)
@@ -529,16 +523,9 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 		// The answer was lost after the change was made.
 		c.log.Info("axelor: the answer to a replace was lost; the change is there", "document", cur.Name, "err", err)
 		n, err = now, nil
-	} else if serr != nil && errors.Is(err, remote.ErrUnavailable) {
-		// No answer, and no stat to tell: the document may point at the
-		// MetaFile now. It is kept (and stays taken, if staged); the
-		// retry finds the change made (its stat shows these bytes).
-		// Discarding it lost the content of an applied re-point under
-		// cut bodies (TestFaults, cut-body at 50 %).
-		applied = true
 	}
 	if err != nil {
-		if !staged && !applied {
+		if !staged {
 			c.discard(ctx, meta.id)
 		}
 		return remote.Node{}, c.denied(ctx, err, "write", doc)
