@@ -352,21 +352,41 @@ func (c *Client) denied(ctx context.Context, err error, action string, ids ...re
 	return err
 }
 
+// httpErr is the error kind of an HTTP failure status. It prints as
+// the kind and remembers the status: refused tells from it that the
+// server answered.
 func httpErr(code int) error {
-	switch code {
-	case http.StatusNotFound:
-		return remote.ErrNotFound
-	case http.StatusForbidden:
-		return remote.ErrPermission
-	case http.StatusBadRequest:
-		return remote.ErrInvalidName
-	case http.StatusTooManyRequests, http.StatusConflict, http.StatusRequestTimeout:
-		return remote.ErrUnavailable
+	kind := remote.ErrUnavailable
+	switch {
+	case code == http.StatusNotFound:
+		kind = remote.ErrNotFound
+	case code == http.StatusForbidden:
+		kind = remote.ErrPermission
+	case code == http.StatusBadRequest:
+		kind = remote.ErrInvalidName
+	case code == http.StatusTooManyRequests || code == http.StatusConflict || code == http.StatusRequestTimeout:
+	case code >= 400 && code < 500:
+		kind = remote.ErrRefused // 413 too large, 415, 422: asking again will not help
 	}
-	if code >= 400 && code < 500 {
-		return remote.ErrRefused // 413 too large, 415, 422: asking again will not help
-	}
-	return remote.ErrUnavailable
+	return &statusCodeError{code: code, kind: kind}
+}
+
+type statusCodeError struct {
+	code int
+	kind error
+}
+
+func (e *statusCodeError) Error() string { return e.kind.Error() }
+func (e *statusCodeError) Unwrap() error { return e.kind }
+
+// refused tells whether err is the server's answer that it did not make a
+// change: a failure envelope, or an HTTP status below 500. Anything else
+// (no answer, a cut or garbled one, a gateway's 5xx) may follow a change
+// the server made.
+func refused(err error) bool {
+	var se *statusError
+	var ce *statusCodeError
+	return errors.As(err, &se) || (errors.As(err, &ce) && ce.code < 500)
 }
 
 func snippet(b []byte) string {

@@ -410,14 +410,20 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 	if err != nil {
 		// The answer may have been lost after the document was made: one
 		// pointing at this upload's MetaFile can only be ours.
-		if n, ok := c.withMeta(ctx, parent, name, meta.id); ok {
+		n, ok, werr := c.withMeta(ctx, parent, name, meta.id)
+		if ok {
 			c.log.Info("axelor: the answer to a create was lost; the document is there", "name", name, "err", err)
 			c.remember(n.ID, n.Files[0], "")
 			return n, nil
 		}
-		if staged {
+		switch {
+		case werr != nil && !refused(err):
+			// Nobody can tell whether the document was made: its
+			// MetaFile is kept (and stays taken, if staged), garbage at
+			// worst, never a document whose content was discarded.
+		case staged:
 			c.untake(content) // the caller may try again with it, or discard it
-		} else {
+		default:
 			c.discard(ctx, meta.id)
 		}
 		if cerr := c.checkFolder(ctx, parent); cerr != nil {
@@ -430,17 +436,25 @@ func (c *Client) Insert(ctx context.Context, parent remote.ID, name string, cont
 }
 
 // withMeta finds the document named name in parent that points at the
-// MetaFile mid.
-func (c *Client) withMeta(ctx context.Context, parent remote.ID, name string, mid int64) (remote.Node, bool) {
-	kid, ok := c.childNamed(ctx, parent, name, false)
-	if !ok {
-		return remote.Node{}, false
+// MetaFile mid; an error if it could not look.
+func (c *Client) withMeta(ctx context.Context, parent remote.ID, name string, mid int64) (remote.Node, bool, error) {
+	kids, err := c.List(ctx, parent)
+	if err != nil {
+		return remote.Node{}, false, err
 	}
-	n, meta, err := c.stat(ctx, kid.ID)
-	if err != nil || meta != mid {
-		return remote.Node{}, false
+	for _, k := range kids {
+		if k.Name != name || k.Kind != remote.KindDocument {
+			continue
+		}
+		n, meta, err := c.stat(ctx, k.ID)
+		if err != nil {
+			return remote.Node{}, false, err
+		}
+		if meta == mid {
+			return n, true, nil
+		}
 	}
-	return n, true
+	return remote.Node{}, false, nil
 }
 
 // docNode builds a document node from a save answer and the MetaFile it
@@ -467,7 +481,7 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 	// cut short might have made its MetaFile all the same). Larger
 	// contents wait for the stat: a refusal would waste their upload.
 	var early chan uploadResult
-	applied := false // the document points at meta: it is no longer staged
+	applied := false // the document points at meta, or may: it is no longer staged
 	meta, staged := c.take(content)
 	if staged {
 		early = make(chan uploadResult, 1)
@@ -523,9 +537,16 @@ func (c *Client) Replace(ctx context.Context, doc remote.ID, token, file string,
 		// The answer was lost after the change was made.
 		c.log.Info("axelor: the answer to a replace was lost; the change is there", "document", cur.Name, "err", err)
 		n, err = now, nil
+	} else if serr != nil && !refused(err) {
+		// No answer, and no stat to tell: the document may point at
+		// the MetaFile now. It is kept (and stays taken, if staged); the
+		// retry's stat shows whether the change was made. Discarding it
+		// lost the content of an applied re-point (TestFaults, cut-body
+		// at 50 %).
+		applied = true
 	}
 	if err != nil {
-		if !staged {
+		if !staged && !applied {
 			c.discard(ctx, meta.id)
 		}
 		return remote.Node{}, c.denied(ctx, err, "write", doc)
