@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"path"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dmsfs/dmsfs/cache"
@@ -22,7 +24,26 @@ type Sender struct {
 	Repo remote.Repository
 	Log  *slog.Logger
 	Now  func() time.Time
+
+	mu sync.Mutex // leaf
+	// unsure holds, by document and file, the sums of contents whose
+	// upload failed with no word whether the server took them (an answer
+	// lost, cut or garbled): a later upload that finds one of them there
+	// follows its own earlier save instead of taking it for another
+	// client's change. Cleared by the next upload of that file that
+	// succeeds. Guarded by mu.
+	unsure map[string][]contentSum
 }
+
+// contentSum is a content's size and hex SHA-256.
+type contentSum struct {
+	size int64
+	sha  string
+}
+
+// maxUnsure bounds the sums kept per file: each is a save this mount
+// made while the server did not answer.
+const maxUnsure = 8
 
 // Request is one upload: a journal record and the bytes it describes.
 type Request struct {
@@ -90,9 +111,13 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 			}
 		}
 		if err == nil {
+			s.forget(rec)
 			return Result{Node: n, File: rec.Name}, nil
 		}
 		if !errors.Is(err, remote.ErrConflict) && !errors.Is(err, remote.ErrExist) && !errors.Is(err, remote.ErrNotFound) {
+			if !remote.Permanent(err) {
+				s.remember(rec, req.Data) // the server may have taken it
+			}
 			return Result{}, fmt.Errorf("%s %s: %w", rec.Op, rec.Path, err)
 		}
 		cur, serr := s.Repo.Stat(ctx, rec.Doc)
@@ -115,12 +140,27 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 			if same {
 				// Already there: an earlier try whose answer was lost,
 				// or the same bytes as the server has.
+				s.forget(rec)
 				return Result{Node: cur, File: rec.Name}, nil
 			}
 		}
 		if (rec.Op == cache.OpReplace && has && cf.ContentID == rec.Base) || (rec.Op == cache.OpAppend && !has) {
 			token = cur.Token // someone else changed something else: not a conflict
 			continue
+		}
+		if has {
+			mine, err := s.earlier(ctx, rec, cur.ID, cf)
+			if err != nil {
+				return Result{}, fmt.Errorf("%s %s: compare with the server's content: %w", rec.Op, rec.Path, err)
+			}
+			if mine {
+				// An earlier save of this file from this mount, whose
+				// answer was lost, reached the server; a newer local
+				// content (a save by rename since, say) follows it.
+				s.Log.Info("an earlier save whose answer was lost had reached the server; this one follows it", "path", rec.Path)
+				token = cur.Token
+				continue
+			}
 		}
 		if rec.Op == cache.OpReplace && !has {
 			return s.saveOrphan(ctx, rec, c)
@@ -198,6 +238,78 @@ func (s *Sender) alreadyInserted(ctx context.Context, rec cache.Record, data io.
 		}
 	}
 	return remote.Node{}, false
+}
+
+func unsureKey(rec cache.Record) string { return string(rec.Doc) + "/" + rec.Name }
+
+// remember notes data as a content of rec's file the server may have
+// taken.
+func (s *Sender) remember(rec cache.Record, data io.ReaderAt) {
+	if rec.Doc == "" {
+		return
+	}
+	sum := SHA256Hex(data, rec.Size)
+	if sum == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unsure == nil {
+		s.unsure = map[string][]contentSum{}
+	}
+	k := unsureKey(rec)
+	sums := append(s.unsure[k], contentSum{rec.Size, sum})
+	s.unsure[k] = sums[max(0, len(sums)-maxUnsure):]
+}
+
+// forget drops what remember noted of rec's file: its state is known.
+func (s *Sender) forget(rec cache.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.unsure, unsureKey(rec))
+}
+
+// earlier tells whether the server's file cf is a content this mount
+// sent for rec's file without learning whether the server took it (an
+// error: it could not tell for now).
+func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, cf remote.File) (bool, error) {
+	s.mu.Lock()
+	sums := slices.Clone(s.unsure[unsureKey(rec)])
+	s.mu.Unlock()
+	theirs := cf.SHA256
+	for _, c := range sums {
+		if c.size != cf.Size {
+			continue
+		}
+		if theirs == "" {
+			var err error
+			if theirs, err = s.serverSum(ctx, doc, cf); err != nil || theirs == "" {
+				return false, err
+			}
+		}
+		if c.sha == theirs {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// serverSum is the hex SHA-256 of the repository's file cf, read back
+// ("" for a file that cannot be read as this mount's: gone, refused).
+func (s *Sender) serverSum(ctx context.Context, doc remote.ID, cf remote.File) (string, error) {
+	rc, err := s.Repo.Open(ctx, doc, cf.Name, 0, -1)
+	if errors.Is(err, remote.ErrNotFound) || remote.Permanent(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if n, err := io.Copy(h, rc); err != nil || n != cf.Size {
+		return "", fmt.Errorf("read back %s: %w: %d of %d bytes: %v", cf.Name, remote.ErrUnavailable, n, cf.Size, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // holds tells whether the repository's file cf has exactly data's bytes:

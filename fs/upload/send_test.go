@@ -50,13 +50,9 @@ func (r *lossyRepo) Open(ctx context.Context, id remote.ID, file string, off, n 
 	return r.Repository.Open(ctx, id, file, off, n)
 }
 
-// TestALostAnswerIsNoConflictWhenTheBytesCannotBeReadBack: a save whose
-// answer was lost after the server applied it is tried again; the retry
-// finds the document moved on and must compare its bytes with the
-// server's. When that read fails too, the save is tried later, never
-// taken for another client's change: that made a conflict copy of the
-// writer's own save (TestFaults, Axelor, cut-body at 50 %).
-func TestALostAnswerIsNoConflictWhenTheBytesCannotBeReadBack(t *testing.T) {
+// lossySender is a Sender over a lossyRepo holding one document "a.txt"
+// with content "one", and the request that replaces it with data.
+func lossySender(t *testing.T) (*upload.Sender, *lossyRepo, remote.Node, func(data []byte) upload.Request) {
 	ctx := context.Background()
 	emb, err := embedded.Open(t.TempDir(), embedded.Options{})
 	require.NoError(t, err)
@@ -67,29 +63,94 @@ func TestALostAnswerIsNoConflictWhenTheBytesCannotBeReadBack(t *testing.T) {
 	doc, err := repo.Insert(ctx, root.ID, "a.txt", remotetest.Content([]byte("one")))
 	require.NoError(t, err)
 	s := &upload.Sender{Repo: repo, Log: slog.New(slog.DiscardHandler), Now: time.Now}
-	mine := []byte("mine, saved once")
-	req := upload.Request{
-		Rec: cache.Record{Op: cache.OpReplace, Path: "a.txt", Parent: root.ID, Doc: doc.ID, Token: doc.Token,
-			Name: "a.txt", Base: doc.Files[0].ContentID, Size: int64(len(mine))},
-		Data: bytes.NewReader(mine),
+	req := func(data []byte) upload.Request {
+		return upload.Request{
+			Rec: cache.Record{Op: cache.OpReplace, Path: "a.txt", Parent: root.ID, Doc: doc.ID, Token: doc.Token,
+				Name: "a.txt", Base: doc.Files[0].ContentID, Size: int64(len(data))},
+			Data: bytes.NewReader(data),
+		}
 	}
+	return s, repo, doc, req
+}
 
-	repo.loseReplace = true
-	_, err = s.Send(ctx, req)
-	require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
-
-	repo.failOpen = true
-	_, err = s.Send(ctx, req)
-	require.ErrorIs(t, err, remote.ErrUnavailable, "the server's bytes could not be compared: later")
-
-	repo.failOpen = false
-	res, err := s.Send(ctx, req)
-	require.NoError(t, err)
-	require.Empty(t, res.Conflict, "the save is the writer's own")
-	kids, err := repo.List(ctx, root.ID)
+// requireNoConflictCopy checks that doc is alone in its folder and has
+// versions versions.
+func requireNoConflictCopy(t *testing.T, repo remote.Repository, doc remote.Node, versions int) {
+	ctx := context.Background()
+	kids, err := repo.List(ctx, doc.Parent)
 	require.NoError(t, err)
 	require.Len(t, kids, 1, "no conflict copy")
 	vs, err := repo.Versions(ctx, doc.ID)
 	require.NoError(t, err)
-	require.Len(t, vs, 2, "one save, one version")
+	require.Len(t, vs, versions, "one save, one version")
+}
+
+// TestALostAnswerIsNoConflictWhenTheBytesCannotBeReadBack: a save whose
+// answer was lost after the server applied it is tried again; the retry
+// finds the document moved on and must compare its bytes with the
+// server's. When that read fails too, the save is tried later, never
+// taken for another client's change: that made a conflict copy of the
+// writer's own save (TestFaults, Axelor, cut-body at 50 %).
+func TestALostAnswerIsNoConflictWhenTheBytesCannotBeReadBack(t *testing.T) {
+	ctx := context.Background()
+	s, repo, doc, req := lossySender(t)
+	mine := req([]byte("mine, saved once"))
+
+	repo.loseReplace = true
+	_, err := s.Send(ctx, mine)
+	require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
+
+	repo.failOpen = true
+	_, err = s.Send(ctx, mine)
+	require.ErrorIs(t, err, remote.ErrUnavailable, "the server's bytes could not be compared: later")
+
+	repo.failOpen = false
+	res, err := s.Send(ctx, mine)
+	require.NoError(t, err)
+	require.Empty(t, res.Conflict, "the save is the writer's own")
+	requireNoConflictCopy(t, repo, doc, 2)
+}
+
+// TestANewerSaveFollowsAnEarlierOneWhoseAnswerWasLost: a save's answer
+// is lost after the server applied it, and before it is tried again the
+// file is saved anew (vim's save by rename took over the document with
+// the view the mount had). The newer save finds the document moved on,
+// to the earlier save's bytes: its own, not another client's, so it
+// follows it instead of becoming a conflict copy (TestFaults, Axelor,
+// cut-body at 50 %, a/f01.bin).
+func TestANewerSaveFollowsAnEarlierOneWhoseAnswerWasLost(t *testing.T) {
+	ctx := context.Background()
+	s, repo, doc, req := lossySender(t)
+
+	repo.loseReplace = true
+	_, err := s.Send(ctx, req([]byte("first save")))
+	require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
+
+	newer := req([]byte("second save, longer"))
+	repo.failOpen = true
+	_, err = s.Send(ctx, newer)
+	require.ErrorIs(t, err, remote.ErrUnavailable, "whose bytes the server has could not be told: later")
+
+	repo.failOpen = false
+	res, err := s.Send(ctx, newer)
+	require.NoError(t, err)
+	require.Empty(t, res.Conflict)
+	requireNoConflictCopy(t, repo, doc, 3)
+	rc, err := repo.Open(ctx, doc.ID, "a.txt", 0, -1)
+	require.NoError(t, err)
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	require.Equal(t, "second save, longer", string(got))
+
+	// Another client's save stays a conflict.
+	cur, err := repo.Stat(ctx, doc.ID)
+	require.NoError(t, err)
+	_, err = repo.Replace(ctx, doc.ID, cur.Token, "a.txt", remotetest.Content([]byte("theirs")))
+	require.NoError(t, err)
+	stale := req([]byte("third save"))
+	stale.Rec.Token, stale.Rec.Base = cur.Token, cur.Files[0].ContentID
+	res, err = s.Send(ctx, stale)
+	require.NoError(t, err)
+	require.NotEmpty(t, res.Conflict, "someone else's save is a conflict")
 }
