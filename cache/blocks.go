@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -41,11 +40,13 @@ type Blocks struct {
 	unkept  map[string]struct{} // contents whose copy failed, not tried again (keep.go); guarded by smu
 
 	// disk keeps whole contents read by streams; nil: none (UseDisk).
-	disk *Disk
-	// latency is the running average of the repository's answer time in
-	// nanoseconds (0: not known yet), measured by now; see near.
-	latency atomic.Int64
-	now     func() time.Time
+	disk  *Disk
+	latMu sync.Mutex // leaf
+	// answers are the repository's latest answer times, measured by now,
+	// at nAnswers modulo their number; see near. Guarded by latMu.
+	answers  [8]time.Duration
+	nAnswers int
+	now      func() time.Time
 }
 
 // UseDisk makes the cache keep whole contents in d and read missing

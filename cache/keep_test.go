@@ -11,7 +11,7 @@ import (
 
 // diskBlocks is a cache with a disk cache, whose repository was found to
 // answer in latency; the test clock never moves, so the fetches of the
-// test pull that average down only slowly.
+// test time no answers.
 func diskBlocks(t *testing.T, latency time.Duration) (*Blocks, *Disk) {
 	disk, err := OpenDisk(t.TempDir(), 64<<20)
 	require.NoError(t, err)
@@ -88,7 +88,7 @@ func TestCopyStopsWithItsReader(t *testing.T) {
 // ends there, and a later read does not begin it again (it would end at
 // the same block, having copied the same ones).
 func TestFarCopyEndsAtADroppedBlockForGood(t *testing.T) {
-	b, disk := diskBlocks(t, 10*time.Second) // far, for many more answers than these
+	b, disk := diskBlocks(t, 10*time.Second) // far
 	require.False(t, b.near())
 	data := randomData(3 * BlockSize)
 	size := int64(len(data))

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"io"
+	"slices"
 	"sync"
 	"time"
 )
@@ -245,24 +246,36 @@ func (b *Blocks) awaitStream(ctx context.Context, key string, idx int64) ([]byte
 // near: streams are for round trips that cost.
 const nearLatency = 5 * time.Millisecond
 
-// noteLatency takes the time a request took to answer into the running
-// average near uses.
+// noteLatency takes the time a request took to answer among the recent
+// ones near looks at; none (a clock that did not move: tests) is no
+// answer time.
 func (b *Blocks) noteLatency(d time.Duration) {
-	for {
-		old := b.latency.Load()
-		avg := int64(d)
-		if old != 0 {
-			avg = (3*old + int64(d)) / 4
-		}
-		if b.latency.CompareAndSwap(old, max(avg, 1)) {
-			return
-		}
+	if d <= 0 {
+		return
 	}
+	b.latMu.Lock()
+	defer b.latMu.Unlock()
+	b.answers[b.nAnswers%len(b.answers)] = d
+	b.nAnswers++
 }
 
-// near tells whether the repository has been answering fast (not known
-// yet: no).
+// NoteAnswer tells the cache how long another request to the repository
+// (a listing, a stat) took to answer: the network's round trip bounds
+// every answer, so a fast one says the repository is near, whatever the
+// block fetches say.
+func (b *Blocks) NoteAnswer(d time.Duration) { b.noteLatency(d) }
+
+// near tells whether the repository answers fast: the quickest of the
+// recent answers came within nearLatency (none yet: no). The quickest,
+// not an average: the first answers of a server whose own caches are
+// cold took over 5 ms on loopback, and a repository found far is
+// streamed from, which gives no more answers to time.
 func (b *Blocks) near() bool {
-	l := b.latency.Load()
-	return l != 0 && time.Duration(l) < nearLatency
+	b.latMu.Lock()
+	defer b.latMu.Unlock()
+	n := min(b.nAnswers, len(b.answers))
+	if n == 0 {
+		return false
+	}
+	return slices.Min(b.answers[:n]) < nearLatency
 }

@@ -212,9 +212,44 @@ func TestNoStreamFromANearRepository(t *testing.T) {
 	b, clk := clockedBlocks(t)
 	data := randomData(8 * BlockSize)
 	var fetches, opens atomic.Int64
+	src := source(data, &fetches)
+	near := func(ctx context.Context, off, n int64) ([]byte, error) {
+		clk.t.Add(int64(time.Millisecond)) // the answer comes within a millisecond
+		return src(ctx, off, n)
+	}
 	dest := make([]byte, 1000)
-	_, err := b.ReadAt(context.Background(), "k", int64(len(data)), dest, 0, source(data, &fetches))
+	_, err := b.ReadAt(context.Background(), "k", int64(len(data)), dest, 0, near)
 	require.NoError(t, err)
 	require.False(t, b.Stream("k", int64(len(data)), 1000, 4<<20, opener(clk, data, &opens, 0)))
 	require.Zero(t, opens.Load())
+}
+
+// TestASlowFirstAnswerLeavesANearRepositoryNear: the quickest recent
+// answer decides. A server whose own caches were cold answered its first
+// requests in over 5 ms on loopback; averaged in, they made it far, the
+// file was streamed (at 368 MB/s, against 915–982 in blocks), and the
+// stream gave no answers to time that could have changed it back. A
+// listing that answers fast (NoteAnswer) says near; a repository all of
+// whose answers take a round trip stays far.
+func TestASlowFirstAnswerLeavesANearRepositoryNear(t *testing.T) {
+	b, _ := clockedBlocks(t)
+	require.False(t, b.near(), "not known yet: far")
+	b.noteLatency(30 * time.Millisecond) // the first stream's open, cold
+	require.False(t, b.near())
+	b.NoteAnswer(time.Millisecond) // a listing
+	require.True(t, b.near())
+
+	far, _ := clockedBlocks(t)
+	for _, d := range []time.Duration{25, 21, 20, 40, 22} {
+		far.NoteAnswer(d * time.Millisecond)
+	}
+	require.False(t, far.near())
+	for range 8 { // the network moved: only the latest answers count
+		far.NoteAnswer(time.Millisecond)
+	}
+	require.True(t, far.near())
+	for range 8 {
+		far.NoteAnswer(20 * time.Millisecond)
+	}
+	require.False(t, far.near())
 }
