@@ -107,8 +107,9 @@ type File struct {
 	passthru int
 	passFile *os.File
 	// unchecked is fsys.seq when the file was created on a cached listing
-	// without asking the server whether the name is taken (write-back);
-	// its upload looks first (namesake). 0: the create asked.
+	// without asking the server whether the name is taken (write-back),
+	// or when its insert failed with no word whether the server made the
+	// document; its upload looks first (namesake). 0: nothing to look for.
 	unchecked uint64
 }
 
@@ -667,6 +668,12 @@ func (f *File) upload(ctx context.Context) error {
 	f.mu.Lock()
 	end()
 	if err != nil {
+		if req.Rec.Op == cache.OpInsert && f.doc == nil && !remote.Permanent(err) {
+			// The server may have made the document, its answer lost:
+			// the retry looks for it first (namesake), as after a create
+			// on a cached listing, instead of making a second one.
+			f.unchecked = f.fsys.seq.Add(1)
+		}
 		return err
 	}
 	if f.gone {
