@@ -44,7 +44,7 @@ type Blocks struct {
 	latMu sync.Mutex // leaf
 	// answers are the repository's latest answer times, measured by now,
 	// at nAnswers modulo their number; see near. Guarded by latMu.
-	answers  [8]time.Duration
+	answers  [64]time.Duration
 	nAnswers int
 	now      func() time.Time
 }

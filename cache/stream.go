@@ -269,7 +269,12 @@ func (b *Blocks) NoteAnswer(d time.Duration) { b.noteLatency(d) }
 // recent answers came within nearLatency (none yet: no). The quickest,
 // not an average: the first answers of a server whose own caches are
 // cold took over 5 ms on loopback, and a repository found far is
-// streamed from, which gives no more answers to time.
+// streamed from, which gives no more answers to time. Recent is the last
+// 64: on a loaded 2-core machine parallel block fetches on loopback
+// queue behind each other past 5 ms, and 8 answers turned a 1 GiB read
+// near and far again and again (54-202 requests of 1,024 blocks, the
+// rest streamed); a repository across a network never answers within
+// 5 ms, and one that moved there is found far after 64 answers.
 func (b *Blocks) near() bool {
 	b.latMu.Lock()
 	defer b.latMu.Unlock()

@@ -244,11 +244,11 @@ func TestASlowFirstAnswerLeavesANearRepositoryNear(t *testing.T) {
 		far.NoteAnswer(d * time.Millisecond)
 	}
 	require.False(t, far.near())
-	for range 8 { // the network moved: only the latest answers count
+	for range len(far.answers) { // the network moved: only the latest answers count
 		far.NoteAnswer(time.Millisecond)
 	}
 	require.True(t, far.near())
-	for range 8 {
+	for range len(far.answers) {
 		far.NoteAnswer(20 * time.Millisecond)
 	}
 	require.False(t, far.near())
