@@ -602,12 +602,32 @@ func (f *File) stage(ctx context.Context, m *upload.Meter) func() remote.Staged 
 	return func() remote.Staged { return <-done }
 }
 
-// Upload is the upload queue's call: it sends the local changes.
+// Upload is the upload queue's call: it sends the local changes. While
+// a descriptor has writes no flush saved yet, the local copy is no save:
+// that flush saves (and queues the file again if it fails). A retry used
+// to send such a half-written copy as a version of its own (the
+// reference model with lost answers).
 func (f *File) Upload(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.idle()
+	if f.writing() {
+		return nil
+	}
 	return f.upload(ctx)
+}
+
+// writing tells whether an open descriptor of the file wrote since its
+// last flush (mu held).
+func (f *File) writing() bool {
+	f.fsys.handlesMu.Lock()
+	defer f.fsys.handlesMu.Unlock()
+	for h := range f.fsys.handles {
+		if h.f == f && h.wrote {
+			return true
+		}
+	}
+	return false
 }
 
 // upload sends the local content to the repository (mu held, no operation

@@ -39,6 +39,10 @@ type Handle struct {
 	// Guarded by mu.
 	prefix int64
 	wrote  bool // a write, truncate or allocate since the last flush; guarded by File.mu
+	// trunc: the open's O_TRUNC changed the content and no flush of this
+	// handle saved since (`: > f`); its release saves it even while the
+	// upload queue holds the file. Guarded by File.mu.
+	trunc bool
 
 	released atomic.Bool
 
@@ -67,8 +71,9 @@ func (f *File) Open(ctx context.Context, flags uint32) (h *Handle, keepCache boo
 	defer cancel()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	truncated := false
 	if write && flags&syscall.O_TRUNC != 0 {
-		if _, err := f.truncate(ctx, 0); err != nil {
+		if truncated, err = f.truncate(ctx, 0); err != nil {
 			return nil, false, err
 		}
 	} else if f.keptGen == f.gen {
@@ -76,6 +81,7 @@ func (f *File) Open(ctx context.Context, flags uint32) (h *Handle, keepCache boo
 	}
 	f.keptGen = f.gen
 	h = f.openLocked(flags)
+	h.trunc = truncated
 	f.chooseIO(h)
 	return h, keepCache, nil
 }
@@ -375,7 +381,7 @@ func (h *Handle) Flush(ctx context.Context) error {
 	if !h.wrote {
 		return nil // nothing written through this descriptor: no save (see Handle)
 	}
-	h.wrote = false
+	h.wrote, h.trunc = false, false
 	if !f.dirty || f.gone || f.temp {
 		return nil
 	}
@@ -428,7 +434,10 @@ func (h *Handle) Release(ctx context.Context) error {
 			f.passFile = nil
 		}
 	}
-	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 && !f.fsys.queue.Held(f) {
+	// A file the upload queue holds (a failed or refused upload) is the
+	// queue's to send; a change of this handle that no flush saved is a
+	// new save all the same.
+	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 && (!f.fsys.queue.Held(f) || h.trunc) {
 		if err := f.save(ctx); err != nil {
 			f.fsys.fail("close", f.path(), err)
 		}

@@ -26,3 +26,25 @@ func TestReferenceModel(t *testing.T) {
 		})
 	}
 }
+
+// TestReferenceModelWithLostAnswers is TestReferenceModel with a tenth of
+// the saves of existing documents losing their answer after the change
+// was made: the writer may be told, and the run must still end with
+// exactly the model's documents, one version per save, and no conflict
+// copy but the outside writer's.
+func TestReferenceModelWithLostAnswers(t *testing.T) {
+	def := 1000
+	if raceEnabled {
+		def = 200
+	}
+	seeds, ops := reftest.Seeds(4, def)
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			repo := embeddedRepo(t)
+			lossy := reftest.NewLossy(repo, seed, 0.1)
+			reftest.Run(t, reftest.Config{Repo: repo, Lossy: lossy, Target: reftest.CoreTarget(t, lossy, core.Options{}),
+				Seed: seed, Ops: ops, DocID: reftest.DocID})
+		})
+	}
+}

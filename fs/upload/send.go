@@ -26,13 +26,13 @@ type Sender struct {
 	Now  func() time.Time
 
 	mu sync.Mutex // leaf
-	// unsure holds, by document and file, the sums of contents whose
+	// unsure holds, by document, the sums of contents whose
 	// upload failed with no word whether the server took them (an answer
 	// lost, cut or garbled): a later upload that finds one of them there
 	// follows its own earlier save instead of taking it for another
 	// client's change. Cleared by the next upload of that file that
 	// succeeds. Guarded by mu.
-	unsure map[string][]contentSum
+	unsure map[remote.ID][]contentSum
 }
 
 // contentSum is a content's size and hex SHA-256.
@@ -41,7 +41,7 @@ type contentSum struct {
 	sha  string
 }
 
-// maxUnsure bounds the sums kept per file: each is a save this mount
+// maxUnsure bounds the sums kept per document: each is a save this mount
 // made while the server did not answer.
 const maxUnsure = 8
 
@@ -240,7 +240,10 @@ func (s *Sender) alreadyInserted(ctx context.Context, rec cache.Record, data io.
 	return remote.Node{}, false
 }
 
-func unsureKey(rec cache.Record) string { return string(rec.Doc) + "/" + rec.Name }
+// unsureKey is the document's: a rename of a single-file document renames
+// its file too (the reference model with lost answers found a save after
+// such a rename taken for a conflict).
+func unsureKey(rec cache.Record) remote.ID { return rec.Doc }
 
 // remember notes data as a content of rec's file the server may have
 // taken.
@@ -255,7 +258,7 @@ func (s *Sender) remember(rec cache.Record, data io.ReaderAt) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.unsure == nil {
-		s.unsure = map[string][]contentSum{}
+		s.unsure = map[remote.ID][]contentSum{}
 	}
 	k := unsureKey(rec)
 	sums := append(s.unsure[k], contentSum{rec.Size, sum})

@@ -92,6 +92,10 @@ type Config struct {
 	DocID func(t Target, p string) remote.ID
 	// EndOnly checks the repository only at the end, not after each step.
 	EndOnly bool
+	// Lossy, if set, is the repository Target mounts, around Repo: a save
+	// whose answer it lost may fail (the writer is told), and the run
+	// must still end with exactly the model's documents and versions.
+	Lossy *Lossy
 }
 
 // Clock is a settable clock for tests.
@@ -132,6 +136,10 @@ type mfile struct {
 	// from.
 	contested bool
 	base      []byte
+	// held: a save of it lost its answer (Config.Lossy), and the mount's
+	// upload queue holds it until a save succeeds or the queue drains; a
+	// release then saves only what its own O_TRUNC changed.
+	held bool
 }
 
 type mhandle struct {
@@ -139,6 +147,7 @@ type mhandle struct {
 	h     Handle
 	write bool
 	wrote bool
+	trunc bool   // its open's O_TRUNC changed the content; no flush of it saved since
 	path  string // where it was opened, for messages
 }
 
@@ -153,6 +162,7 @@ type model struct {
 
 // save is what a save does to the repository's side of the model.
 func (m *model) save(f *mfile) {
+	f.held = false // a save that succeeds ends the queue's hold
 	if f.gone {
 		return
 	}
@@ -207,7 +217,60 @@ var (
 func (h *harness) ctx() context.Context { return context.Background() }
 
 func (h *harness) remount() {
-	h.noErr(h.fs.Remount(), "remount")
+	h.drain("remount", h.fs.Remount)
+}
+
+// lost is how many save answers Config.Lossy lost so far.
+func (h *harness) lost() int {
+	if h.cfg.Lossy == nil {
+		return 0
+	}
+	return h.cfg.Lossy.Lost()
+}
+
+// mayLose runs a call that may save: with Config.Lossy, one whose save
+// lost its answer may fail (the writer is told; the repository has the
+// content, as the model says).
+func (h *harness) mayLose(what string, call func() error) bool {
+	h.t.Helper()
+	before := h.lost()
+	err := call()
+	if err != nil && h.lost() > before {
+		h.logf("%s: the answer was lost (%v)", what, err)
+		h.counts["saves whose answer was lost"]++
+		return true
+	}
+	h.noErr(err, what)
+	return false
+}
+
+// drain runs a call that waits for the upload queue (Sync, Settle,
+// Remount). With Config.Lossy the clock first moves past the retries'
+// backoff (at most 5 minutes), and no answer is lost meanwhile: the
+// queue's retries of lost answers must then finish.
+func (h *harness) drain(what string, call func() error) {
+	h.t.Helper()
+	if l := h.cfg.Lossy; l != nil {
+		l.pause(true)
+		defer l.pause(false)
+		h.clk.Advance(10 * time.Minute)
+	}
+	h.noErr(call(), what)
+	// The queue sent what it held, unless a descriptor has writes no
+	// flush saved yet (that flush will).
+	for _, f := range h.m.files {
+		if !f.held {
+			continue
+		}
+		writing := false
+		for _, mh := range h.m.handles {
+			writing = writing || (mh.f == f && mh.wrote)
+		}
+		if f.dirty && !writing {
+			h.m.save(f)
+		}
+		f.held = false
+	}
 }
 
 func (h *harness) fail(format string, args ...any) {
@@ -285,9 +348,10 @@ func (h *harness) open(p string, trunc bool) (*mhandle, bool) {
 	mf := h.m.files[p]
 	ch, err := h.fs.Open(p, mf == nil, trunc)
 	h.noErr(err, "open "+p)
+	truncated := false
 	if mf != nil {
 		if trunc && len(mf.data) > 0 {
-			mf.data, mf.dirty = nil, true
+			mf.data, mf.dirty, truncated = nil, true, true
 		}
 	} else {
 		mf = &mfile{dirty: true}
@@ -295,7 +359,7 @@ func (h *harness) open(p string, trunc bool) (*mhandle, bool) {
 		h.m.files[p] = mf
 	}
 	mf.writers++
-	mh := &mhandle{f: mf, h: ch, write: true, path: p}
+	mh := &mhandle{f: mf, h: ch, write: true, trunc: truncated, path: p}
 	return mh, true
 }
 
@@ -332,24 +396,26 @@ func (h *harness) pathOf(f *mfile) string {
 
 func (h *harness) flush(mh *mhandle) {
 	h.touched = append(h.touched, h.pathOf(mh.f))
-	h.noErr(mh.h.Flush(), "flush "+mh.path)
+	lost := h.mayLose("flush "+mh.path, mh.h.Flush)
 	if mh.write && mh.wrote {
-		mh.wrote = false
+		mh.wrote, mh.trunc = false, false
 		if mh.f.dirty {
 			h.save(mh.f)
 		}
 	}
+	mh.f.held = mh.f.held || lost
 }
 
 func (h *harness) release(mh *mhandle) {
 	h.touched = append(h.touched, h.pathOf(mh.f))
-	h.noErr(mh.h.Close(), "release "+mh.path)
+	lost := h.mayLose("release "+mh.path, mh.h.Close)
 	if mh.write {
 		mh.f.writers--
-		if mh.f.writers == 0 && mh.f.dirty {
+		if mh.f.writers == 0 && mh.f.dirty && (!mh.f.held || mh.trunc) {
 			h.save(mh.f)
 		}
 	}
+	mh.f.held = mh.f.held || lost
 	for i, x := range h.m.handles {
 		if x == mh {
 			h.m.handles = append(h.m.handles[:i], h.m.handles[i+1:]...)
@@ -591,7 +657,7 @@ func (h *harness) checkTree() {
 // or unsaved change on, and replaces documents it has unsaved changes to
 // (a conflict). The mount sees it once its listing expires.
 func (h *harness) outside() {
-	h.noErr(h.fs.Sync(), "sync before the outside writer")
+	h.drain("sync before the outside writer", h.fs.Sync)
 	h.m.synced()
 	busy := map[*mfile]bool{}
 	for _, mh := range h.m.handles {
@@ -787,7 +853,7 @@ func (h *harness) one() {
 		}
 		mh := h.m.handles[h.rng.IntN(len(h.m.handles))]
 		if h.rng.IntN(2) == 0 {
-			h.noErr(mh.h.Fsync(), "fsync "+mh.path)
+			mh.f.held = h.mayLose("fsync "+mh.path, mh.h.Fsync) || mh.f.held
 		}
 		h.logf("close %s", mh.path)
 		h.closeHandle(mh)
@@ -797,7 +863,7 @@ func (h *harness) one() {
 			return
 		}
 		size := int64(h.rng.IntN(len(f.data) + 1))
-		h.noErr(h.fs.Truncate(p, size), "truncate "+p)
+		lost := h.mayLose("truncate "+p, func() error { return h.fs.Truncate(p, size) })
 		h.logf("truncate %s to %d", p, size)
 		if int(size) != len(f.data) {
 			f.data, f.dirty = f.data[:size], true
@@ -805,6 +871,7 @@ func (h *harness) one() {
 				h.m.save(f)
 			}
 		}
+		f.held = f.held || lost
 		h.check(p)
 	case r < 78: // rename a file, maybe over another
 		f := h.m.files[p]
@@ -905,7 +972,7 @@ func (h *harness) verify() {
 		h.closeHandle(mh)
 	}
 	h.logf("settle (at the end)")
-	h.noErr(h.fs.Settle(), "settle")
+	h.drain("settle", h.fs.Settle)
 	h.m.synced()
 	h.checkTree()
 	seen := map[string]bool{}
@@ -989,9 +1056,9 @@ func Run(t testing.TB, cfg Config) {
 		}
 	}
 	h.verify()
-	t.Logf("seed %d: %d steps; outside changes %d, of them under a local change %d; conflict copies %d",
+	t.Logf("seed %d: %d steps; outside changes %d, of them under a local change %d; conflict copies %d; saves whose answer was lost %d",
 		cfg.Seed, cfg.Ops, h.counts["outside changes"]+h.counts["outside changes under a local change"],
-		h.counts["outside changes under a local change"], h.counts["conflict copies"])
+		h.counts["outside changes under a local change"], h.counts["conflict copies"], h.counts["saves whose answer was lost"])
 }
 
 // Seeds are the runs a test makes: DMSFS_SEED's alone, or n seeds from
