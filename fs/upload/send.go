@@ -26,11 +26,14 @@ type Sender struct {
 	Now  func() time.Time
 
 	mu sync.Mutex // leaf
-	// unsure holds, by document, the sums of contents whose
-	// upload failed with no word whether the server took them (an answer
-	// lost, cut or garbled): a later upload that finds one of them there
+	// unsure holds, by document, the sums of contents whose upload
+	// failed with no word whether the server took them (an answer lost,
+	// cut or garbled): a later upload that finds one of them there
 	// follows its own earlier save instead of taking it for another
-	// client's change. Cleared by the next upload of that file that
+	// client's change. By document, not file name: a rename of a
+	// single-file document renames its file too (the reference model
+	// with lost answers found a save after such a rename taken for a
+	// conflict). Cleared by the next upload to the document that
 	// succeeds. Guarded by mu.
 	unsure map[remote.ID][]contentSum
 }
@@ -240,13 +243,8 @@ func (s *Sender) alreadyInserted(ctx context.Context, rec cache.Record, data io.
 	return remote.Node{}, false
 }
 
-// unsureKey is the document's: a rename of a single-file document renames
-// its file too (the reference model with lost answers found a save after
-// such a rename taken for a conflict).
-func unsureKey(rec cache.Record) remote.ID { return rec.Doc }
-
-// remember notes data as a content of rec's file the server may have
-// taken.
+// remember notes data as a content of rec's document the server may
+// have taken.
 func (s *Sender) remember(rec cache.Record, data io.ReaderAt) {
 	if rec.Doc == "" {
 		return
@@ -260,24 +258,24 @@ func (s *Sender) remember(rec cache.Record, data io.ReaderAt) {
 	if s.unsure == nil {
 		s.unsure = map[remote.ID][]contentSum{}
 	}
-	k := unsureKey(rec)
-	sums := append(s.unsure[k], contentSum{rec.Size, sum})
-	s.unsure[k] = sums[max(0, len(sums)-maxUnsure):]
+	sums := append(s.unsure[rec.Doc], contentSum{rec.Size, sum})
+	s.unsure[rec.Doc] = sums[max(0, len(sums)-maxUnsure):]
 }
 
-// forget drops what remember noted of rec's file: its state is known.
+// forget drops what remember noted of rec's document: its state is
+// known.
 func (s *Sender) forget(rec cache.Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.unsure, unsureKey(rec))
+	delete(s.unsure, rec.Doc)
 }
 
 // earlier tells whether the server's file cf is a content this mount
-// sent for rec's file without learning whether the server took it (an
+// sent to rec's document without learning whether the server took it (an
 // error: it could not tell for now).
 func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, cf remote.File) (bool, error) {
 	s.mu.Lock()
-	sums := slices.Clone(s.unsure[unsureKey(rec)])
+	sums := slices.Clone(s.unsure[rec.Doc])
 	s.mu.Unlock()
 	theirs := cf.SHA256
 	for _, c := range sums {
@@ -300,11 +298,8 @@ func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, c
 // serverSum is the hex SHA-256 of the repository's file cf, read back
 // ("" for a file that cannot be read as this mount's: gone, refused).
 func (s *Sender) serverSum(ctx context.Context, doc remote.ID, cf remote.File) (string, error) {
-	rc, err := s.Repo.Open(ctx, doc, cf.Name, 0, -1)
-	if errors.Is(err, remote.ErrNotFound) || remote.Permanent(err) {
-		return "", nil
-	}
-	if err != nil {
+	rc, err := s.openServer(ctx, doc, cf)
+	if rc == nil {
 		return "", err
 	}
 	defer rc.Close()
@@ -331,11 +326,8 @@ func (s *Sender) holds(ctx context.Context, doc remote.ID, cf remote.File, data 
 		}
 		return cf.SHA256 == sum, nil
 	}
-	rc, err := s.Repo.Open(ctx, doc, cf.Name, 0, -1)
-	if errors.Is(err, remote.ErrNotFound) || remote.Permanent(err) {
-		return false, nil // not readable as ours, whatever it holds
-	}
-	if err != nil {
+	rc, err := s.openServer(ctx, doc, cf)
+	if rc == nil {
 		return false, err
 	}
 	defer rc.Close()
@@ -355,6 +347,18 @@ func (s *Sender) holds(ctx context.Context, doc remote.ID, cf remote.File, data 
 		}
 	}
 	return true, nil
+}
+
+// openServer opens the repository's file cf to read it back: nil and no
+// error for a file that cannot be read as this mount's, whatever it
+// holds (gone, refused for good); nil and an error when the read could
+// not start for now.
+func (s *Sender) openServer(ctx context.Context, doc remote.ID, cf remote.File) (io.ReadCloser, error) {
+	rc, err := s.Repo.Open(ctx, doc, cf.Name, 0, -1)
+	if errors.Is(err, remote.ErrNotFound) || remote.Permanent(err) {
+		return nil, nil
+	}
+	return rc, err
 }
 
 // SHA256Hex is the hex SHA-256 of r's first size bytes ("" if unreadable).
