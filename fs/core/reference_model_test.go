@@ -6,25 +6,14 @@ import (
 
 	"github.com/dmsfs/dmsfs/fs/core"
 	"github.com/dmsfs/dmsfs/fs/core/reftest"
+	"github.com/dmsfs/dmsfs/remote"
 )
 
 // TestReferenceModel runs the reference-model test (package reftest) on
 // the FUSE-free core over the embedded repository: 10 seeds of 2,000 steps
 // (fewer under the race detector, which .ci/run runs without it too).
 func TestReferenceModel(t *testing.T) {
-	def := 2000
-	if raceEnabled {
-		def = 300
-	}
-	seeds, ops := reftest.Seeds(10, def)
-	for _, seed := range seeds {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			t.Parallel()
-			repo := embeddedRepo(t)
-			reftest.Run(t, reftest.Config{Repo: repo, Target: reftest.CoreTarget(t, repo, core.Options{}),
-				Seed: seed, Ops: ops, DocID: reftest.DocID})
-		})
-	}
+	runReferenceModel(t, 10, 2000, 300, 0)
 }
 
 // TestReferenceModelWithLostAnswers is TestReferenceModel with a tenth of
@@ -33,18 +22,29 @@ func TestReferenceModel(t *testing.T) {
 // exactly the model's documents, one version per save, and no conflict
 // copy but the outside writer's.
 func TestReferenceModelWithLostAnswers(t *testing.T) {
-	def := 1000
+	runReferenceModel(t, 4, 1000, 200, 0.1)
+}
+
+// runReferenceModel runs seeds seeds of ops steps (raceOps under the race
+// detector), each on a repository of its own; lose is the share of saves
+// whose answer is lost (reftest.Lossy), 0 for none.
+func runReferenceModel(t *testing.T, seeds, ops, raceOps int, lose float64) {
 	if raceEnabled {
-		def = 200
+		ops = raceOps
 	}
-	seeds, ops := reftest.Seeds(4, def)
-	for _, seed := range seeds {
+	list, ops := reftest.Seeds(seeds, ops)
+	for _, seed := range list {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
 			repo := embeddedRepo(t)
-			lossy := reftest.NewLossy(repo, seed, 0.1)
-			reftest.Run(t, reftest.Config{Repo: repo, Lossy: lossy, Target: reftest.CoreTarget(t, lossy, core.Options{}),
-				Seed: seed, Ops: ops, DocID: reftest.DocID})
+			cfg := reftest.Config{Repo: repo, Seed: seed, Ops: ops, DocID: reftest.DocID}
+			var target remote.Repository = repo
+			if lose > 0 {
+				cfg.Lossy = reftest.NewLossy(repo, seed, lose)
+				target = cfg.Lossy
+			}
+			cfg.Target = reftest.CoreTarget(t, target, core.Options{})
+			reftest.Run(t, cfg)
 		})
 	}
 }
