@@ -365,6 +365,7 @@ func httpErr(code int) error {
 	case code == http.StatusBadRequest:
 		kind = remote.ErrInvalidName
 	case code == http.StatusTooManyRequests || code == http.StatusConflict || code == http.StatusRequestTimeout:
+		// ErrUnavailable: asking again may help.
 	case code >= 400 && code < 500:
 		kind = remote.ErrRefused // 413 too large, 415, 422: asking again will not help
 	}
