@@ -111,6 +111,11 @@ type File struct {
 	// or when its insert failed with no word whether the server made the
 	// document; its upload looks first (namesake). 0: nothing to look for.
 	unchecked uint64
+	// strays are the contents of inserts under the file's present name
+	// that failed with no word whether the server made the document;
+	// checked (stray.go) once the file leaves the name before an upload
+	// settled it.
+	strays []stray
 }
 
 var _ Node = (*File)(nil)
@@ -693,9 +698,13 @@ func (f *File) upload(ctx context.Context) error {
 			// the retry looks for it first (namesake), as after a create
 			// on a cached listing, instead of making a second one.
 			f.unchecked = f.fsys.seq.Add(1)
+			f.noteStray()
 		}
 		return err
 	}
+	// The document under this name is the file's now (found or made):
+	// no insert of it can be left over.
+	f.strays = nil
 	if f.gone {
 		return nil // forget waits for uploads; nothing else ends a file
 	}
@@ -818,6 +827,7 @@ func (f *File) forget(ctx context.Context) {
 	f.gone = true
 	f.dirty = false
 	f.fsys.queue.Cancel(f)
+	f.leaveName()
 	if f.local != nil {
 		f.fsys.spool.Remove(f.key, f.localTemp, f.journaled) // the open descriptor stays usable
 		f.key, f.journaled = "", false

@@ -2,6 +2,8 @@ package core_test
 
 import (
 	"context"
+	"io"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -57,4 +59,102 @@ func TestALostInsertAnswerMakesOneDocument(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, vs, 1, "the retry found the same bytes there: no second version")
 	require.EqualValues(t, 1, repo.inserts.Load(), "no second insert")
+}
+
+// TestALostCreateLeavesNoDocumentUnderANameItsFileLeft: a new file's
+// create reaches the server but its answer is lost, and the file leaves
+// its name before the retry: renamed (rsync's temporary file), or
+// unlinked. The document the create made goes too; a document another
+// client put under the name with other bytes stays.
+func TestALostCreateLeavesNoDocumentUnderANameItsFileLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		leave   func(t *testing.T, fsys *core.FS)
+		outside bool // another client saves other bytes under the name meanwhile
+		want    map[string]string
+	}{
+		{name: "renamed", leave: func(t *testing.T, fsys *core.FS) {
+			require.NoError(t, fsys.Root().Rename(context.Background(), ".f01.bin.zzzkzf", fsys.Root(), "f01.bin", 0))
+		}, want: map[string]string{"f01.bin": "rsync's bytes"}},
+		{name: "unlinked", leave: func(t *testing.T, fsys *core.FS) {
+			require.NoError(t, fsys.Root().Unlink(context.Background(), ".f01.bin.zzzkzf"))
+		}, want: map[string]string{}},
+		{name: "unlinked, another client's bytes there", outside: true, leave: func(t *testing.T, fsys *core.FS) {
+			require.NoError(t, fsys.Root().Unlink(context.Background(), ".f01.bin.zzzkzf"))
+		}, want: map[string]string{".f01.bin.zzzkzf": "another client's"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			repo := &lostInsertRepo{Repository: embeddedRepo(t)}
+			fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
+			_, h, err := fsys.Root().Create(ctx, ".f01.bin.zzzkzf", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o600)
+			require.NoError(t, err)
+			_, err = h.Write(ctx, []byte("rsync's bytes"), 0)
+			require.NoError(t, err)
+			require.Error(t, h.Flush(ctx), "the close is told: the server did not confirm")
+			require.NoError(t, h.Release(ctx))
+			root, err := repo.Root(ctx)
+			require.NoError(t, err)
+			if tc.outside {
+				kids, err := repo.List(ctx, root.ID)
+				require.NoError(t, err)
+				require.Len(t, kids, 1)
+				_, err = repo.Replace(ctx, kids[0].ID, kids[0].Token, kids[0].Files[0].Name, remote.Content{
+					ReaderAt: strings.NewReader("another client's"), Size: int64(len("another client's"))})
+				require.NoError(t, err)
+			}
+			tc.leave(t, fsys)
+			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			require.NoError(t, fsys.Sync(sctx, nil))
+
+			kids, err := repo.List(ctx, root.ID)
+			require.NoError(t, err)
+			got := map[string]string{}
+			for _, k := range kids {
+				rc, err := repo.Open(ctx, k.ID, k.Files[0].Name, 0, -1)
+				require.NoError(t, err)
+				b, err := io.ReadAll(rc)
+				rc.Close()
+				require.NoError(t, err)
+				got[k.Name] = string(b)
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// TestAFileRenamedOverALostCreateTakesItsDocument: rsync's temporary
+// file is renamed over a new file whose create lost its answer. The
+// renamed file takes over the document that create made (its next
+// version) instead of making a second document of the name.
+func TestAFileRenamedOverALostCreateTakesItsDocument(t *testing.T) {
+	ctx := context.Background()
+	repo := &lostInsertRepo{Repository: embeddedRepo(t)}
+	fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
+	write := func(name, content string) error {
+		_, h, err := fsys.Root().Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o644)
+		require.NoError(t, err)
+		_, err = h.Write(ctx, []byte(content), 0)
+		require.NoError(t, err)
+		ferr := h.Flush(ctx)
+		require.NoError(t, h.Release(ctx))
+		return ferr
+	}
+	require.Error(t, write("b.txt", "first"), "the close is told: the server did not confirm")
+	require.NoError(t, write(".b.txt.Xa1b2C", "second"))
+	require.NoError(t, fsys.Root().Rename(ctx, ".b.txt.Xa1b2C", fsys.Root(), "b.txt", 0))
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	require.NoError(t, fsys.Sync(sctx, nil))
+
+	root, err := repo.Root(ctx)
+	require.NoError(t, err)
+	kids, err := repo.List(ctx, root.ID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1, "one document: %v", kids)
+	require.Equal(t, "b.txt", kids[0].Name)
+	vs, err := repo.Versions(ctx, kids[0].ID)
+	require.NoError(t, err)
+	require.Len(t, vs, 2, "the lost create's bytes, then the renamed file's")
 }

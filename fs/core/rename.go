@@ -195,6 +195,9 @@ func (d *Dir) renameFile(ctx context.Context, src *File, name string, dst *Dir, 
 	d.mu.Unlock()
 	src.mu.Lock()
 	after, err := d.moveFile(ctx, src, name, dst, newName, target, replace, dstTemp)
+	if err == nil {
+		src.leaveName() // the name left may hold a document a lost create made
+	}
 	src.mu.Unlock()
 	if err != nil {
 		return err
@@ -204,8 +207,19 @@ func (d *Dir) renameFile(ctx context.Context, src *File, name string, dst *Dir, 
 	d.mu.Unlock()
 	if tf != nil {
 		tf.mu.Lock()
+		lost := len(tf.strays) > 0
+		tf.strays = nil // not to delete: src takes the name, and the document
 		tf.forget(ctx)
 		tf.mu.Unlock()
+		if lost {
+			// The target's create lost its answer: the document it may
+			// have made under the name is src's to take over (namesake).
+			src.mu.Lock()
+			if src.doc == nil && src.unchecked == 0 {
+				src.unchecked = d.fsys.seq.Add(1)
+			}
+			src.mu.Unlock()
+		}
 	}
 	d.mu.Lock()
 	if fromLocal {

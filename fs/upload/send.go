@@ -277,14 +277,14 @@ func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, c
 	s.mu.Lock()
 	sums := slices.Clone(s.unsure[rec.Doc])
 	s.mu.Unlock()
-	theirs := cf.SHA256
+	theirs := ""
 	for _, c := range sums {
 		if c.size != cf.Size {
 			continue
 		}
 		if theirs == "" {
 			var err error
-			if theirs, err = s.serverSum(ctx, doc, cf); err != nil || theirs == "" {
+			if theirs, err = s.ServerSum(ctx, doc, cf); err != nil || theirs == "" {
 				return false, err
 			}
 		}
@@ -295,9 +295,13 @@ func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, c
 	return false, nil
 }
 
-// serverSum is the hex SHA-256 of the repository's file cf, read back
-// ("" for a file that cannot be read as this mount's: gone, refused).
-func (s *Sender) serverSum(ctx context.Context, doc remote.ID, cf remote.File) (string, error) {
+// ServerSum is the hex SHA-256 of the repository's file cf: the one the
+// repository keeps, else read back ("" for a file that cannot be read as
+// this mount's: gone, refused; an error when it could not tell for now).
+func (s *Sender) ServerSum(ctx context.Context, doc remote.ID, cf remote.File) (string, error) {
+	if cf.SHA256 != "" {
+		return cf.SHA256, nil
+	}
 	rc, err := s.openServer(ctx, doc, cf)
 	if rc == nil {
 		return "", err
