@@ -32,6 +32,20 @@ func (r *lostInsertRepo) Insert(ctx context.Context, parent remote.ID, name stri
 	return n, err
 }
 
+// createFile creates name in the root with content, as cp does, and
+// returns what the close said.
+func createFile(t *testing.T, fsys *core.FS, name, content string) error {
+	t.Helper()
+	ctx := context.Background()
+	_, h, err := fsys.Root().Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o644)
+	require.NoError(t, err)
+	_, err = h.Write(ctx, []byte(content), 0)
+	require.NoError(t, err)
+	ferr := h.Flush(ctx)
+	require.NoError(t, h.Release(ctx))
+	return ferr
+}
+
 // TestALostInsertAnswerMakesOneDocument: a new file's insert reaches the
 // server but its answer is lost. The retry looks for a document of the
 // name first and finds the one it made: one document with one version,
@@ -40,12 +54,7 @@ func TestALostInsertAnswerMakesOneDocument(t *testing.T) {
 	ctx := context.Background()
 	repo := &lostInsertRepo{Repository: embeddedRepo(t)}
 	fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
-	_, h, err := fsys.Root().Create(ctx, "new.txt", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o644)
-	require.NoError(t, err)
-	_, err = h.Write(ctx, []byte("the only content"), 0)
-	require.NoError(t, err)
-	require.Error(t, h.Flush(ctx), "the close is told: the server did not confirm")
-	require.NoError(t, h.Release(ctx))
+	require.Error(t, createFile(t, fsys, "new.txt", "the only content"), "the close is told: the server did not confirm")
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	require.NoError(t, fsys.Sync(sctx, nil))
@@ -87,12 +96,7 @@ func TestALostCreateLeavesNoDocumentUnderANameItsFileLeft(t *testing.T) {
 			ctx := context.Background()
 			repo := &lostInsertRepo{Repository: embeddedRepo(t)}
 			fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
-			_, h, err := fsys.Root().Create(ctx, ".f01.bin.zzzkzf", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o600)
-			require.NoError(t, err)
-			_, err = h.Write(ctx, []byte("rsync's bytes"), 0)
-			require.NoError(t, err)
-			require.Error(t, h.Flush(ctx), "the close is told: the server did not confirm")
-			require.NoError(t, h.Release(ctx))
+			require.Error(t, createFile(t, fsys, ".f01.bin.zzzkzf", "rsync's bytes"), "the close is told: the server did not confirm")
 			root, err := repo.Root(ctx)
 			require.NoError(t, err)
 			if tc.outside {
@@ -132,17 +136,8 @@ func TestAFileRenamedOverALostCreateTakesItsDocument(t *testing.T) {
 	ctx := context.Background()
 	repo := &lostInsertRepo{Repository: embeddedRepo(t)}
 	fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
-	write := func(name, content string) error {
-		_, h, err := fsys.Root().Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o644)
-		require.NoError(t, err)
-		_, err = h.Write(ctx, []byte(content), 0)
-		require.NoError(t, err)
-		ferr := h.Flush(ctx)
-		require.NoError(t, h.Release(ctx))
-		return ferr
-	}
-	require.Error(t, write("b.txt", "first"), "the close is told: the server did not confirm")
-	require.NoError(t, write(".b.txt.Xa1b2C", "second"))
+	require.Error(t, createFile(t, fsys, "b.txt", "first"), "the close is told: the server did not confirm")
+	require.NoError(t, createFile(t, fsys, ".b.txt.Xa1b2C", "second"))
 	require.NoError(t, fsys.Root().Rename(ctx, ".b.txt.Xa1b2C", fsys.Root(), "b.txt", 0))
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
