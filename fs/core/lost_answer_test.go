@@ -128,28 +128,40 @@ func TestALostCreateLeavesNoDocumentUnderANameItsFileLeft(t *testing.T) {
 	}
 }
 
-// TestAFileRenamedOverALostCreateTakesItsDocument: rsync's temporary
-// file is renamed over a new file whose create lost its answer. The
-// renamed file takes over the document that create made (its next
-// version) instead of making a second document of the name.
+// TestAFileRenamedOverALostCreateTakesItsDocument: a file is renamed
+// over a new file whose create lost its answer: rsync's temporary file,
+// or a document of the repository. The renamed file's content becomes
+// the next version of the document that create made, as over any other
+// document, instead of a second document of the name.
 func TestAFileRenamedOverALostCreateTakesItsDocument(t *testing.T) {
-	ctx := context.Background()
-	repo := &lostInsertRepo{Repository: embeddedRepo(t)}
-	fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
-	require.Error(t, createFile(t, fsys, "b.txt", "first"), "the close is told: the server did not confirm")
-	require.NoError(t, createFile(t, fsys, ".b.txt.Xa1b2C", "second"))
-	require.NoError(t, fsys.Root().Rename(ctx, ".b.txt.Xa1b2C", fsys.Root(), "b.txt", 0))
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	require.NoError(t, fsys.Sync(sctx, nil))
+	for _, src := range []string{".b.txt.Xa1b2C", "data.bin"} {
+		t.Run(src, func(t *testing.T) {
+			ctx := context.Background()
+			repo := &lostInsertRepo{Repository: embeddedRepo(t)}
+			repo.lost.Store(src == "data.bin") // data.bin's create keeps its answer
+			fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
+			if src == "data.bin" {
+				require.NoError(t, createFile(t, fsys, src, "second"))
+				repo.lost.Store(false)
+			}
+			require.Error(t, createFile(t, fsys, "b.txt", "first"), "the close is told: the server did not confirm")
+			if src != "data.bin" {
+				require.NoError(t, createFile(t, fsys, src, "second"))
+			}
+			require.NoError(t, fsys.Root().Rename(ctx, src, fsys.Root(), "b.txt", 0))
+			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			require.NoError(t, fsys.Sync(sctx, nil))
 
-	root, err := repo.Root(ctx)
-	require.NoError(t, err)
-	kids, err := repo.List(ctx, root.ID)
-	require.NoError(t, err)
-	require.Len(t, kids, 1, "one document: %v", kids)
-	require.Equal(t, "b.txt", kids[0].Name)
-	vs, err := repo.Versions(ctx, kids[0].ID)
-	require.NoError(t, err)
-	require.Len(t, vs, 2, "the lost create's bytes, then the renamed file's")
+			root, err := repo.Root(ctx)
+			require.NoError(t, err)
+			kids, err := repo.List(ctx, root.ID)
+			require.NoError(t, err)
+			require.Len(t, kids, 1, "one document: %v", kids)
+			require.Equal(t, "b.txt", kids[0].Name)
+			vs, err := repo.Versions(ctx, kids[0].ID)
+			require.NoError(t, err)
+			require.Len(t, vs, 2, "the lost create's bytes, then the renamed file's")
+		})
+	}
 }

@@ -141,6 +141,10 @@ func (d *Dir) parentDir() *Dir {
 func (d *Dir) renameFile(ctx context.Context, src *File, name string, dst *Dir, newName string, tgt Node) error {
 	p := join(d.Path(), name)
 	fail := func(err error) error { return d.fsys.fail("rename", p, err) }
+	src.settle(ctx)
+	if tf, ok := tgt.(*File); ok {
+		tf.settle(ctx)
+	}
 
 	// What the target was: a document (or file of one) to replace, or a
 	// local file to drop.

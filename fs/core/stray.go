@@ -131,3 +131,45 @@ func (s *strayItem) failed(d *Dir, err error) error {
 	}
 	return err
 }
+
+// settle finds out, before a rename moves or replaces the file, whether
+// a create of it that lost its answer made its document after all: a
+// document of its name with that create's bytes becomes the file's, so
+// that the rename treats it as any other (moves it, or saves into it).
+// When the server cannot tell now, the check after the rename covers it
+// (no mu held).
+func (f *File) settle(ctx context.Context) {
+	f.mu.Lock()
+	f.idle()
+	if f.doc != nil || f.gone || len(f.strays) == 0 {
+		f.mu.Unlock()
+		return
+	}
+	dir, name, seq := f.dir, f.name, f.unchecked
+	f.acquire()
+	f.mu.Unlock()
+	n, found, err := dir.namesake(ctx, name, seq)
+	sum := ""
+	if err == nil && found {
+		sum, err = f.fsys.sender.ServerSum(ctx, n.ID, n.Files[0])
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer f.done()
+	if err != nil || f.doc != nil || f.gone || f.dir != dir || f.name != name {
+		return
+	}
+	if !found {
+		f.strays = nil // no document of the name: none was made
+		return
+	}
+	for _, s := range f.strays {
+		if s.dir == dir && s.name == name && s.size == n.Files[0].Size && s.sum == sum {
+			f.doc, f.rf, f.exists = newDocRef(n), n.Files[0], true
+			f.url, f.typ = n.URL, n.Type
+			f.setBase(f.rf.ContentID)
+			f.strays, f.unchecked = nil, 0
+			return
+		}
+	}
+}
