@@ -36,6 +36,18 @@ type Sender struct {
 	// conflict). Cleared by the next upload to the document that
 	// succeeds. Guarded by mu.
 	unsure map[remote.ID][]contentSum
+	// lostInserts holds, by the document whose save ended in a new one
+	// (a conflict copy, or the document again after it was deleted on
+	// the server), the names and sums of such inserts that failed with
+	// no word whether the server made the document: the retry looks
+	// for it (insertOnce) instead of making a second one. Guarded by mu.
+	lostInserts map[remote.ID][]namedSum
+}
+
+// namedSum is an insert's name and content.
+type namedSum struct {
+	name string
+	sum  contentSum
 }
 
 // contentSum is a content's size and hex SHA-256.
@@ -190,16 +202,17 @@ func (s *Sender) still(ctx context.Context, rec cache.Record) bool {
 // next to the file.
 func (s *Sender) conflictCopy(ctx context.Context, rec cache.Record, c remote.Content, cur remote.Node) (Result, error) {
 	name := ConflictName(rec.Name, s.Now())
-	res := Result{Node: cur, File: rec.Name, Conflict: name}
+	res := Result{Node: cur, File: rec.Name}
 	var err error
 	if len(cur.Files) > 1 {
 		res.Node, err = s.Repo.Append(ctx, cur.ID, cur.Token, name, c)
 	} else {
-		_, err = s.Repo.Insert(ctx, cur.Parent, name, c)
+		_, name, err = s.insertOnce(ctx, cur.ID, cur.Parent, name, c)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("save conflict copy of %s: %w", rec.Path, err)
 	}
+	res.Conflict = name
 	s.Log.Warn("the file changed on the server since it was opened; the local content was saved as a conflict copy",
 		"path", rec.Path, "copy", name)
 	return res, nil
@@ -211,7 +224,7 @@ func (s *Sender) saveOrphan(ctx context.Context, rec cache.Record, c remote.Cont
 	if rec.Parent == "" {
 		return Result{}, fmt.Errorf("%s %s: the document was deleted on the server: %w", rec.Op, rec.Path, remote.ErrNotFound)
 	}
-	n, err := s.Repo.Insert(ctx, rec.Parent, rec.Name, c)
+	n, _, err := s.insertOnce(ctx, rec.Doc, rec.Parent, rec.Name, c)
 	if err != nil {
 		return Result{}, fmt.Errorf("save %s as a new document (the old one was deleted on the server): %w", rec.Path, err)
 	}
@@ -220,6 +233,76 @@ func (s *Sender) saveOrphan(ctx context.Context, rec cache.Record, c remote.Cont
 		return Result{Conflict: rec.Name}, nil
 	}
 	return Result{Node: n, File: rec.Name}, nil
+}
+
+// insertOnce inserts c as document name in parent, for a save of
+// document key that ends in a new document. When an earlier try of the
+// same content lost its answer, it looks for the document that try may
+// have made first, and else uses that try's name. It returns the name
+// used.
+func (s *Sender) insertOnce(ctx context.Context, key, parent remote.ID, name string, c remote.Content) (remote.Node, string, error) {
+	sum := contentSum{c.Size, SHA256Hex(c.ReaderAt, c.Size)}
+	earlier := false
+	s.mu.Lock()
+	for _, l := range s.lostInserts[key] {
+		if l.sum == sum {
+			name, earlier = l.name, true
+		}
+	}
+	s.mu.Unlock()
+	if earlier {
+		n, ok, err := s.inserted(ctx, parent, name, c.ReaderAt, c.Size)
+		if err != nil {
+			return remote.Node{}, "", err
+		}
+		if ok {
+			s.dropLostInserts(key)
+			return n, name, nil
+		}
+	}
+	n, err := s.Repo.Insert(ctx, parent, name, c)
+	if err != nil {
+		if !remote.Permanent(err) && sum.sha != "" {
+			s.mu.Lock()
+			if s.lostInserts == nil {
+				s.lostInserts = map[remote.ID][]namedSum{}
+			}
+			l := append(s.lostInserts[key], namedSum{name, sum})
+			s.lostInserts[key] = l[max(0, len(l)-maxUnsure):]
+			s.mu.Unlock()
+		}
+		return remote.Node{}, "", err
+	}
+	s.dropLostInserts(key)
+	return n, name, nil
+}
+
+func (s *Sender) dropLostInserts(key remote.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.lostInserts, key)
+}
+
+// inserted finds document name in parent holding data's bytes (an error:
+// it could not tell for now).
+func (s *Sender) inserted(ctx context.Context, parent remote.ID, name string, data io.ReaderAt, size int64) (remote.Node, bool, error) {
+	kids, err := s.Repo.List(ctx, parent)
+	if err != nil {
+		return remote.Node{}, false, err
+	}
+	for _, k := range kids {
+		if k.Kind != remote.KindDocument || k.Name != name || len(k.Files) != 1 || k.Files[0].Size != size {
+			continue
+		}
+		same, err := s.holds(ctx, k.ID, k.Files[0], data, size)
+		if err != nil {
+			return remote.Node{}, false, err
+		}
+		if same {
+			return k, true, nil
+		}
+	}
+	return remote.Node{}, false, nil
 }
 
 // alreadyInserted finds a document an interrupted insert already created.

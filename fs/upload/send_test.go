@@ -23,7 +23,27 @@ import (
 type lossyRepo struct {
 	remote.Repository
 	loseReplace bool // the next Replace is applied, its answer lost
+	loseInsert  bool // the next Insert is applied, its answer lost
 	failOpen    bool // downloads fail as a cut connection does
+}
+
+func (r *lossyRepo) Insert(ctx context.Context, parent remote.ID, name string, c remote.Content) (remote.Node, error) {
+	n, err := r.Repository.Insert(ctx, parent, name, c)
+	if err == nil && r.loseInsert {
+		r.loseInsert = false
+		return remote.Node{}, remote.ErrUnavailable
+	}
+	return n, err
+}
+
+func (r *lossyRepo) List(ctx context.Context, id remote.ID) ([]remote.Node, error) {
+	kids, err := r.Repository.List(ctx, id)
+	for _, k := range kids {
+		for i := range k.Files {
+			k.Files[i].SHA256 = ""
+		}
+	}
+	return kids, err
 }
 
 func (r *lossyRepo) Stat(ctx context.Context, id remote.ID) (remote.Node, error) {
@@ -153,4 +173,44 @@ func TestANewerSaveFollowsAnEarlierOneWhoseAnswerWasLost(t *testing.T) {
 	res, err = s.Send(ctx, stale)
 	require.NoError(t, err)
 	require.NotEmpty(t, res.Conflict, "someone else's save is a conflict")
+}
+
+// TestASaveEndingInANewDocumentWhoseAnswerWasLostMakesOne: a save that
+// ends in a new document (a conflict copy beside another client's save;
+// the document again, after another client deleted it) loses the
+// insert's answer. The retry finds the document that insert made, by
+// its name and bytes, instead of making a second one.
+func TestASaveEndingInANewDocumentWhoseAnswerWasLostMakesOne(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		other func(t *testing.T, repo remote.Repository, doc remote.Node)
+		want  func(doc remote.Node, res upload.Result) []string
+	}{
+		{"conflict copy", func(t *testing.T, repo remote.Repository, doc remote.Node) {
+			_, err := repo.Replace(context.Background(), doc.ID, doc.Token, "a.txt", remotetest.Content([]byte("theirs")))
+			require.NoError(t, err)
+		}, func(doc remote.Node, res upload.Result) []string { return []string{"a.txt", res.Conflict} }},
+		{"deleted on the server", func(t *testing.T, repo remote.Repository, doc remote.Node) {
+			require.NoError(t, repo.Delete(context.Background(), doc.ID, doc.Token))
+		}, func(remote.Node, upload.Result) []string { return []string{"a.txt"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, repo, doc, req := lossySender(t)
+			tc.other(t, repo, doc)
+			repo.loseInsert = true
+			_, err := s.Send(ctx, req([]byte("mine")))
+			require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
+			require.False(t, repo.loseInsert, "the save ended in an insert")
+			res, err := s.Send(ctx, req([]byte("mine")))
+			require.NoError(t, err)
+			kids, err := repo.List(ctx, doc.Parent)
+			require.NoError(t, err)
+			var names []string
+			for _, k := range kids {
+				names = append(names, k.Name)
+			}
+			require.ElementsMatch(t, tc.want(doc, res), names, "one new document, not two")
+		})
+	}
 }
