@@ -64,6 +64,11 @@ type strayItem struct {
 
 func (s *strayItem) Upload(ctx context.Context) error {
 	d := s.dir
+	// A namespace change: no file takes the name while the document
+	// under it is checked and deleted (one that took it first takes the
+	// document over, below).
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
 	d.mu.Lock()
 	kids := []*File{d.local[s.name]}
 	if k, ok := d.kids[s.name].(*File); ok {

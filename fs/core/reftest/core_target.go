@@ -3,6 +3,8 @@ package reftest
 import (
 	"context"
 	"io"
+	"log/slog"
+	"os"
 	"path"
 	"strings"
 	"syscall"
@@ -25,6 +27,10 @@ func CoreTarget(t testing.TB, repo remote.Repository, opts core.Options) func(no
 			opts.DirCacheTime = time.Minute
 		}
 		opts.QueueTick = time.Hour
+		if os.Getenv("DMSFS_REFTEST_LOG") != "" && opts.Logger == nil {
+			// The core's own account of a failing seed, on stderr.
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
 		c := &coreTarget{t: t, repo: repo, opts: opts, dir: t.TempDir()}
 		c.mount()
 		t.Cleanup(func() {
