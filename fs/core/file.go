@@ -111,6 +111,10 @@ type File struct {
 	// or when its insert failed with no word whether the server made the
 	// document; its upload looks first (namesake). 0: nothing to look for.
 	unchecked uint64
+	// truncated: an open's O_TRUNC changed the content and no save ran
+	// since; the last writer's release saves it even while the upload
+	// queue holds the file (Handle.trunc, Release).
+	truncated bool
 	// strays are the contents of inserts under the file's present name
 	// that failed with no word whether the server made the document;
 	// checked (stray.go) once the file leaves the name before an upload
@@ -539,6 +543,7 @@ func (f *File) commit() error {
 // has it.
 func (f *File) save(ctx context.Context) error {
 	f.idle()
+	f.truncated = false
 	if !f.dirty || f.temp || f.gone {
 		return nil
 	}

@@ -40,8 +40,8 @@ type Handle struct {
 	prefix int64
 	wrote  bool // a write, truncate or allocate since the last flush; guarded by File.mu
 	// trunc: the open's O_TRUNC changed the content and no flush of this
-	// handle saved since (`: > f`); its release saves it even while the
-	// upload queue holds the file. Guarded by File.mu.
+	// handle saved since (`: > f`); its release passes that on to the
+	// file (File.truncated). Guarded by File.mu.
 	trunc bool
 
 	released atomic.Bool
@@ -435,9 +435,12 @@ func (h *Handle) Release(ctx context.Context) error {
 		}
 	}
 	// A file the upload queue holds (a failed or refused upload) is the
-	// queue's to send; a change of this handle that no flush saved is a
-	// new save all the same.
-	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 && (!f.fsys.queue.Held(f) || h.trunc) {
+	// queue's to send; an O_TRUNC change that no flush saved is a new
+	// save all the same, at the last writer's release (another
+	// descriptor open for writing may have kept this one's release from
+	// saving it: the reference model found that).
+	f.truncated = f.truncated || h.trunc
+	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 && (!f.fsys.queue.Held(f) || f.truncated) {
 		if err := f.save(ctx); err != nil {
 			f.fsys.fail("close", f.path(), err)
 		}

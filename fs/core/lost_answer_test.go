@@ -165,3 +165,56 @@ func TestAFileRenamedOverALostCreateTakesItsDocument(t *testing.T) {
 		})
 	}
 }
+
+// lostReplaceRepo loses the answer of the next Replace once lose is set.
+type lostReplaceRepo struct {
+	remote.Repository
+	lose atomic.Bool
+}
+
+func (r *lostReplaceRepo) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
+	n, err := r.Repository.Replace(ctx, doc, token, file, c)
+	if err == nil && r.lose.CompareAndSwap(true, false) {
+		return remote.Node{}, remote.ErrUnavailable
+	}
+	return n, err
+}
+
+// TestATruncateOfAHeldFileIsSavedAtTheLastWritersClose: a file waits
+// for the retry of a save whose answer was lost. `: > f` empties it while
+// another descriptor is open for writing, so its own close cannot save;
+// the close of that last writer saves the empty content, as a close of
+// a file the queue does not hold would.
+func TestATruncateOfAHeldFileIsSavedAtTheLastWritersClose(t *testing.T) {
+	ctx := context.Background()
+	repo := &lostReplaceRepo{Repository: embeddedRepo(t)}
+	fsys := newCore(t, repo, core.Options{QueueTick: time.Hour})
+	require.NoError(t, createFile(t, fsys, "f.txt", "first"))
+	f, err := fsys.Root().Lookup(ctx, "f.txt")
+	require.NoError(t, err)
+	file := f.(*core.File)
+
+	repo.lose.Store(true)
+	h, _, err := file.Open(ctx, syscall.O_WRONLY)
+	require.NoError(t, err)
+	_, err = h.Write(ctx, []byte("second"), 0)
+	require.NoError(t, err)
+	require.Error(t, h.Flush(ctx), "the answer was lost: the queue holds the file")
+	require.NoError(t, h.Release(ctx))
+
+	other, _, err := file.Open(ctx, syscall.O_WRONLY)
+	require.NoError(t, err)
+	trunc, _, err := file.Open(ctx, syscall.O_WRONLY|syscall.O_TRUNC)
+	require.NoError(t, err)
+	require.NoError(t, trunc.Flush(ctx))
+	require.NoError(t, trunc.Release(ctx))
+	require.NoError(t, other.Flush(ctx))
+	require.NoError(t, other.Release(ctx))
+
+	root, err := repo.Root(ctx)
+	require.NoError(t, err)
+	kids, err := repo.List(ctx, root.ID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1)
+	require.EqualValues(t, 0, kids[0].Files[0].Size, "the close of the last writer saved the truncation")
+}
