@@ -1039,6 +1039,7 @@ func (d *Dir) Unlink(ctx context.Context, name string) error {
 	if !ok {
 		return syscall.EISDIR
 	}
+	f.settle(ctx) // a lost create's document goes as any other
 	f.mu.Lock()
 	f.idle()
 	shadowName, shadow := f.shadowName, f.shadowDir != nil

@@ -137,12 +137,13 @@ func (s *strayItem) failed(d *Dir, err error) error {
 	return err
 }
 
-// settle finds out, before a rename moves or replaces the file, whether
-// a create of it that lost its answer made its document after all: a
-// document of its name with that create's bytes becomes the file's, so
-// that the rename treats it as any other (moves it, or saves into it).
-// When the server cannot tell now, the check after the rename covers it
-// (no mu held).
+// settle finds out, before a rename or an unlink, whether a create of
+// the file that lost its answer made its document after all: a document
+// of its name with that create's bytes becomes the file's, so that the
+// rename or unlink treats it as any other (moves it, saves into it,
+// deletes it after the grace in which a new file of the name takes it
+// back). When the server cannot tell now, the check after the file left
+// the name covers it (no mu held).
 func (f *File) settle(ctx context.Context) {
 	f.mu.Lock()
 	f.idle()
