@@ -13,11 +13,12 @@ import (
 // (namesake) and takes it over. But a file can leave its name before the
 // retry: rsync renames its temporary file to the real name, a program
 // deletes a scratch file. The document the lost create made would then
-// stay on the server, shown by no file of the mount. So when a file
-// leaves a name under which such a create failed, the upload queue
-// checks the name (strayItem) and deletes a document there that holds
-// the very bytes the create sent; a document of other bytes is another
-// client's, and stays.
+// stay on the server, shown by no file of the mount. So a rename or an
+// unlink of such a file first looks for that document (settle) and makes
+// it the file's. When the server cannot tell then, the upload queue
+// checks the name once the file has left it (strayItem) and deletes a
+// document there that holds the very bytes the create sent; a document
+// of other bytes is another client's, and stays.
 
 // maxStrays bounds the contents kept per file (one per failed create).
 const maxStrays = 8
