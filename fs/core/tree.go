@@ -71,14 +71,21 @@ func (d *Dir) keepListing() {
 
 // treeWriter writes kept listings one after the other in a goroutine
 // that runs while some are pending: the newest of each directory, and
-// only where it changed since the last written.
+// only where it changed since the last written. It starts treeDelay
+// after the first: a walk of a tree (ls -lR, rsync) lists its folders
+// without the writer's encoding sharing the CPU, and a folder listed
+// again meanwhile is written once.
 type treeWriter struct {
 	mu      sync.Mutex
 	pending map[remote.ID]knownListing // guarded by mu
 	sums    map[remote.ID]uint64       // hash of the listing last written; guarded by mu
 	running bool                       // the writer runs; guarded by mu
 	idle    chan struct{}              // closed when the writer ends; guarded by mu
+	hurry   chan struct{}              // closed by wait: no more delay; guarded by mu
 }
+
+// treeDelay is how long kept listings wait before they are written.
+const treeDelay = time.Second
 
 func (w *treeWriter) keep(f *FS, id remote.ID, l knownListing) {
 	w.mu.Lock()
@@ -88,12 +95,18 @@ func (w *treeWriter) keep(f *FS, id remote.ID, l knownListing) {
 	}
 	w.pending[id] = l
 	if !w.running {
-		w.running, w.idle = true, make(chan struct{})
-		go w.run(f)
+		w.running, w.idle, w.hurry = true, make(chan struct{}), make(chan struct{})
+		go w.run(f, w.hurry)
 	}
 }
 
-func (w *treeWriter) run(f *FS) {
+func (w *treeWriter) run(f *FS, hurry <-chan struct{}) {
+	t := time.NewTimer(treeDelay)
+	select {
+	case <-t.C:
+	case <-hurry:
+		t.Stop()
+	}
 	for {
 		w.mu.Lock()
 		var id remote.ID
@@ -139,6 +152,13 @@ func (w *treeWriter) run(f *FS) {
 func (w *treeWriter) wait() {
 	w.mu.Lock()
 	idle, running := w.idle, w.running
+	if running {
+		select {
+		case <-w.hurry:
+		default:
+			close(w.hurry)
+		}
+	}
 	w.mu.Unlock()
 	if running {
 		<-idle
