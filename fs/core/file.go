@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -660,6 +661,7 @@ func (f *File) upload(ctx context.Context) error {
 		f.done()
 	}
 	var staged remote.Staged
+	contested := false // the document a lost create made was changed since
 	defer func() {
 		if staged != nil {
 			// Nothing if a save took it; else two requests, not waited for.
@@ -674,9 +676,13 @@ func (f *File) upload(ctx context.Context) error {
 		// take the bytes before knowing which document they go into, they
 		// travel while the listing is fetched (writes wait: busy).
 		seq, dir, name := f.unchecked, f.dir, f.name
+		strays := slices.Clone(f.strays)
 		stage := f.stage(ctx, m)
 		f.mu.Unlock()
 		n, found, err := dir.namesake(ctx, name, seq)
+		if err == nil && found && len(strays) > 0 {
+			contested, err = changedSince(ctx, f.fsys.sender, n, strays)
+		}
 		staged = stage()
 		f.mu.Lock()
 		if err != nil {
@@ -688,10 +694,12 @@ func (f *File) upload(ctx context.Context) error {
 			f.doc, f.rf, f.exists = newDocRef(n), n.Files[0], true
 			f.url, f.typ = n.URL, n.Type
 			f.setBase(f.rf.ContentID)
-			f.fsys.log.Info("another client created a document of this name meanwhile: the new file becomes its next version", "path", f.path())
+			if !contested {
+				f.fsys.log.Info("another client created a document of this name meanwhile: the new file becomes its next version", "path", f.path())
+			}
 		}
 	}
-	req := upload.Request{Rec: f.record(), Data: m, Staged: staged}
+	req := upload.Request{Rec: f.record(), Data: m, Staged: staged, Contested: contested}
 	if f.exists {
 		req.Current = f.rf
 	}

@@ -218,3 +218,44 @@ func TestATruncateOfAHeldFileIsSavedAtTheLastWritersClose(t *testing.T) {
 	require.Len(t, kids, 1)
 	require.EqualValues(t, 0, kids[0].Files[0].Size, "the close of the last writer saved the truncation")
 }
+
+// TestALostCreateChangedByAnotherClientIsAConflict: a new file's create
+// lost its answer, and another client saved the document it made before
+// the retry. The retry keeps both: the other client's content in the
+// document, the file's beside it as a conflict copy, not stacked on top
+// of the other client's as its next version.
+func TestALostCreateChangedByAnotherClientIsAConflict(t *testing.T) {
+	ctx := context.Background()
+	repo := &lostInsertRepo{Repository: embeddedRepo(t)}
+	fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
+	require.Error(t, createFile(t, fsys, "notes.txt", "mine"), "the close is told: the server did not confirm")
+	root, err := repo.Root(ctx)
+	require.NoError(t, err)
+	kids, err := repo.List(ctx, root.ID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1)
+	_, err = repo.Replace(ctx, kids[0].ID, kids[0].Token, "notes.txt", remote.Content{ReaderAt: strings.NewReader("theirs"), Size: 6})
+	require.NoError(t, err)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	require.NoError(t, fsys.Sync(sctx, nil))
+
+	kids, err = repo.List(ctx, root.ID)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, k := range kids {
+		rc, err := repo.Open(ctx, k.ID, k.Files[0].Name, 0, -1)
+		require.NoError(t, err)
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		require.NoError(t, err)
+		got[k.Name] = string(b)
+	}
+	require.Len(t, got, 2, "the document and a conflict copy: %v", got)
+	require.Equal(t, "theirs", got["notes.txt"])
+	delete(got, "notes.txt")
+	for name, content := range got {
+		require.Contains(t, name, "(conflict ")
+		require.Equal(t, "mine", content)
+	}
+}

@@ -180,3 +180,23 @@ func (f *File) settle(ctx context.Context) {
 		}
 	}
 }
+
+// changedSince tells whether n, a document of the file's name found at
+// its retry, holds none of the bytes the file's lost creates sent. It
+// was then most likely made by one of them and changed by another
+// client since, and the file's content goes beside it as a conflict
+// copy. (It may also be a document another client made under the name
+// while the create had failed for real; the conflict copy keeps both
+// there too. Only its history could tell the two apart.)
+func changedSince(ctx context.Context, sender *upload.Sender, n remote.Node, strays []stray) (bool, error) {
+	sum, err := sender.ServerSum(ctx, n.ID, n.Files[0])
+	if err != nil {
+		return false, err
+	}
+	for _, s := range strays {
+		if s.size == n.Files[0].Size && s.sum == sum {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -74,6 +74,11 @@ type Request struct {
 	// Staged is Data sent ahead (remote.Stager), or nil; the caller
 	// discards it after Send if no save took it.
 	Staged remote.Staged
+	// Contested: the document is known to have changed on the server
+	// since this content's own save of it (a create whose answer was
+	// lost, then another client's save): the content goes beside it as a
+	// conflict copy, unless the document holds these very bytes.
+	Contested bool
 }
 
 // Result is the repository's state after an upload: the document, the name
@@ -105,6 +110,22 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 			return Result{}, fmt.Errorf("insert %s: %w", rec.Path, err)
 		}
 		return Result{Node: n, File: rec.Name}, nil
+	}
+	if req.Contested {
+		cur, err := s.Repo.Stat(ctx, rec.Doc)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s %s: %w", rec.Op, rec.Path, err)
+		}
+		if cf, has := cur.File(rec.Name); has {
+			same, err := s.holds(ctx, cur.ID, cf, req.Data, rec.Size)
+			if err != nil {
+				return Result{}, fmt.Errorf("%s %s: compare with the server's content: %w", rec.Op, rec.Path, err)
+			}
+			if same {
+				return Result{Node: cur, File: rec.Name}, nil
+			}
+		}
+		return s.conflictCopy(ctx, rec, c, cur)
 	}
 	if rec.Op == cache.OpReplace && !req.Replay && req.Current.ContentID == rec.Base && req.Current.ContentID != "" {
 		// The same bytes as the document has (rsync over a fresh cache,
