@@ -135,6 +135,18 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 			return Result{File: rec.Name, Unchanged: true}, nil
 		}
 	}
+	if rec.Op == cache.OpReplace && !req.Replay && s.wasUnsure(rec, req.Data) {
+		// These very bytes went up before with no answer: if the server
+		// took them, this save is no change (one save, one version).
+		if cur, err := s.Repo.Stat(ctx, rec.Doc); err == nil {
+			if cf, has := cur.File(rec.Name); has {
+				if same, err := s.holds(ctx, cur.ID, cf, req.Data, rec.Size); err == nil && same {
+					s.forget(rec)
+					return Result{Node: cur, File: rec.Name}, nil
+				}
+			}
+		}
+	}
 	token := rec.Token
 	for attempt := 0; attempt < 4; attempt++ {
 		var n remote.Node
@@ -364,6 +376,19 @@ func (s *Sender) remember(rec cache.Record, data io.ReaderAt) {
 	}
 	sums := append(s.unsure[rec.Doc], contentSum{rec.Size, sum})
 	s.unsure[rec.Doc] = sums[max(0, len(sums)-maxUnsure):]
+}
+
+// wasUnsure tells whether data is a content remember noted for rec's
+// document.
+func (s *Sender) wasUnsure(rec cache.Record, data io.ReaderAt) bool {
+	s.mu.Lock()
+	sums := slices.Clone(s.unsure[rec.Doc])
+	s.mu.Unlock()
+	if !slices.ContainsFunc(sums, func(c contentSum) bool { return c.size == rec.Size }) {
+		return false
+	}
+	sum := contentSum{rec.Size, SHA256Hex(data, rec.Size)}
+	return slices.Contains(sums, sum)
 }
 
 // forget drops what remember noted of rec's document: its state is

@@ -214,3 +214,24 @@ func TestASaveEndingInANewDocumentWhoseAnswerWasLostMakesOne(t *testing.T) {
 		})
 	}
 }
+
+// TestTheSameBytesAgainAfterALostAnswerMakeNoVersion: a save whose
+// answer was lost reached the server; a later save of the very same
+// bytes (vim's save after the failed close), sent with a token fresh
+// enough to be taken, makes no second version of them.
+func TestTheSameBytesAgainAfterALostAnswerMakeNoVersion(t *testing.T) {
+	ctx := context.Background()
+	s, repo, doc, req := lossySender(t)
+	repo.loseReplace = true
+	_, err := s.Send(ctx, req([]byte("mine")))
+	require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
+
+	cur, err := repo.Stat(ctx, doc.ID)
+	require.NoError(t, err)
+	again := req([]byte("mine"))
+	again.Rec.Token = cur.Token // learnt from a listing since
+	res, err := s.Send(ctx, again)
+	require.NoError(t, err)
+	require.Empty(t, res.Conflict)
+	requireNoConflictCopy(t, repo, doc, 2)
+}
