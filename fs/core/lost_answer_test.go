@@ -97,33 +97,15 @@ func TestALostCreateLeavesNoDocumentUnderANameItsFileLeft(t *testing.T) {
 			repo := &lostInsertRepo{Repository: embeddedRepo(t)}
 			fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
 			require.Error(t, createFile(t, fsys, ".f01.bin.zzzkzf", "rsync's bytes"), "the close is told: the server did not confirm")
-			root, err := repo.Root(ctx)
-			require.NoError(t, err)
 			if tc.outside {
-				kids, err := repo.List(ctx, root.ID)
-				require.NoError(t, err)
-				require.Len(t, kids, 1)
-				_, err = repo.Replace(ctx, kids[0].ID, kids[0].Token, kids[0].Files[0].Name, remote.Content{
-					ReaderAt: strings.NewReader("another client's"), Size: int64(len("another client's"))})
-				require.NoError(t, err)
+				replaceTheOnlyDocument(t, repo, "another client's")
 			}
 			tc.leave(t, fsys)
 			sctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
 			require.NoError(t, fsys.Sync(sctx, nil))
 
-			kids, err := repo.List(ctx, root.ID)
-			require.NoError(t, err)
-			got := map[string]string{}
-			for _, k := range kids {
-				rc, err := repo.Open(ctx, k.ID, k.Files[0].Name, 0, -1)
-				require.NoError(t, err)
-				b, err := io.ReadAll(rc)
-				rc.Close()
-				require.NoError(t, err)
-				got[k.Name] = string(b)
-			}
-			require.Equal(t, tc.want, got)
+			require.Equal(t, tc.want, rootContents(t, repo))
 		})
 	}
 }
@@ -229,18 +211,29 @@ func TestALostCreateChangedByAnotherClientIsAConflict(t *testing.T) {
 	repo := &lostInsertRepo{Repository: embeddedRepo(t)}
 	fsys := newCore(t, repo, core.Options{QueueTick: 10 * time.Millisecond})
 	require.Error(t, createFile(t, fsys, "notes.txt", "mine"), "the close is told: the server did not confirm")
-	root, err := repo.Root(ctx)
-	require.NoError(t, err)
-	kids, err := repo.List(ctx, root.ID)
-	require.NoError(t, err)
-	require.Len(t, kids, 1)
-	_, err = repo.Replace(ctx, kids[0].ID, kids[0].Token, "notes.txt", remote.Content{ReaderAt: strings.NewReader("theirs"), Size: 6})
-	require.NoError(t, err)
+	replaceTheOnlyDocument(t, repo, "theirs")
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	require.NoError(t, fsys.Sync(sctx, nil))
 
-	kids, err = repo.List(ctx, root.ID)
+	got := rootContents(t, repo)
+	require.Len(t, got, 2, "the document and a conflict copy: %v", got)
+	require.Equal(t, "theirs", got["notes.txt"])
+	delete(got, "notes.txt")
+	for name, content := range got {
+		require.Contains(t, name, "(conflict ")
+		require.Equal(t, "mine", content)
+	}
+}
+
+// rootContents is the content of each document in the repository's
+// root, by name.
+func rootContents(t *testing.T, repo remote.Repository) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	root, err := repo.Root(ctx)
+	require.NoError(t, err)
+	kids, err := repo.List(ctx, root.ID)
 	require.NoError(t, err)
 	got := map[string]string{}
 	for _, k := range kids {
@@ -251,11 +244,20 @@ func TestALostCreateChangedByAnotherClientIsAConflict(t *testing.T) {
 		require.NoError(t, err)
 		got[k.Name] = string(b)
 	}
-	require.Len(t, got, 2, "the document and a conflict copy: %v", got)
-	require.Equal(t, "theirs", got["notes.txt"])
-	delete(got, "notes.txt")
-	for name, content := range got {
-		require.Contains(t, name, "(conflict ")
-		require.Equal(t, "mine", content)
-	}
+	return got
+}
+
+// replaceTheOnlyDocument saves content into the root's only document, as
+// another client does.
+func replaceTheOnlyDocument(t *testing.T, repo remote.Repository, content string) {
+	t.Helper()
+	ctx := context.Background()
+	root, err := repo.Root(ctx)
+	require.NoError(t, err)
+	kids, err := repo.List(ctx, root.ID)
+	require.NoError(t, err)
+	require.Len(t, kids, 1)
+	_, err = repo.Replace(ctx, kids[0].ID, kids[0].Token, kids[0].Files[0].Name, remote.Content{
+		ReaderAt: strings.NewReader(content), Size: int64(len(content))})
+	require.NoError(t, err)
 }
