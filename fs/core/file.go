@@ -617,13 +617,12 @@ func (f *File) stage(ctx context.Context, m *upload.Meter) func() remote.Staged 
 // a descriptor has writes no flush saved yet, the local copy is no save:
 // that flush saves (and queues the file again if it fails). A retry used
 // to send such a half-written copy as a version of its own (the
-// reference model with lost answers). So with an O_TRUNC change while
-// writers are open: the last one's release saves it.
+// reference model with lost answers).
 func (f *File) Upload(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.idle()
-	if f.writing() || f.truncated && f.writers > 0 {
+	if f.writing() {
 		return nil
 	}
 	f.truncated = false // sent now
