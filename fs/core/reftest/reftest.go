@@ -521,7 +521,11 @@ func (h *harness) program(kind int, p string, data []byte) {
 func (h *harness) rename(from, to string) {
 	h.touched = append(h.touched, from, to)
 	src := h.m.files[from]
+	before := h.lost()
 	h.noErr(h.fs.Rename(from, to), "rename "+from+" → "+to)
+	// The rename has returned, so nobody is told when its upload loses
+	// the answer. The queue then holds the file as after a failed close.
+	defer func() { src.held = src.held || h.lost() > before }()
 	tgt := h.m.files[to]
 	temp := h.temps.IsTemp(path.Base(to))
 	switch {
