@@ -690,9 +690,7 @@ func (f *File) upload(ctx context.Context) error {
 		}
 		f.unchecked = 0
 		if found && f.doc == nil && !f.gone {
-			f.doc, f.rf, f.exists = newDocRef(n), n.Files[0], true
-			f.url, f.typ = n.URL, n.Type
-			f.setBase(f.rf.ContentID)
+			f.takeOver(n)
 			if !contested {
 				f.fsys.log.Info("another client created a document of this name meanwhile: the new file becomes its next version", "path", f.path())
 			}

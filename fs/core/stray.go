@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/dmsfs/dmsfs/fs/upload"
 	"github.com/dmsfs/dmsfs/remote"
@@ -153,12 +154,13 @@ func (f *File) settle(ctx context.Context) {
 		return
 	}
 	dir, name, seq := f.dir, f.name, f.unchecked
+	strays := slices.Clone(f.strays)
 	f.acquire()
 	f.mu.Unlock()
 	n, found, err := dir.namesake(ctx, name, seq)
-	sum := ""
+	changed := false
 	if err == nil && found {
-		sum, err = f.fsys.sender.ServerSum(ctx, n.ID, n.Files[0])
+		changed, err = changedSince(ctx, f.fsys.sender, n, strays)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -170,15 +172,17 @@ func (f *File) settle(ctx context.Context) {
 		f.strays = nil // no document of the name: none was made
 		return
 	}
-	for _, s := range f.strays {
-		if s.dir == dir && s.name == name && s.size == n.Files[0].Size && s.sum == sum {
-			f.doc, f.rf, f.exists = newDocRef(n), n.Files[0], true
-			f.url, f.typ = n.URL, n.Type
-			f.setBase(f.rf.ContentID)
-			f.strays, f.unchecked = nil, 0
-			return
-		}
+	if !changed {
+		f.takeOver(n)
+		f.strays, f.unchecked = nil, 0
 	}
+}
+
+// takeOver makes n, a document of the file's name, the file's (mu held).
+func (f *File) takeOver(n remote.Node) {
+	f.doc, f.rf, f.exists = newDocRef(n), n.Files[0], true
+	f.url, f.typ = n.URL, n.Type
+	f.setBase(f.rf.ContentID)
 }
 
 // changedSince tells whether n, a document of the file's name found at

@@ -112,18 +112,12 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		return Result{Node: n, File: rec.Name}, nil
 	}
 	if req.Contested {
-		cur, err := s.Repo.Stat(ctx, rec.Doc)
+		cur, same, err := s.current(ctx, rec, req.Data)
 		if err != nil {
 			return Result{}, fmt.Errorf("%s %s: %w", rec.Op, rec.Path, err)
 		}
-		if cf, has := cur.File(rec.Name); has {
-			same, err := s.holds(ctx, cur.ID, cf, req.Data, rec.Size)
-			if err != nil {
-				return Result{}, fmt.Errorf("%s %s: compare with the server's content: %w", rec.Op, rec.Path, err)
-			}
-			if same {
-				return Result{Node: cur, File: rec.Name}, nil
-			}
+		if same {
+			return Result{Node: cur, File: rec.Name}, nil
 		}
 		return s.conflictCopy(ctx, rec, c, cur)
 	}
@@ -138,13 +132,9 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 	if rec.Op == cache.OpReplace && !req.Replay && s.wasUnsure(rec, req.Data) {
 		// These very bytes went up before with no answer: if the server
 		// took them, this save is no change (one save, one version).
-		if cur, err := s.Repo.Stat(ctx, rec.Doc); err == nil {
-			if cf, has := cur.File(rec.Name); has {
-				if same, err := s.holds(ctx, cur.ID, cf, req.Data, rec.Size); err == nil && same {
-					s.forget(rec)
-					return Result{Node: cur, File: rec.Name}, nil
-				}
-			}
+		if cur, same, err := s.current(ctx, rec, req.Data); err == nil && same {
+			s.forget(rec)
+			return Result{Node: cur, File: rec.Name}, nil
 		}
 	}
 	token := rec.Token
@@ -216,6 +206,24 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		return s.conflictCopy(ctx, rec, c, cur)
 	}
 	return Result{}, fmt.Errorf("%s %s: %w", rec.Op, rec.Path, remote.ErrConflict)
+}
+
+// current is rec's document as the server has it now, and whether its
+// file rec.Name holds data's bytes (an error: it could not tell).
+func (s *Sender) current(ctx context.Context, rec cache.Record, data io.ReaderAt) (remote.Node, bool, error) {
+	cur, err := s.Repo.Stat(ctx, rec.Doc)
+	if err != nil {
+		return remote.Node{}, false, err
+	}
+	cf, has := cur.File(rec.Name)
+	if !has {
+		return cur, false, nil
+	}
+	same, err := s.holds(ctx, cur.ID, cf, data, rec.Size)
+	if err != nil {
+		return remote.Node{}, false, fmt.Errorf("compare with the server's content: %w", err)
+	}
+	return cur, same, nil
 }
 
 // still tells whether the document still holds the content the change
