@@ -183,8 +183,14 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 			}
 		}
 		if (rec.Op == cache.OpReplace && has && cf.ContentID == rec.Base) || (rec.Op == cache.OpAppend && !has) {
-			token = cur.Token // someone else changed something else: not a conflict
-			continue
+			restored, err := s.restoredOver(ctx, rec)
+			if err != nil {
+				return Result{}, fmt.Errorf("%s %s: read the history: %w", rec.Op, rec.Path, err)
+			}
+			if !restored {
+				token = cur.Token // someone else changed something else: not a conflict
+				continue
+			}
 		}
 		if has {
 			mine, err := s.earlier(ctx, rec, cur.ID, cf)
@@ -430,6 +436,65 @@ func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, c
 		}
 	}
 	return false, nil
+}
+
+// restoredOver tells whether the file's base content, found again on
+// the server, is another client's save over an earlier save of this
+// mount whose answer was lost: the history, from the newest version
+// back over those holding the base content, reaches one of the lost
+// contents. A content ID that is a checksum cannot tell the two apart
+// (an error: it could not tell for now). A repository without a history
+// of every save cannot tell either, and the save goes on.
+func (s *Sender) restoredOver(ctx context.Context, rec cache.Record) (bool, error) {
+	s.mu.Lock()
+	sums := slices.Clone(s.unsure[rec.Doc])
+	s.mu.Unlock()
+	caps := s.Repo.Capabilities()
+	if len(sums) == 0 || rec.Op != cache.OpReplace || !caps.Versions || caps.VersionsOnPublish {
+		return false, nil
+	}
+	vs, err := s.Repo.Versions(ctx, rec.Doc)
+	if err != nil {
+		return false, err
+	}
+	for i := len(vs) - 1; i >= 0; i-- {
+		f, ok := remote.Node{Files: vs[i].Files}.File(rec.Name)
+		if !ok {
+			return false, nil
+		}
+		if f.ContentID == rec.Base {
+			continue
+		}
+		if !slices.ContainsFunc(sums, func(c contentSum) bool { return c.size == f.Size }) {
+			return false, nil
+		}
+		theirs := f.SHA256
+		if theirs == "" {
+			if theirs, err = s.versionSum(ctx, rec.Doc, vs[i].N, f); err != nil {
+				return false, err
+			}
+		}
+		return slices.Contains(sums, contentSum{f.Size, theirs}), nil
+	}
+	return false, nil
+}
+
+// versionSum is the hex SHA-256 of file f of version n, read back (""
+// for a version that cannot be read: gone, refused).
+func (s *Sender) versionSum(ctx context.Context, doc remote.ID, n int, f remote.File) (string, error) {
+	rc, err := s.Repo.OpenVersion(ctx, doc, n, f.Name, 0, -1)
+	if errors.Is(err, remote.ErrNotFound) || remote.Permanent(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if got, err := io.Copy(h, rc); err != nil || got != f.Size {
+		return "", fmt.Errorf("read back version %d of %s: %w: %d of %d bytes: %v", n, f.Name, remote.ErrUnavailable, got, f.Size, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // ServerSum is the hex SHA-256 of the repository's file cf: the one the

@@ -235,3 +235,41 @@ func TestTheSameBytesAgainAfterALostAnswerMakeNoVersion(t *testing.T) {
 	require.Empty(t, res.Conflict)
 	requireNoConflictCopy(t, repo, doc, 2)
 }
+
+// TestAnotherClientsSaveOfTheBaseBytesAfterALostAnswerIsAConflict: a
+// save whose answer was lost reached the server; another client then
+// saved the bytes the file started from (an undo, a restore). The
+// document holds the base's content again, but not the base's version:
+// the retry of a newer content goes beside it as a conflict copy
+// (reference model with lost answers, seed 1796664677738397422).
+func TestAnotherClientsSaveOfTheBaseBytesAfterALostAnswerIsAConflict(t *testing.T) {
+	ctx := context.Background()
+	s, repo, doc, req := lossySender(t)
+	repo.loseReplace = true
+	_, err := s.Send(ctx, req([]byte("mine")))
+	require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
+
+	cur, err := repo.Stat(ctx, doc.ID)
+	require.NoError(t, err)
+	_, err = repo.Replace(ctx, doc.ID, cur.Token, "a.txt", remotetest.Content([]byte("one")))
+	require.NoError(t, err)
+
+	res, err := s.Send(ctx, req([]byte("mine, and more")))
+	require.NoError(t, err)
+	require.NotEmpty(t, res.Conflict, "the other client's save is kept, the newer content beside it")
+	rc, err := repo.Open(ctx, doc.ID, "a.txt", 0, -1)
+	require.NoError(t, err)
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	require.Equal(t, "one", string(got))
+
+	// With no lost answer, a save of other bytes by another client
+	// that leaves this file's bytes as they were is no conflict.
+	s2, repo2, doc2, req2 := lossySender(t)
+	_, err = repo2.Replace(ctx, doc2.ID, doc2.Token, "a.txt", remotetest.Content([]byte("one")))
+	require.NoError(t, err)
+	res, err = s2.Send(ctx, req2([]byte("mine")))
+	require.NoError(t, err)
+	require.Empty(t, res.Conflict)
+}
