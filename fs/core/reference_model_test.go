@@ -17,8 +17,7 @@ func TestReferenceModel(t *testing.T) {
 }
 
 // TestReferenceModelWithLostAnswers is TestReferenceModel with a tenth of
-// the saves of existing documents losing their answer after the change
-// was made: the writer may be told, and the run must still end with
+// the saves and creates losing their answer after the change was made: the writer may be told, and the run must still end with
 // exactly the model's documents, one version per save, and no conflict
 // copy but the outside writer's.
 func TestReferenceModelWithLostAnswers(t *testing.T) {

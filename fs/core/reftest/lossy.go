@@ -3,15 +3,16 @@ package reftest
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"sync"
 
 	"github.com/dmsfs/dmsfs/remote"
 )
 
-// Lossy is a repository whose saves of existing documents (Replace,
-// Append) sometimes lose their answer after the change was made, as a
-// cut connection does: the caller gets ErrUnavailable, the repository
-// has the new content. Config.Lossy tells the harness, which then takes
+// Lossy is a repository whose saves (Insert, Replace, Append) sometimes
+// lose their answer after the change was made, as a cut connection does:
+// the caller gets ErrUnavailable, the repository has the new document or
+// content. Config.Lossy tells the harness, which then takes
 // a save that failed so for the writer being told, and drains the upload
 // queue with no answer lost.
 type Lossy struct {
@@ -32,6 +33,18 @@ func NewLossy(repo remote.Repository, seed uint64, rate float64) *Lossy {
 }
 
 func (l *Lossy) Unwrap() remote.Repository { return l.Repository }
+
+// Insert loses the answers of creates, but not of conflict copies.
+func (l *Lossy) Insert(ctx context.Context, parent remote.ID, name string, c remote.Content) (remote.Node, error) {
+	n, err := l.Repository.Insert(ctx, parent, name, c)
+	if strings.Contains(name, " (conflict ") {
+		// The model resolves a conflict at the save; a conflict copy
+		// whose answer was lost is resolved at the retry instead
+		// (upload.TestASaveEndingInANewDocumentWhoseAnswerWasLostMakesOne).
+		return n, err
+	}
+	return l.answer(n, err)
+}
 
 func (l *Lossy) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
 	n, err := l.Repository.Replace(ctx, doc, token, file, c)

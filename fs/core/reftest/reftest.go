@@ -18,7 +18,10 @@ package reftest
 // conflict copy.
 //
 // DMSFS_SEED=n replays one sequence; DMSFS_REFTEST_OPS sets the length;
-// DMSFS_REFTEST_GREP=path shows the steps that named path when one fails.
+// DMSFS_REFTEST_GREP=path shows the steps that named path when one fails;
+// DMSFS_REFTEST_LOG=1 prints the core's log, and DMSFS_REFTEST_ECHO=1 the
+// steps as they run (between the log's lines); DMSFS_REFTEST_TRACE=1 adds
+// the repository's state after each step.
 
 import (
 	"bytes"
@@ -140,6 +143,10 @@ type mfile struct {
 	// upload queue holds it until a save succeeds or the queue drains; a
 	// release then saves only what its own O_TRUNC changed.
 	held bool
+	// truncated: a released descriptor's O_TRUNC changed the content and
+	// no save ran since; the last writer's release saves it even while
+	// held (core.File.truncated).
+	truncated bool
 }
 
 type mhandle struct {
@@ -163,6 +170,7 @@ type model struct {
 // save is what a save does to the repository's side of the model.
 func (m *model) save(f *mfile) {
 	f.held = false // a save that succeeds ends the queue's hold
+	f.truncated = false
 	if f.gone {
 		return
 	}
@@ -411,7 +419,8 @@ func (h *harness) release(mh *mhandle) {
 	lost := h.mayLose("release "+mh.path, mh.h.Close)
 	if mh.write {
 		mh.f.writers--
-		if mh.f.writers == 0 && mh.f.dirty && (!mh.f.held || mh.trunc) {
+		mh.f.truncated = mh.f.truncated || mh.trunc
+		if mh.f.writers == 0 && mh.f.dirty && (!mh.f.held || mh.f.truncated) {
 			h.save(mh.f)
 		}
 	}
@@ -788,6 +797,9 @@ func LookupRepo(ctx context.Context, repo remote.Repository, p string) (remote.N
 
 func (h *harness) logf(format string, args ...any) {
 	h.log = append(h.log, fmt.Sprintf("%d: ", h.step)+fmt.Sprintf(format, args...))
+	if os.Getenv("DMSFS_REFTEST_ECHO") != "" {
+		fmt.Fprintln(os.Stderr, h.log[len(h.log)-1])
+	}
 }
 
 // checkRepo compares what the repository holds at p with the model, for a
