@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/dmsfs/dmsfs/remote"
 	"github.com/dmsfs/dmsfs/versions"
 )
@@ -1088,10 +1090,17 @@ type unlinkItem struct {
 	name string
 	id   identity
 	path string
+	// mu is held by Upload: the queue's run, when the grace fell due,
+	// and an rmdir's (flushUnlinked) delete the document once between
+	// them.
+	mu sync.Mutex
 }
 
-// Upload deletes the document, unless a new file took it over meanwhile.
+// Upload deletes the document, unless a new file took it over meanwhile
+// or the item's other run deleted it.
 func (u *unlinkItem) Upload(ctx context.Context) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	d := u.dir
 	d.mu.Lock()
 	mine := d.unlinked[u.name] == u
@@ -1123,14 +1132,18 @@ func (d *Dir) flushUnlinked(ctx context.Context) error {
 		items = append(items, it)
 	}
 	d.mu.Unlock()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(flushParallel)
 	for _, it := range items {
 		d.fsys.queue.Cancel(it)
-		if err := it.Upload(ctx); err != nil {
-			return err
-		}
+		g.Go(func() error { return it.Upload(gctx) })
 	}
-	return nil
+	return g.Wait()
 }
+
+// flushParallel is how many deletes an rmdir sends at once (rm -rf of a
+// big folder on a far server).
+const flushParallel = 8
 
 // Rmdir removes an empty directory.
 func (d *Dir) Rmdir(ctx context.Context, name string) error {

@@ -902,6 +902,11 @@ func retryConflict(ctx context.Context, repo remote.Repository, doc *docRef, op 
 		return n, err
 	}
 	cur, serr := repo.Stat(ctx, doc.id)
+	if errors.Is(serr, remote.ErrNotFound) {
+		// Gone: Axelor answers a stale version for a record deleted
+		// meanwhile too.
+		return n, serr
+	}
 	if serr != nil {
 		return n, err
 	}
