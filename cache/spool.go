@@ -114,7 +114,13 @@ func OpenSpool(dir string) (*Spool, error) {
 			return nil, fmt.Errorf("cache directory: %w", err)
 		}
 	}
-	db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	// The journal keeps small files' bytes (bucketInline) until they are
+	// uploaded, so state.db grows and shrinks by megabytes in a cp -r of
+	// small files; each growth past the map remapped it, copying every
+	// open node out of the old map (a sixth of the mount's CPU in a
+	// write-back upload of 200 files). Mapping 64 MiB from the start
+	// costs address space only.
+	db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: 64 << 20})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("cache directory %s is in use by another dmsfs mount; give each mount its own --cache-dir", dir)
