@@ -157,11 +157,15 @@ func writeError(w io.Writer, err error) {
 
 // streamLines copies a streamed answer line by line, and returns the
 // error its last lines carry (see writeError). On a terminal each line
-// replaces the one before.
-func streamLines(r io.Reader, w io.Writer) (failure []string, err error) {
+// replaces the one before. Elsewhere (a log, a pipe) a line is printed
+// when quiet has passed since the last one printed, and the last line
+// always: a sync of 200 small files wrote 400 lines.
+func streamLines(r io.Reader, w io.Writer, now func() time.Time, quiet time.Duration) (failure []string, err error) {
 	redraw := isTerminal(w)
 	sc := bufio.NewScanner(r)
 	drawn := false
+	var printed time.Time
+	held := "" // the latest line not printed
 	for sc.Scan() {
 		line := sc.Text()
 		if msg, ok := strings.CutPrefix(line, "error: "); ok {
@@ -173,10 +177,21 @@ func streamLines(r io.Reader, w io.Writer) (failure []string, err error) {
 			drawn = true
 			continue
 		}
-		fmt.Fprintln(w, line)
+		if t := now(); printed.IsZero() || t.Sub(printed) >= quiet {
+			fmt.Fprintln(w, line)
+			printed, held = t, ""
+			continue
+		}
+		held = line
+	}
+	if held != "" {
+		fmt.Fprintln(w, held)
 	}
 	if drawn {
 		fmt.Fprintln(w)
 	}
 	return failure, sc.Err()
 }
+
+// quietLines is how often progress goes to a log or a pipe at most.
+const quietLines = time.Second

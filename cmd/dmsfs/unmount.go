@@ -41,7 +41,7 @@ func postProgress(mnt, what string, stdout io.Writer) error {
 		return errNoMount
 	}
 	defer resp.Body.Close()
-	failure, err := streamLines(resp.Body, stdout)
+	failure, err := streamLines(resp.Body, stdout, time.Now, quietLines)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", what, mnt, err)
 	}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestProgressToAPipeIsAtMostALineASecond: dmsfs sync | tee log gets a
+// line when a second has passed since the last one, and the last line
+// always; a terminal would get every line redrawn in place.
+func TestProgressToAPipeIsAtMostALineASecond(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		step time.Duration // the clock's advance per line
+		want string
+	}{
+		{"reports faster than a second", 400 * time.Millisecond, "3 pending\n0 pending\nall uploads done\n"},
+		{"all within a second", time.Millisecond, "3 pending\nall uploads done\n"},
+		{"reports slower than a second", 2 * time.Second, "3 pending\n2 pending\n1 pending\n0 pending\nall uploads done\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var clock time.Time
+			now := func() time.Time { clock = clock.Add(tc.step); return clock }
+			in := "3 pending\n2 pending\nerror: a.txt refused\n1 pending\n0 pending\nall uploads done\n"
+			var out bytes.Buffer
+			failure, err := streamLines(strings.NewReader(in), &out, now, quietLines)
+			require.NoError(t, err)
+			require.Equal(t, []string{"a.txt refused"}, failure)
+			require.Equal(t, tc.want, out.String())
+		})
+	}
+}
