@@ -157,9 +157,10 @@ func writeError(w io.Writer, err error) {
 
 // streamLines copies a streamed answer line by line, and returns the
 // error its last lines carry (see writeError). On a terminal each line
-// replaces the one before. Elsewhere (a log, a pipe) a line is printed
-// when quiet has passed since the last one printed, and the last line
-// always: a sync of 200 small files wrote 400 lines.
+// replaces the one before. Elsewhere (a log, a pipe) a report of the
+// queue's state is printed when quiet has passed since the last one
+// printed, and the last always; other lines at once: a sync of 200
+// small files wrote 400 lines.
 func streamLines(r io.Reader, w io.Writer, now func() time.Time, quiet time.Duration) (failure []string, err error) {
 	redraw := isTerminal(w)
 	sc := bufio.NewScanner(r)
@@ -175,6 +176,13 @@ func streamLines(r io.Reader, w io.Writer, now func() time.Time, quiet time.Dura
 		if redraw {
 			fmt.Fprint(w, "\r\x1b[K"+line)
 			drawn = true
+			continue
+		}
+		if !strings.Contains(line, " upload(s) pending") {
+			// Not a report of the queue's state ("all uploads done",
+			// "unmounted"): said at once, after the reports it ends.
+			fmt.Fprintln(w, line)
+			held = ""
 			continue
 		}
 		if t := now(); printed.IsZero() || t.Sub(printed) >= quiet {

@@ -18,14 +18,14 @@ func TestProgressToAPipeIsAtMostALineASecond(t *testing.T) {
 		step time.Duration // the clock's advance per line
 		want string
 	}{
-		{"reports faster than a second", 400 * time.Millisecond, "3 pending\n0 pending\nall uploads done\n"},
-		{"all within a second", time.Millisecond, "3 pending\nall uploads done\n"},
-		{"reports slower than a second", 2 * time.Second, "3 pending\n2 pending\n1 pending\n0 pending\nall uploads done\n"},
+		{"reports faster than a second", 400 * time.Millisecond, "3 upload(s) pending\n0 upload(s) pending\nall uploads done\nunmounted\n"},
+		{"all within a second", time.Millisecond, "3 upload(s) pending\nall uploads done\nunmounted\n"},
+		{"reports slower than a second", 2 * time.Second, "3 upload(s) pending\n2 upload(s) pending\n1 upload(s) pending\n0 upload(s) pending\nall uploads done\nunmounted\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var clock time.Time
 			now := func() time.Time { clock = clock.Add(tc.step); return clock }
-			in := "3 pending\n2 pending\nerror: a.txt refused\n1 pending\n0 pending\nall uploads done\n"
+			in := "3 upload(s) pending\n2 upload(s) pending\nerror: a.txt refused\n1 upload(s) pending\n0 upload(s) pending\nall uploads done\nunmounted\n"
 			var out bytes.Buffer
 			failure, err := streamLines(strings.NewReader(in), &out, now, quietLines)
 			require.NoError(t, err)

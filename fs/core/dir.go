@@ -1195,16 +1195,20 @@ func (d *Dir) removeFromServer(ctx context.Context) error {
 		d.markGone()
 		return nil
 	}
-	kids, err := d.fsys.repo.List(ctx, d.id)
-	if err != nil {
-		return d.fsys.fail("rmdir", d.Path(), err)
-	}
+	// The unlinked documents before the listing: one whose deferred
+	// delete ends between the two is then in the first or not in the
+	// listing (the other way round it was in neither, and the folder
+	// seemed not empty).
 	d.mu.Lock()
 	unlinked := map[remote.ID]bool{}
 	for _, it := range d.unlinked {
 		unlinked[it.id.doc.id] = true
 	}
 	d.mu.Unlock()
+	kids, err := d.fsys.repo.List(ctx, d.id)
+	if err != nil {
+		return d.fsys.fail("rmdir", d.Path(), err)
+	}
 	for _, k := range kids {
 		if !unlinked[k.ID] {
 			return syscall.ENOTEMPTY
