@@ -295,3 +295,36 @@ func TestSpoolCommitLog(t *testing.T) {
 		})
 	}
 }
+
+// TestSpoolCreateTakesFilesMadeAhead: Create hands out empty files made
+// ahead (renamed into place), distinct and writable, in the durable or
+// the temp area as asked, more of them than wait at once; Close removes
+// those still waiting.
+func TestSpoolCreateTakesFilesMadeAhead(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir)
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	for i := range 3 * readyAhead {
+		temp := i%5 == 0
+		key, f, err := s.Create(temp)
+		require.NoError(t, err)
+		require.False(t, seen[key])
+		seen[key] = true
+		st, err := f.Stat()
+		require.NoError(t, err)
+		require.Zero(t, st.Size(), "empty")
+		_, err = f.WriteString(key)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		got, err := os.ReadFile(s.path(key, temp))
+		require.NoError(t, err, "the file is where its key says")
+		require.Equal(t, key, string(got))
+	}
+	require.NoError(t, s.Close())
+	left, err := filepath.Glob(filepath.Join(dir, "spool/temp/ready-*"))
+	require.NoError(t, err)
+	require.Empty(t, left)
+	_, _, err = s.Create(false) // after Close: no panic, a plain create
+	require.NoError(t, err)
+}

@@ -90,6 +90,8 @@ type Spool struct {
 	db  *bolt.DB
 	log *commitLog
 
+	ready *readyFiles // empty data files made ahead of Create
+
 	gmu sync.Mutex // guards the two fields below
 	// waiting are the updates that came while a transaction ran; they
 	// share the next one (group commit).
@@ -164,11 +166,15 @@ func OpenSpool(dir string) (*Spool, error) {
 			os.Remove(filepath.Join(dir, "spool/data", e.Name()))
 		}
 	}
+	s.ready = newReadyFiles(filepath.Join(dir, "spool/temp"))
 	return s, nil
 }
 
 // Close folds the commit log into state.db and closes both.
 func (s *Spool) Close() error {
+	if s.ready != nil {
+		s.ready.close()
+	}
 	err := s.update(func(*bolt.Tx) error { return nil })
 	err = errors.Join(err, s.log.close())
 	return errors.Join(err, s.db.Close())
@@ -254,6 +260,13 @@ func (s *Spool) Create(temp bool) (key string, f *os.File, err error) {
 	b := make([]byte, 12)
 	rand.Read(b)
 	key = hex.EncodeToString(b)
+	if rf, ok := s.ready.take(); ok {
+		if err := os.Rename(rf.path, s.path(key, temp)); err == nil {
+			return key, rf.f, nil
+		}
+		rf.f.Close()
+		os.Remove(rf.path)
+	}
 	f, err = os.OpenFile(s.path(key, temp), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", nil, fmt.Errorf("spool: %w", err)
