@@ -54,6 +54,16 @@ func (r *lossyRepo) Stat(ctx context.Context, id remote.ID) (remote.Node, error)
 	return n, err
 }
 
+func (r *lossyRepo) Versions(ctx context.Context, id remote.ID) ([]remote.Version, error) {
+	vs, err := r.Repository.Versions(ctx, id)
+	for _, v := range vs {
+		for i := range v.Files {
+			v.Files[i].SHA256 = ""
+		}
+	}
+	return vs, err
+}
+
 func (r *lossyRepo) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
 	n, err := r.Repository.Replace(ctx, doc, token, file, c)
 	if err == nil && r.loseReplace {
