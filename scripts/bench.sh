@@ -204,17 +204,17 @@ cat "$MC/big.bin" >/dev/null
 PASSWARM=$(mbps "$BIGSIZE" "$(secs cat "$MC/big.bin")")
 "$BIN/dmsfs" unmount "$MC" >/dev/null
 
-say "cp of the $NIN files with --write-back: until cp returns, and until the server confirmed (dmsfs sync)"
-# writeback N: cp -r in with --write-back and --transfers N; sets WBCP and
-# WBSYNC (seconds until cp returned, and until dmsfs sync did). The delay
-# is rclone's --vfs-write-back default, 5 s: uploads then do not share
-# the 2 cores with cp, and dmsfs sync starts them at once.
+say "cp of the $NIN files with --write-back: until cp returns, and until the server confirmed (dmsfs sync); medians of three"
+# writeback N RUN: cp -r in with --write-back and --transfers N; sets WBCP
+# and WBSYNC (seconds until cp returned, and until dmsfs sync did). The
+# delay is rclone's --vfs-write-back default, 5 s: uploads then do not
+# share the 2 cores with cp, and dmsfs sync starts them at once.
 writeback() {
-  "$BIN/dmsfs" mount --daemon --write-back 5s --transfers "$1" --cache-dir "$WORK/dmsfs-cache-wb$1" --user dmsfs \
-    --password-file "$WORK/axelor/password" --log-file "$WORK/dmsfs-wb$1.log" "$MURL" "$MW" >/dev/null
+  "$BIN/dmsfs" mount --daemon --write-back 5s --transfers "$1" --cache-dir "$WORK/dmsfs-cache-wb$1-$2" --user dmsfs \
+    --password-file "$WORK/axelor/password" --log-file "$WORK/dmsfs-wb$1-$2.log" "$MURL" "$MW" >/dev/null
   local s m e
   s=$(date +%s%N)
-  cp -r "$CORPUS/in" "$MW/in-wb$1"
+  cp -r "$CORPUS/in" "$MW/in-wb$1-$2"
   m=$(date +%s%N)
   "$BIN/dmsfs" sync "$MW" >/dev/null
   e=$(date +%s%N)
@@ -222,9 +222,19 @@ writeback() {
   WBCP=$(awk -v d=$((m - s)) 'BEGIN{printf "%.3f", d/1e9}')
   WBSYNC=$(awk -v d=$((e - s)) 'BEGIN{printf "%.3f", d/1e9}')
 }
-writeback 16
+writeback 16 1
 WBCP16=$WBCP WBSYNC16=$WBSYNC
-writeback 4
+WBCPRUNS="" WBSYNCRUNS=""
+for run in 1 2 3; do
+  writeback 4 $run
+  WBCPRUNS+="$WBCP " WBSYNCRUNS+="$WBSYNC "
+done
+# shellcheck disable=SC2086 # the runs are words
+WBCP=$(median3 $WBCPRUNS) WBSYNC=$(median3 $WBSYNCRUNS)
+# rclone's cp twice more, for a median of three too.
+RCPRUNS="${R[rclone,cpin]} $(secs cp -r "$CORPUS/in" "$MR/in-2") $(secs cp -r "$CORPUS/in" "$MR/in-3")"
+# shellcheck disable=SC2086
+RCP=$(median3 $RCPRUNS)
 
 say "measuring the local limits of listing and copying"
 drop
@@ -263,13 +273,14 @@ fi
 row "rsync -a $NSMALL files cold, s" "${R[dmsfs,rsynccold]}" "${R[rclone,rsynccold]}" "$RSCOLD" "${Q[dmsfs,rsynccold]}" "${Q[rclone,rsynccold]}"
 row "rsync -a $NSMALL files again, s" "${R[dmsfs,rsyncagain]}" "${R[rclone,rsyncagain]}" "$RSAGAIN" "${Q[dmsfs,rsyncagain]}" "${Q[rclone,rsyncagain]}"
 row "cp $NIN x 20 KiB in, s" "${R[dmsfs,cpin]}" "${R[rclone,cpin]}" "" "${Q[dmsfs,cpin]}" "${Q[rclone,cpin]}"
-row "  same, --write-back: cp returns, s" "$WBCP" "${R[rclone,cpin]}" ""
-row "  same, --write-back: confirmed, s" "$WBSYNC" "${R[rclone,cpin]}" ""
-row "  same, --transfers 16: cp returns, s" "$WBCP16" "${R[rclone,cpin]}" ""
-row "  same, --transfers 16: confirmed, s" "$WBSYNC16" "${R[rclone,cpin]}" ""
+row "  same, --write-back: cp returns, s" "$WBCP" "$RCP" ""
+row "  same, --write-back: confirmed, s" "$WBSYNC" "$RCP" ""
+row "  same, --transfers 16: cp returns, s" "$WBCP16" "$RCP" ""
+row "  same, --transfers 16: confirmed, s" "$WBSYNC16" "$RCP" ""
 row "write 256 MiB, s" "${R[dmsfs,write]}" "${R[rclone,write]}" ""
 if [ -n "$DELAY" ]; then printf '\nevery request held %s by a proxy in front of each server; req: requests the figure cost\n' "$DELAY"; fi
 printf '\ncold reads, MB/s (the figure is their median): dmsfs %s; rclone %s\n' "${COLDRUNS[dmsfs]}" "${COLDRUNS[rclone]}"
+printf 'cp with --write-back, s (medians): dmsfs until cp returns %s, until confirmed %s; rclone cp %s\n' "$WBCPRUNS" "$WBSYNCRUNS" "$RCPRUNS"
 printf '\nlimits: curl from the dmsfs server (cold read), cat of a local copy from the page cache (warm re-read),\n        ls -lR and rsync -a of the local corpus (listing and copying)\n'
 printf 'dmsfs peak RSS: %d MiB (--cache-size 256 MiB)\n' $((RSS / 1024))
 printf 'dmsfs writes are confirmed by the server when cp returns (with --write-back: when dmsfs sync returns);\nrclone (--vfs-cache-mode writes) only spools them when cp returns\n'
