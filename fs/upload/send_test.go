@@ -103,6 +103,30 @@ func lossySender(t *testing.T) (*upload.Sender, *lossyRepo, remote.Node, func(da
 	return s, repo, doc, req
 }
 
+// loseOneSave sends data with its answer lost after the server took
+// it, and returns the document as the server then has it.
+func loseOneSave(t *testing.T, s *upload.Sender, repo *lossyRepo, doc remote.Node, req upload.Request) remote.Node {
+	t.Helper()
+	ctx := context.Background()
+	repo.loseReplace = true
+	_, err := s.Send(ctx, req)
+	require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
+	cur, err := repo.Stat(ctx, doc.ID)
+	require.NoError(t, err)
+	return cur
+}
+
+// serverContent is doc's file a.txt as the server has it.
+func serverContent(t *testing.T, repo remote.Repository, doc remote.Node) string {
+	t.Helper()
+	rc, err := repo.Open(context.Background(), doc.ID, "a.txt", 0, -1)
+	require.NoError(t, err)
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	return string(got)
+}
+
 // requireNoConflictCopy checks that doc is alone in its folder and has
 // versions versions.
 func requireNoConflictCopy(t *testing.T, repo remote.Repository, doc remote.Node, versions int) {
@@ -166,12 +190,7 @@ func TestANewerSaveFollowsAnEarlierOneWhoseAnswerWasLost(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, res.Conflict)
 	requireNoConflictCopy(t, repo, doc, 3)
-	rc, err := repo.Open(ctx, doc.ID, "a.txt", 0, -1)
-	require.NoError(t, err)
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	require.NoError(t, err)
-	require.Equal(t, "second save, longer", string(got))
+	require.Equal(t, "second save, longer", serverContent(t, repo, doc))
 
 	// Another client's save stays a conflict.
 	cur, err := repo.Stat(ctx, doc.ID)
@@ -232,12 +251,7 @@ func TestASaveEndingInANewDocumentWhoseAnswerWasLostMakesOne(t *testing.T) {
 func TestTheSameBytesAgainAfterALostAnswerMakeNoVersion(t *testing.T) {
 	ctx := context.Background()
 	s, repo, doc, req := lossySender(t)
-	repo.loseReplace = true
-	_, err := s.Send(ctx, req([]byte("mine")))
-	require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
-
-	cur, err := repo.Stat(ctx, doc.ID)
-	require.NoError(t, err)
+	cur := loseOneSave(t, s, repo, doc, req([]byte("mine")))
 	again := req([]byte("mine"))
 	again.Rec.Token = cur.Token // learnt from a listing since
 	res, err := s.Send(ctx, again)
@@ -255,24 +269,14 @@ func TestTheSameBytesAgainAfterALostAnswerMakeNoVersion(t *testing.T) {
 func TestAnotherClientsSaveOfTheBaseBytesAfterALostAnswerIsAConflict(t *testing.T) {
 	ctx := context.Background()
 	s, repo, doc, req := lossySender(t)
-	repo.loseReplace = true
-	_, err := s.Send(ctx, req([]byte("mine")))
-	require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
-
-	cur, err := repo.Stat(ctx, doc.ID)
-	require.NoError(t, err)
-	_, err = repo.Replace(ctx, doc.ID, cur.Token, "a.txt", remotetest.Content([]byte("one")))
+	cur := loseOneSave(t, s, repo, doc, req([]byte("mine")))
+	_, err := repo.Replace(ctx, doc.ID, cur.Token, "a.txt", remotetest.Content([]byte("one")))
 	require.NoError(t, err)
 
 	res, err := s.Send(ctx, req([]byte("mine, and more")))
 	require.NoError(t, err)
 	require.NotEmpty(t, res.Conflict, "the other client's save is kept, the newer content beside it")
-	rc, err := repo.Open(ctx, doc.ID, "a.txt", 0, -1)
-	require.NoError(t, err)
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	require.NoError(t, err)
-	require.Equal(t, "one", string(got))
+	require.Equal(t, "one", serverContent(t, repo, doc))
 
 	// With no lost answer, a save of other bytes by another client
 	// that leaves this file's bytes as they were is no conflict.
