@@ -442,9 +442,10 @@ func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, c
 // the server, is another client's save over an earlier save of this
 // mount whose answer was lost: the history, from the newest version
 // back over those holding the base content, reaches one of the lost
-// contents. A content ID that is a checksum cannot tell the two apart
-// (an error: it could not tell for now). A repository without a history
-// of every save cannot tell either, and the save goes on.
+// contents (a content ID that is a checksum cannot tell the two apart).
+// An error means it could not tell for now. A repository without a
+// history of every save, or that refuses it, cannot tell at all, and the
+// save goes on.
 func (s *Sender) restoredOver(ctx context.Context, rec cache.Record) (bool, error) {
 	s.mu.Lock()
 	sums := slices.Clone(s.unsure[rec.Doc])
@@ -454,6 +455,9 @@ func (s *Sender) restoredOver(ctx context.Context, rec cache.Record) (bool, erro
 		return false, nil
 	}
 	vs, err := s.Repo.Versions(ctx, rec.Doc)
+	if errors.Is(err, remote.ErrNotFound) || remote.Permanent(err) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}

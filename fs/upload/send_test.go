@@ -39,27 +39,28 @@ func (r *lossyRepo) Insert(ctx context.Context, parent remote.ID, name string, c
 func (r *lossyRepo) List(ctx context.Context, id remote.ID) ([]remote.Node, error) {
 	kids, err := r.Repository.List(ctx, id)
 	for _, k := range kids {
-		for i := range k.Files {
-			k.Files[i].SHA256 = ""
-		}
+		noSums(k.Files)
 	}
 	return kids, err
 }
 
 func (r *lossyRepo) Stat(ctx context.Context, id remote.ID) (remote.Node, error) {
 	n, err := r.Repository.Stat(ctx, id)
-	for i := range n.Files {
-		n.Files[i].SHA256 = ""
-	}
+	noSums(n.Files)
 	return n, err
+}
+
+// noSums drops the checksums, as a repository that keeps none.
+func noSums(files []remote.File) {
+	for i := range files {
+		files[i].SHA256 = ""
+	}
 }
 
 func (r *lossyRepo) Versions(ctx context.Context, id remote.ID) ([]remote.Version, error) {
 	vs, err := r.Repository.Versions(ctx, id)
 	for _, v := range vs {
-		for i := range v.Files {
-			v.Files[i].SHA256 = ""
-		}
+		noSums(v.Files)
 	}
 	return vs, err
 }
