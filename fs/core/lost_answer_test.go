@@ -231,12 +231,8 @@ func TestALostCreateChangedByAnotherClientIsAConflict(t *testing.T) {
 func rootContents(t *testing.T, repo remote.Repository) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	root, err := repo.Root(ctx)
-	require.NoError(t, err)
-	kids, err := repo.List(ctx, root.ID)
-	require.NoError(t, err)
 	got := map[string]string{}
-	for _, k := range kids {
+	for _, k := range rootDocs(t, repo) {
 		rc, err := repo.Open(ctx, k.ID, k.Files[0].Name, 0, -1)
 		require.NoError(t, err)
 		b, err := io.ReadAll(rc)
@@ -247,17 +243,24 @@ func rootContents(t *testing.T, repo remote.Repository) map[string]string {
 	return got
 }
 
-// replaceTheOnlyDocument saves content into the root's only document, as
-// another client does.
-func replaceTheOnlyDocument(t *testing.T, repo remote.Repository, content string) {
+// rootDocs lists the repository's root.
+func rootDocs(t *testing.T, repo remote.Repository) []remote.Node {
 	t.Helper()
 	ctx := context.Background()
 	root, err := repo.Root(ctx)
 	require.NoError(t, err)
 	kids, err := repo.List(ctx, root.ID)
 	require.NoError(t, err)
+	return kids
+}
+
+// replaceTheOnlyDocument saves content into the root's only document, as
+// another client does.
+func replaceTheOnlyDocument(t *testing.T, repo remote.Repository, content string) {
+	t.Helper()
+	kids := rootDocs(t, repo)
 	require.Len(t, kids, 1)
-	_, err = repo.Replace(ctx, kids[0].ID, kids[0].Token, kids[0].Files[0].Name, remote.Content{
+	_, err := repo.Replace(context.Background(), kids[0].ID, kids[0].Token, kids[0].Files[0].Name, remote.Content{
 		ReaderAt: strings.NewReader(content), Size: int64(len(content))})
 	require.NoError(t, err)
 }

@@ -472,20 +472,20 @@ func (s *Sender) restoredOver(ctx context.Context, rec cache.Record) (bool, erro
 		if !slices.ContainsFunc(sums, func(c contentSum) bool { return c.size == f.Size }) {
 			return false, nil
 		}
-		theirs := f.SHA256
-		if theirs == "" {
-			if theirs, err = s.versionSum(ctx, rec.Doc, vs[i].N, f); err != nil {
-				return false, err
-			}
+		theirs, err := s.versionSum(ctx, rec.Doc, vs[i].N, f)
+		if err != nil {
+			return false, err
 		}
 		return slices.Contains(sums, contentSum{f.Size, theirs}), nil
 	}
 	return false, nil
 }
 
-// versionSum is the hex SHA-256 of file f of version n, read back (""
-// for a version that cannot be read: gone, refused).
+// versionSum is ServerSum for file f of version n.
 func (s *Sender) versionSum(ctx context.Context, doc remote.ID, n int, f remote.File) (string, error) {
+	if f.SHA256 != "" {
+		return f.SHA256, nil
+	}
 	rc, err := s.Repo.OpenVersion(ctx, doc, n, f.Name, 0, -1)
 	if errors.Is(err, remote.ErrNotFound) || remote.Permanent(err) {
 		return "", nil
@@ -493,12 +493,7 @@ func (s *Sender) versionSum(ctx context.Context, doc remote.ID, n int, f remote.
 	if err != nil {
 		return "", err
 	}
-	defer rc.Close()
-	h := sha256.New()
-	if got, err := io.Copy(h, rc); err != nil || got != f.Size {
-		return "", fmt.Errorf("read back version %d of %s: %w: %d of %d bytes: %v", n, f.Name, remote.ErrUnavailable, got, f.Size, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sumRead(rc, fmt.Sprintf("version %d of %s", n, f.Name), f.Size)
 }
 
 // ServerSum is the hex SHA-256 of the repository's file cf: the one the
@@ -512,10 +507,16 @@ func (s *Sender) ServerSum(ctx context.Context, doc remote.ID, cf remote.File) (
 	if rc == nil {
 		return "", err
 	}
+	return sumRead(rc, cf.Name, cf.Size)
+}
+
+// sumRead is the hex SHA-256 of what rc reads, which must be size bytes
+// (else the transfer broke: ErrUnavailable); it closes rc.
+func sumRead(rc io.ReadCloser, what string, size int64) (string, error) {
 	defer rc.Close()
 	h := sha256.New()
-	if n, err := io.Copy(h, rc); err != nil || n != cf.Size {
-		return "", fmt.Errorf("read back %s: %w: %d of %d bytes: %v", cf.Name, remote.ErrUnavailable, n, cf.Size, err)
+	if n, err := io.Copy(h, rc); err != nil || n != size {
+		return "", fmt.Errorf("read back %s: %w: %d of %d bytes: %v", what, remote.ErrUnavailable, n, size, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
