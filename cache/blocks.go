@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // BlockSize is the unit of caching and of range requests.
@@ -24,8 +22,11 @@ type FetchFunc func(ctx context.Context, off, n int64) ([]byte, error)
 // never hits old blocks) and the block's index. Concurrent misses of one
 // block are fetched once.
 type Blocks struct {
-	c       *lru
-	flights singleflight.Group
+	c *lru
+	// free recycles the buffers of blocks no one holds (buf.go).
+	free    *freeList
+	fmu     sync.Mutex         // leaf
+	flights map[string]*flight // the fetch under way of a block, by cache key; guarded by fmu
 	// ahead bounds the read-ahead fetches under way, streamSlots the
 	// streams (stream.go).
 	ahead, streamSlots chan struct{}
@@ -65,9 +66,13 @@ func NewBlocks(maxBytes int64, parallel int) (*Blocks, error) {
 	if maxBytes < BlockSize {
 		maxBytes = BlockSize
 	}
-	return &Blocks{c: newLRU(maxBytes), ahead: make(chan struct{}, max(parallel, 1)), streamSlots: make(chan struct{}, max(parallel, 1)),
+	return &Blocks{c: newLRU(maxBytes), free: newFreeList(freeBuffers), flights: map[string]*flight{}, ahead: make(chan struct{}, max(parallel, 1)), streamSlots: make(chan struct{}, max(parallel, 1)),
 		closed: make(chan struct{}), streams: map[string]*stream{}, keepers: map[string]*keeper{}, unkept: map[string]struct{}{}, now: time.Now}, nil
 }
+
+// freeBuffers is how many released block buffers wait for reuse: a
+// stream's, a reader's and the kernel's few blocks in flight.
+const freeBuffers = 16
 
 // Close ends the streams and frees the cache. Fetches still under way
 // (read-ahead) then keep their blocks to themselves.
@@ -78,16 +83,18 @@ func (b *Blocks) Close() {
 	b.c.Clear()
 }
 
-// put adds a block; nothing once the cache is closed.
-func (b *Blocks) put(k string, data []byte) {
+// put adds a block, taking the caller's hold; nothing once the cache is
+// closed.
+func (b *Blocks) put(key string, k *buf) {
 	b.putMu.RLock()
 	defer b.putMu.RUnlock()
 	select {
 	case <-b.closed:
+		k.release()
 		return
 	default:
 	}
-	b.c.Set(k, data)
+	b.c.Set(key, k)
 }
 
 // Used is the number of bytes held.
@@ -103,23 +110,26 @@ func (b *Blocks) Capacity() int64 { return b.c.max }
 
 func blockKey(key string, idx int64) string { return key + "#" + strconv.FormatInt(idx, 10) }
 
-// block returns block idx of a file of the given size, fetching it on a miss.
-func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch FetchFunc) ([]byte, error) {
-	data, _, err := b.verifiedBlock(ctx, key, size, idx, fetch)
-	return data, err
+// block returns block idx of a file of the given size, fetching it on a
+// miss, held for the caller.
+func (b *Blocks) block(ctx context.Context, key string, size, idx int64, fetch FetchFunc) (*buf, error) {
+	k, _, err := b.verifiedBlock(ctx, key, size, idx, fetch)
+	return k, err
 }
 
-// fetched is what a flight of one block brings: its bytes, and whether
-// they are key's content (not those of an ErrUnverified fetch).
-type fetched struct {
-	data     []byte
+// A flight is one fetch of a block that concurrent misses of it share.
+type flight struct {
+	done     chan struct{} // closed when the fields below are set
+	k        *buf          // held once for each caller, the first and those joined
 	verified bool
+	err      error
+	joined   int32 // callers beside the first; guarded by Blocks.fmu
 }
 
 // verifiedBlock is block, and tells whether the bytes are key's content
 // for sure (false for bytes an ErrUnverified fetch brought, which are
 // never cached).
-func (b *Blocks) verifiedBlock(ctx context.Context, key string, size, idx int64, fetch FetchFunc) ([]byte, bool, error) {
+func (b *Blocks) verifiedBlock(ctx context.Context, key string, size, idx int64, fetch FetchFunc) (*buf, bool, error) {
 	k := blockKey(key, idx)
 	if data, ok := b.c.Get(k); ok {
 		return data, true, nil
@@ -131,47 +141,65 @@ func (b *Blocks) verifiedBlock(ctx context.Context, key string, size, idx int64,
 			return data, true, nil
 		}
 	}
-	v, err, _ := b.flights.Do(k, func() (any, error) {
-		if data, ok := b.c.Get(k); ok {
-			return fetched{data, true}, nil
-		}
-		off := idx * BlockSize
-		want := min(int64(BlockSize), size-off)
-		data, ok := b.fromDisk(key, size, off, want)
-		keep := true
-		if !ok {
-			var err error
-			start := b.now()
-			data, err = fetch(ctx, off, want)
-			if errors.Is(err, ErrUnverified) {
-				keep, err = false, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			b.noteLatency(b.now().Sub(start))
-		}
-		if int64(len(data)) != want {
-			// A short or long body is never cached or returned as data.
-			return nil, fmt.Errorf("read of %d bytes at %d returned %d: %w", want, off, len(data), ErrShortRead)
-		}
-		if !keep {
-			return fetched{data, false}, nil
-		}
-		// Waits for the set, so that a reader arriving just after this
-		// flight ends finds the block instead of fetching it again.
-		b.put(k, data)
-		return fetched{data, true}, nil
-	})
-	if err != nil {
-		return nil, false, err
+	b.fmu.Lock()
+	if f := b.flights[k]; f != nil {
+		f.joined++
+		b.fmu.Unlock()
+		<-f.done
+		return f.k, f.verified, f.err
 	}
-	f := v.(fetched)
-	return f.data, f.verified, nil
+	f := &flight{done: make(chan struct{})}
+	b.flights[k] = f
+	b.fmu.Unlock()
+	f.k, f.verified, f.err = b.fetchBlock(ctx, k, key, size, idx, fetch)
+	b.fmu.Lock()
+	delete(b.flights, k)
+	if f.err == nil {
+		f.k.refs.Add(f.joined) // one hold for each caller that joined
+	}
+	b.fmu.Unlock()
+	close(f.done)
+	return f.k, f.verified, f.err
+}
+
+// fetchBlock is a flight's fetch of block idx (cache key k): from the
+// cache if it got there meanwhile, else from the disk cache, else from
+// the repository.
+func (b *Blocks) fetchBlock(ctx context.Context, k, key string, size, idx int64, fetch FetchFunc) (*buf, bool, error) {
+	if data, ok := b.c.Get(k); ok {
+		return data, true, nil
+	}
+	off := idx * BlockSize
+	want := min(int64(BlockSize), size-off)
+	data, ok := b.fromDisk(key, size, off, want)
+	keep := true
+	if !ok {
+		start := b.now()
+		got, err := fetch(ctx, off, want)
+		if errors.Is(err, ErrUnverified) {
+			keep, err = false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		b.noteLatency(b.now().Sub(start))
+		data = heldBytes(got)
+	}
+	if int64(len(data.data)) != want {
+		// A short or long body is never cached or returned as data.
+		return nil, false, fmt.Errorf("read of %d bytes at %d returned %d: %w", want, off, len(data.data), ErrShortRead)
+	}
+	if !keep {
+		return data, false, nil
+	}
+	// Waits for the set, so that a reader arriving just after this
+	// flight ends finds the block instead of fetching it again.
+	b.put(k, data.hold())
+	return data, true, nil
 }
 
 // fromDisk reads a block from the disk cache, if it holds the content.
-func (b *Blocks) fromDisk(key string, size, off, n int64) ([]byte, bool) {
+func (b *Blocks) fromDisk(key string, size, off, n int64) (*buf, bool) {
 	if b.disk == nil {
 		return nil, false
 	}
@@ -180,11 +208,12 @@ func (b *Blocks) fromDisk(key string, size, off, n int64) ([]byte, bool) {
 		return nil, false
 	}
 	defer fh.Close()
-	buf := make([]byte, n)
-	if _, err := fh.ReadAt(buf, off); err != nil {
+	k := b.free.get(n)
+	if _, err := fh.ReadAt(k.data, off); err != nil {
+		k.release()
 		return nil, false
 	}
-	return buf, true
+	return k, true
 }
 
 // ErrShortRead is a repository read that returned fewer or more bytes than
@@ -203,41 +232,45 @@ func (b *Blocks) ReadAt(ctx context.Context, key string, size int64, dest []byte
 	for n < len(dest) && off+int64(n) < size {
 		pos := off + int64(n)
 		idx := pos / BlockSize
-		data, err := b.block(ctx, key, size, idx, fetch)
+		k, err := b.block(ctx, key, size, idx, fetch)
 		if err != nil {
 			return n, err
 		}
-		n += copy(dest[n:], data[pos-idx*BlockSize:])
+		n += copy(dest[n:], k.data[pos-idx*BlockSize:])
+		k.release()
 	}
 	return n, nil
 }
 
 // Slice returns the file's bytes at [off, off+n) without copying them
 // when they lie in one block (the kernel reads block-aligned pieces of a
-// sequential read), and ok false otherwise. The bytes must not be changed.
-func (b *Blocks) Slice(ctx context.Context, key string, size, off, n int64, fetch FetchFunc) (data []byte, ok bool, err error) {
+// sequential read), and ok false otherwise. The bytes are held until the
+// caller releases them, and must not be changed.
+func (b *Blocks) Slice(ctx context.Context, key string, size, off, n int64, fetch FetchFunc) (data Held, ok bool, err error) {
 	idx := off / BlockSize
 	if off >= size || (off+n-1)/BlockSize != idx {
-		return nil, false, nil
+		return Held{}, false, nil
 	}
-	block, err := b.block(ctx, key, size, idx, fetch)
+	k, err := b.block(ctx, key, size, idx, fetch)
 	if err != nil {
-		return nil, true, err
+		return Held{}, true, err
 	}
 	start := off - idx*BlockSize
-	return block[start:min(start+n, int64(len(block)))], true, nil
+	return Held{Data: k.data[start:min(start+n, int64(len(k.data)))], k: k}, true, nil
 }
 
 // Warm fetches every block of a (small) content into the cache that is
 // not there yet; the caller bounds how many run at once.
 func (b *Blocks) Warm(ctx context.Context, key string, size int64, fetch FetchFunc) {
 	for idx := int64(0); idx*BlockSize < size; idx++ {
-		if _, ok := b.c.Get(blockKey(key, idx)); ok {
+		if b.c.Has(blockKey(key, idx)) {
 			continue
 		}
-		if _, err := b.block(ctx, key, size, idx, fetch); err != nil {
+		k, err := b.block(ctx, key, size, idx, fetch)
+		if err != nil {
 			return
 		}
+		k.release()
 	}
 }
 
@@ -246,7 +279,7 @@ func (b *Blocks) Warm(ctx context.Context, key string, size int64, fetch FetchFu
 // are skipped (the reader will ask again).
 func (b *Blocks) Prefetch(key string, size, off, n int64, fetch FetchFunc) {
 	for idx := off / BlockSize; idx*BlockSize < min(off+n, size); idx++ {
-		if _, ok := b.c.Get(blockKey(key, idx)); ok {
+		if b.c.Has(blockKey(key, idx)) {
 			continue
 		}
 		select {
@@ -256,7 +289,9 @@ func (b *Blocks) Prefetch(key string, size, off, n int64, fetch FetchFunc) {
 		}
 		go func() {
 			defer func() { <-b.ahead }()
-			_, _ = b.block(context.Background(), key, size, idx, fetch)
+			if k, err := b.block(context.Background(), key, size, idx, fetch); err == nil {
+				k.release()
+			}
 		}()
 	}
 }

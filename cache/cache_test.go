@@ -55,8 +55,9 @@ func TestBlocksSlice(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, c.ok, ok, "%+v", c)
 		if ok {
-			require.Equal(t, data[c.off:min(c.off+c.n, len(data))], got, "%+v", c)
+			require.True(t, bytes.Equal(data[c.off:min(c.off+c.n, len(data))], got.Data), "%+v", c)
 		}
+		got.Release()
 	}
 }
 

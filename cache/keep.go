@@ -118,7 +118,7 @@ func (b *Blocks) keep(key string, size int64, k *keeper, w *DiskWriter, fetch Fe
 		// with the reader's fetch of it under way; across a network the
 		// copy ends there. Bytes of a content that changed under the read
 		// go to a reader, never to a copy kept under this content's name.
-		var data []byte
+		var data *buf
 		var verified bool
 		var err error
 		if near {
@@ -126,11 +126,16 @@ func (b *Blocks) keep(key string, size int64, k *keeper, w *DiskWriter, fetch Fe
 		} else {
 			data, verified = b.c.Get(blockKey(key, idx))
 		}
+		if data != nil && !verified {
+			data.release()
+		}
 		if err != nil || !verified {
 			failed = true
 			return
 		}
-		if w.Write(data) != nil {
+		err = w.Write(data.data)
+		data.release()
+		if err != nil {
 			failed = true // the disk is full, say
 			return
 		}

@@ -24,16 +24,18 @@ type lru struct {
 }
 
 type entry struct {
-	key  string
-	data []byte
+	key string
+	k   *buf // the cache's hold of it
 }
 
 func newLRU(maxBytes int64) *lru {
 	return &lru{max: maxBytes, order: list.New(), items: map[string]*list.Element{}}
 }
 
-// Get returns the block of key and marks it used.
-func (c *lru) Get(key string) ([]byte, bool) {
+// Get returns the block of key, held for the caller (who releases it),
+// and marks it used. The hold is taken under mu: a block is never
+// dropped and recycled between being found and being held.
+func (c *lru) Get(key string) (*buf, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[key]
@@ -43,26 +45,36 @@ func (c *lru) Get(key string) ([]byte, bool) {
 	}
 	c.hits.Add(1)
 	c.order.MoveToFront(el)
-	return el.Value.(*entry).data, true
+	return el.Value.(*entry).k.hold(), true
 }
 
-// Set holds data as key's block (replacing one held), dropping the least
-// recently used blocks to make room; a block larger than the cache is
-// not held.
-func (c *lru) Set(key string, data []byte) {
-	n := int64(len(data))
+// Has tells whether key's block is held, without using it.
+func (c *lru) Has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.items[key]
+	return ok
+}
+
+// Set takes the caller's hold of k as key's block (replacing one held),
+// dropping the least recently used blocks to make room; a block larger
+// than the cache is released at once.
+func (c *lru) Set(key string, k *buf) {
+	n := int64(len(k.data))
 	if n > c.max {
+		k.release()
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
 		e := el.Value.(*entry)
-		c.used += n - int64(len(e.data))
-		e.data = data
+		c.used += n - int64(len(e.k.data))
+		e.k.release()
+		e.k = k
 		c.order.MoveToFront(el)
 	} else {
-		c.items[key] = c.order.PushFront(&entry{key: key, data: data})
+		c.items[key] = c.order.PushFront(&entry{key: key, k: k})
 		c.used += n
 	}
 	for c.used > c.max {
@@ -70,7 +82,8 @@ func (c *lru) Set(key string, data []byte) {
 		e := el.Value.(*entry)
 		c.order.Remove(el)
 		delete(c.items, e.key)
-		c.used -= int64(len(e.data))
+		c.used -= int64(len(e.k.data))
+		e.k.release()
 		c.evicted.Add(1)
 	}
 }
@@ -82,7 +95,9 @@ func (c *lru) Del(key string) {
 	if el, ok := c.items[key]; ok {
 		c.order.Remove(el)
 		delete(c.items, key)
-		c.used -= int64(len(el.Value.(*entry).data))
+		e := el.Value.(*entry)
+		c.used -= int64(len(e.k.data))
+		e.k.release()
 	}
 }
 
@@ -97,6 +112,9 @@ func (c *lru) Used() int64 {
 func (c *lru) Clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for el := c.order.Front(); el != nil; el = el.Next() {
+		el.Value.(*entry).k.release()
+	}
 	c.order.Init()
 	clear(c.items)
 	c.used = 0

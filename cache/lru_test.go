@@ -11,15 +11,19 @@ import (
 // never holds more than its size.
 func TestLRUDropsTheLeastRecentlyUsed(t *testing.T) {
 	c := newLRU(10)
-	c.Set("a", make([]byte, 4))
-	c.Set("b", make([]byte, 4))
+	a := heldBytes(make([]byte, 4))
+	c.Set("a", a)
+	c.Set("b", heldBytes(make([]byte, 4)))
 	for range 5 {
-		_, ok := c.Get("a") // often, then not any more
+		k, ok := c.Get("a") // often, then not any more
 		require.True(t, ok)
+		k.release()
 	}
+	require.True(t, c.Has("b"))
 	_, ok := c.Get("b")
 	require.True(t, ok)
-	c.Set("c", make([]byte, 4)) // a is the least recently used
+	c.Set("c", heldBytes(make([]byte, 4))) // a is the least recently used
+	require.Zero(t, a.refs.Load(), "a dropped block is released")
 	_, ok = c.Get("a")
 	require.False(t, ok, "the least recently used is dropped, however often it was asked for")
 	for _, k := range []string{"b", "c"} {
@@ -28,9 +32,9 @@ func TestLRUDropsTheLeastRecentlyUsed(t *testing.T) {
 	}
 	require.EqualValues(t, 8, c.Used())
 
-	c.Set("b", make([]byte, 7)) // replaced, larger: c goes
+	c.Set("b", heldBytes(make([]byte, 7))) // replaced, larger: c goes
 	require.EqualValues(t, 7, c.Used())
-	c.Set("huge", make([]byte, 11))
+	c.Set("huge", heldBytes(make([]byte, 11)))
 	_, ok = c.Get("huge")
 	require.False(t, ok, "a block larger than the cache is not held")
 	c.Del("b")

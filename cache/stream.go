@@ -29,10 +29,10 @@ type stream struct {
 	limit int64         // blocks below it are read, then the stream waits; guarded by mu
 	ended bool          // guarded by mu
 	moved chan struct{} // closed and replaced when pos, limit or ended change; guarded by mu
-	// recent are the last blocks delivered, by index: the readers
-	// waiting for one take it from here, even if the cache dropped it
-	// meanwhile (other reads filling it). Guarded by mu.
-	recent map[int64][]byte
+	// recent are the last blocks delivered, by index, each held by the
+	// stream: the readers waiting for one take it from here, even if the
+	// cache dropped it meanwhile (other reads filling it). Guarded by mu.
+	recent map[int64]*buf
 }
 
 // keptRecent is how many delivered blocks a stream holds for its readers.
@@ -77,10 +77,7 @@ func (b *Blocks) Stream(key string, size, from, window int64, open OpenFunc) boo
 		}
 		return true
 	}
-	for first < limit {
-		if _, ok := b.c.Get(blockKey(key, first)); !ok {
-			break
-		}
+	for first < limit && b.c.Has(blockKey(key, first)) {
 		first++
 	}
 	if first >= limit {
@@ -91,7 +88,7 @@ func (b *Blocks) Stream(key string, size, from, window int64, open OpenFunc) boo
 	default:
 		return false
 	}
-	s := &stream{pos: first, limit: limit, moved: make(chan struct{}), recent: map[int64][]byte{}}
+	s := &stream{pos: first, limit: limit, moved: make(chan struct{}), recent: map[int64]*buf{}}
 	b.streams[key] = s
 	go b.run(key, size, blocks, s, open)
 	return true
@@ -114,6 +111,10 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 		s.mu.Lock()
 		s.ended = true
 		s.changed()
+		for _, k := range s.recent {
+			k.release()
+		}
+		clear(s.recent)
 		s.mu.Unlock()
 		<-b.streamSlots
 	}()
@@ -128,19 +129,20 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 	b.noteLatency(b.now().Sub(start))
 	// A stream from the first byte keeps a copy on disk (written beside
 	// it, dropped if the writer falls behind or the stream ends early).
-	var tee chan []byte
+	var tee chan *buf // each held for the copy
 	if pos == 0 && b.disk != nil && !b.disk.Has(key, size) && b.teeing(key) {
 		if w := b.disk.Create(key, size); w == nil {
 			b.teed(key)
 		} else {
-			tee = make(chan []byte, 8)
-			go func(tee <-chan []byte) {
+			tee = make(chan *buf, 8)
+			go func(tee <-chan *buf) {
 				defer b.teed(key)
 				var err error
-				for buf := range tee {
+				for k := range tee {
 					if err == nil {
-						err = w.Write(buf)
+						err = w.Write(k.data)
 					}
+					k.release()
 				}
 				if err != nil {
 					w.Abort()
@@ -181,25 +183,29 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 		}
 		s.mu.Unlock()
 		off := pos * BlockSize
-		buf := make([]byte, min(int64(BlockSize), size-off))
-		if _, err := io.ReadFull(body, buf); err != nil {
+		k := b.free.get(min(int64(BlockSize), size-off))
+		if _, err := io.ReadFull(body, k.data); err != nil {
+			k.release()
 			return // short or failed: the waiting readers fetch the block
 		}
 		if tee != nil {
 			select {
-			case tee <- buf:
+			case tee <- k.hold():
 			default: // the disk is slower than the reader: no copy
+				k.release()
 				close(tee)
 				tee = nil
 			}
 		}
-		k := blockKey(key, pos)
-		if _, ok := b.c.Get(k); !ok {
-			b.put(k, buf) // visible before the readers are woken
+		if ck := blockKey(key, pos); !b.c.Has(ck) {
+			b.put(ck, k.hold()) // visible before the readers are woken
 		}
 		s.mu.Lock()
-		s.recent[pos] = buf
-		delete(s.recent, pos-keptRecent)
+		s.recent[pos] = k // the stream's own hold
+		if old, ok := s.recent[pos-keptRecent]; ok {
+			old.release()
+			delete(s.recent, pos-keptRecent)
+		}
 		pos++
 		s.pos = pos
 		s.changed()
@@ -208,10 +214,10 @@ func (b *Blocks) run(key string, size, blocks int64, s *stream, open OpenFunc) {
 }
 
 // awaitStream waits, when a stream of key is about to deliver block idx,
-// until it did (or ended). It returns the block if the stream still holds
-// it, and reports whether it waited, so that the caller looks in the
-// cache again.
-func (b *Blocks) awaitStream(ctx context.Context, key string, idx int64) ([]byte, bool) {
+// until it did (or ended). It returns the block, held for the caller, if
+// the stream still holds it, and reports whether it waited, so that the
+// caller looks in the cache again.
+func (b *Blocks) awaitStream(ctx context.Context, key string, idx int64) (*buf, bool) {
 	b.smu.Lock()
 	s := b.streams[key]
 	b.smu.Unlock()
@@ -220,9 +226,10 @@ func (b *Blocks) awaitStream(ctx context.Context, key string, idx int64) ([]byte
 	}
 	for {
 		s.mu.Lock()
-		if data, ok := s.recent[idx]; ok {
+		if k, ok := s.recent[idx]; ok {
+			k.hold()
 			s.mu.Unlock()
-			return data, true
+			return k, true
 		}
 		if s.ended || idx < s.pos {
 			s.mu.Unlock()

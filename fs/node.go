@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -294,11 +295,39 @@ func (h *passthroughHandle) PassthroughFd() (int, bool) {
 }
 
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	data, err := h.h.Read(ctx, dest, off)
+	data, err := h.h.ReadHeld(ctx, dest, off)
 	if err != nil {
 		return nil, errno(err)
 	}
-	return fuse.ReadResultData(data), 0
+	return &heldResult{data: data}, 0
+}
+
+// heldResult is a read's reply of bytes the block cache holds until
+// go-fuse has written them to the kernel (Done). It offers them as
+// Slices: go-fuse then writes them and calls Done after the write. (A
+// result that only has Bytes is flattened, and Done called, before the
+// write when splice is off, as it is here.)
+type heldResult struct {
+	data cache.Held
+	done atomic.Bool
+}
+
+var _ interface {
+	fuse.ReadResult
+	Slices() ([][]byte, fuse.Status)
+} = (*heldResult)(nil)
+
+func (r *heldResult) Size() int { return len(r.data.Data) }
+
+func (r *heldResult) Bytes([]byte) ([]byte, fuse.Status) { return r.data.Data, fuse.OK }
+
+func (r *heldResult) Slices() ([][]byte, fuse.Status) { return [][]byte{r.data.Data}, fuse.OK }
+
+// Done releases the bytes once, however often go-fuse calls it.
+func (r *heldResult) Done() {
+	if r.done.CompareAndSwap(false, true) {
+		r.data.Release()
+	}
 }
 
 func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {

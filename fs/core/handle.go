@@ -207,26 +207,38 @@ func (f *File) Setattr(ctx context.Context, h *Handle, in SetAttr) (Attr, error)
 	return f.attrLocked(), nil
 }
 
-// Read reads into dest at off; it returns the bytes read, which may be a
-// slice of the block cache rather than of dest.
+// Read reads into dest at off and returns the bytes read.
 func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, error) {
+	data, err := h.ReadHeld(ctx, dest, off)
+	if err != nil {
+		return nil, err
+	}
+	n := copy(dest, data.Data) // onto itself when they are dest's
+	data.Release()
+	return dest[:n], nil
+}
+
+// ReadHeld is Read, but the bytes read may be a slice of the block cache
+// rather than of dest (no copy): they stay as they are until the caller
+// releases them, which it must do once it no longer reads them.
+func (h *Handle) ReadHeld(ctx context.Context, dest []byte, off int64) (cache.Held, error) {
 	f := h.f
 	f.mu.Lock()
 	if local := f.local; local != nil {
 		size := f.size
 		f.mu.Unlock()
 		if off >= size {
-			return nil, nil
+			return cache.Held{}, nil
 		}
 		n, err := local.ReadAt(dest[:min(int64(len(dest)), size-off)], off)
 		if err != nil && err != io.EOF {
-			return nil, f.fsys.fail("read", f.Path(), err)
+			return cache.Held{}, f.fsys.fail("read", f.Path(), err)
 		}
-		return dest[:n], nil
+		return cache.Held{Data: dest[:n]}, nil
 	}
 	if f.doc == nil || !f.exists {
 		f.mu.Unlock()
-		return nil, nil
+		return cache.Held{}, nil
 	}
 	key, size, fetch, open := f.contentKey(), f.rf.Size, f.fetcher(), f.opener()
 	dir, name := f.dir, f.name
@@ -245,13 +257,13 @@ func (h *Handle) Read(ctx context.Context, dest []byte, off int64) ([]byte, erro
 	// must not fail the others.
 	bctx := context.WithoutCancel(ctx)
 	data, ok, err := f.fsys.blocks.Slice(bctx, key, size, off, int64(len(dest)), fetch)
-	n := len(data)
+	n := len(data.Data)
 	if !ok {
 		n, err = f.fsys.blocks.ReadAt(bctx, key, size, dest, off, fetch)
-		data = dest[:n]
+		data = cache.Held{Data: dest[:n]}
 	}
 	if err != nil {
-		return nil, f.fsys.fail("read", f.Path(), err)
+		return cache.Held{}, f.fsys.fail("read", f.Path(), err)
 	}
 	h.mu.Lock()
 	end := off + int64(n)
