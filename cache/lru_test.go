@@ -1,43 +1,63 @@
 package cache
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// TestLRUDropsTheLeastRecentlyUsed: a full cache makes room by dropping
-// the blocks used longest ago, whatever was asked for how often, and
-// never holds more than its size.
-func TestLRUDropsTheLeastRecentlyUsed(t *testing.T) {
-	c := newLRU(10)
-	a := heldBytes(make([]byte, 4))
+// blockOf is a buffer of n bytes for the cache tests, held once.
+func blockOf(n int) *buf { return heldBytes(make([]byte, n)) }
+
+// TestOnceReadBlocksCycleThroughHalfTheCache: blocks set for the first
+// time fill at most half of the cache, the oldest out first however
+// often they were asked for since; a block set again after it was
+// dropped stays in the other half, least recently used out first, and a
+// long run of new blocks never drops it.
+func TestOnceReadBlocksCycleThroughHalfTheCache(t *testing.T) {
+	c := newLRU(16 * BlockSize)
+	a := blockOf(BlockSize)
 	c.Set("a", a)
-	c.Set("b", heldBytes(make([]byte, 4)))
+	for i := range 7 {
+		c.Set(fmt.Sprint("s", i), blockOf(BlockSize))
+	}
 	for range 5 {
-		k, ok := c.Get("a") // often, then not any more
+		k, ok := c.Get("a") // often: no matter in the once part
 		require.True(t, ok)
 		k.release()
 	}
-	require.True(t, c.Has("b"))
-	_, ok := c.Get("b")
-	require.True(t, ok)
-	c.Set("c", heldBytes(make([]byte, 4))) // a is the least recently used
+	c.Set("s7", blockOf(BlockSize)) // the once part is full: a, the oldest, goes
+	require.False(t, c.Has("a"))
 	require.Zero(t, a.refs.Load(), "a dropped block is released")
-	_, ok = c.Get("a")
-	require.False(t, ok, "the least recently used is dropped, however often it was asked for")
-	for _, k := range []string{"b", "c"} {
-		_, ok := c.Get(k)
-		require.True(t, ok, k)
-	}
-	require.EqualValues(t, 8, c.Used())
+	require.EqualValues(t, 8*BlockSize, c.Used(), "blocks read once fill half the cache, however empty the rest")
 
-	c.Set("b", heldBytes(make([]byte, 7))) // replaced, larger: c goes
-	require.EqualValues(t, 7, c.Used())
-	c.Set("huge", heldBytes(make([]byte, 11)))
-	_, ok = c.Get("huge")
-	require.False(t, ok, "a block larger than the cache is not held")
-	c.Del("b")
+	c.Set("a", blockOf(BlockSize)) // fetched again: to the again part
+	c.Set("b", blockOf(BlockSize))
+	c.Set("b", blockOf(BlockSize)) // replaced in place: still read once
+	for i := range 100 {
+		c.Set(fmt.Sprint("scan", i), blockOf(BlockSize)) // a long sequential read
+	}
+	require.True(t, c.Has("a"), "a long read of new blocks keeps a block read again")
+	require.False(t, c.Has("b"))
+	require.EqualValues(t, 9*BlockSize, c.Used())
+
+	// The again part: least recently used out first.
+	for i := range 7 {
+		c.Set(fmt.Sprint("s", i), blockOf(BlockSize)) // all dropped before: again
+	}
+	require.EqualValues(t, 16*BlockSize, c.Used(), "full: a, s0-s6 again, 8 once")
+	k, ok := c.Get("a")
+	require.True(t, ok)
+	k.release()
+	c.Set("b", blockOf(BlockSize)) // dropped before: again
+	require.False(t, c.Has("s0"), "the least recently used of the again part goes")
+	require.True(t, c.Has("a"))
+	require.True(t, c.Has("s1"))
+	require.EqualValues(t, 16*BlockSize, c.Used())
+
+	c.Set("huge", blockOf(17*BlockSize))
+	require.False(t, c.Has("huge"), "a block larger than the cache is not held")
+	c.Clear()
 	require.Zero(t, c.Used())
-	require.EqualValues(t, 2, c.evicted.Load())
 }
