@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +39,9 @@ var (
 	// from the records so that listing the journal does not read them.
 	bucketInline = []byte("inline")
 	bucketAttrs  = []byte("attrs")
+	// bucketNotes holds what the uploads must remember across restarts
+	// (fs/upload: the sums of saves whose answers were lost).
+	bucketNotes = []byte("notes")
 )
 
 // Op is what an upload does on the repository.
@@ -92,6 +96,9 @@ type Spool struct {
 
 	ready *readyFiles // empty data files made ahead of Create
 
+	closeOnce sync.Once
+	closeErr  error // Close's outcome, set once
+
 	gmu sync.Mutex // guards the two fields below
 	// waiting are the updates that came while a transaction ran; they
 	// share the next one (group commit).
@@ -130,7 +137,7 @@ func OpenSpool(dir string) (*Spool, error) {
 		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJournal, bucketAttrs, bucketInline, bucketMeta} {
+		for _, b := range [][]byte{bucketJournal, bucketAttrs, bucketInline, bucketMeta, bucketNotes} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -170,14 +177,18 @@ func OpenSpool(dir string) (*Spool, error) {
 	return s, nil
 }
 
-// Close folds the commit log into state.db and closes both.
+// Close folds the commit log into state.db and closes both. Calls after
+// the first return its outcome.
 func (s *Spool) Close() error {
-	if s.ready != nil {
-		s.ready.close()
-	}
-	err := s.update(func(*bolt.Tx) error { return nil })
-	err = errors.Join(err, s.log.close())
-	return errors.Join(err, s.db.Close())
+	s.closeOnce.Do(func() {
+		if s.ready != nil {
+			s.ready.close()
+		}
+		err := s.update(func(*bolt.Tx) error { return nil })
+		err = errors.Join(err, s.log.close())
+		s.closeErr = errors.Join(err, s.db.Close())
+	})
+	return s.closeErr
 }
 
 // update runs fn in a transaction that also folds the commit log's
@@ -409,6 +420,28 @@ func (s *Spool) GetAttr(key string) (Attr, bool) {
 		return nil
 	})
 	return a, ok
+}
+
+// SetNote keeps v under key durably (nil v: drops it).
+func (s *Spool) SetNote(key string, v []byte) error {
+	return s.update(func(tx *bolt.Tx) error {
+		if v == nil {
+			return tx.Bucket(bucketNotes).Delete([]byte(key))
+		}
+		return tx.Bucket(bucketNotes).Put([]byte(key), v)
+	})
+}
+
+// Notes returns what SetNote kept, by key.
+func (s *Spool) Notes() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketNotes).ForEach(func(k, v []byte) error {
+			out[string(k)] = slices.Clone(v)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // DeleteAttr forgets the attributes under key.

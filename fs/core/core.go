@@ -250,7 +250,10 @@ func New(ctx context.Context, repo remote.Repository, spool *cache.Spool, opts O
 	f.repo = &tracked{Repository: repo, fsys: f}
 	f.loadPins()
 	f.inos.Store(1) // the root is 1
-	f.sender = &upload.Sender{Repo: f.repo, Log: f.log, Now: f.now}
+	f.sender = &upload.Sender{Repo: f.repo, Log: f.log, Now: f.now, Notes: spool}
+	if err := f.sender.Load(); err != nil {
+		f.log.Warn("an earlier mount's notes of lost answers are gone; a replayed save may become a conflict copy", "err", err)
+	}
 	if opts.SpoolLimit > 0 {
 		f.meter = &spoolMeter{dir: spool.Dir(), limit: opts.SpoolLimit, used: diskUse(spool.Dir())}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dmsfs/dmsfs/cache"
 	"github.com/dmsfs/dmsfs/fs/core"
 	"github.com/dmsfs/dmsfs/remote"
 )
@@ -263,4 +264,78 @@ func replaceTheOnlyDocument(t *testing.T, repo remote.Repository, content string
 	_, err := repo.Replace(context.Background(), kids[0].ID, kids[0].Token, kids[0].Files[0].Name, remote.Content{
 		ReaderAt: strings.NewReader(content), Size: int64(len(content))})
 	require.NoError(t, err)
+}
+
+// downReplaceRepo loses the answer of the next Replace once lose is set,
+// and refuses every Replace while down is (a server gone).
+type downReplaceRepo struct {
+	remote.Repository
+	lose, down atomic.Bool
+}
+
+func (r *downReplaceRepo) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
+	if r.down.Load() {
+		return remote.Node{}, remote.ErrUnavailable
+	}
+	n, err := r.Repository.Replace(ctx, doc, token, file, c)
+	if err == nil && r.lose.CompareAndSwap(true, false) {
+		return remote.Node{}, remote.ErrUnavailable
+	}
+	return n, err
+}
+
+// saveFile writes content over the root's file name and returns what the
+// close said.
+func saveFile(t *testing.T, fsys *core.FS, name, content string) error {
+	t.Helper()
+	ctx := context.Background()
+	n, err := fsys.Root().Lookup(ctx, name)
+	require.NoError(t, err)
+	h, _, err := n.(*core.File).Open(ctx, syscall.O_WRONLY|syscall.O_TRUNC)
+	require.NoError(t, err)
+	_, err = h.Write(ctx, []byte(content), 0)
+	require.NoError(t, err)
+	ferr := h.Flush(ctx)
+	require.NoError(t, h.Release(ctx))
+	return ferr
+}
+
+// TestASaveAfterALostOneIsItsNextVersionAfterACrash: a save's answer was
+// lost after the server took it; a newer save found the server gone, and
+// the mount stopped before either was settled. The next mount over the
+// same cache directory replays the newer save as the document's next
+// version: the spool kept the lost save's sum, so the content the server
+// holds is known as this mount's own, not another client's (a conflict
+// copy of the mount's own save, before the sums were kept).
+func TestASaveAfterALostOneIsItsNextVersionAfterACrash(t *testing.T) {
+	ctx := context.Background()
+	repo := &downReplaceRepo{Repository: embeddedRepo(t)}
+	dir := t.TempDir()
+	spool, err := cache.OpenSpool(dir)
+	require.NoError(t, err)
+	fsys, err := core.New(ctx, repo, spool, core.Options{QueueTick: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, createFile(t, fsys, "f.txt", "first"))
+	repo.lose.Store(true)
+	require.Error(t, saveFile(t, fsys, "f.txt", "second"), "the answer was lost")
+	repo.down.Store(true)
+	require.Error(t, saveFile(t, fsys, "f.txt", "third, longer"), "the server is gone")
+	fsys.Close()
+	require.NoError(t, spool.Close())
+
+	repo.down.Store(false)
+	spool, err = cache.OpenSpool(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { spool.Close() })
+	fsys, err = core.New(ctx, repo, spool, core.Options{QueueTick: 10 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(fsys.Close)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	require.NoError(t, fsys.Sync(sctx, nil))
+
+	require.Equal(t, map[string]string{"f.txt": "third, longer"}, rootContents(t, repo), "no conflict copy")
+	vs, err := repo.Versions(ctx, rootDocs(t, repo)[0].ID)
+	require.NoError(t, err)
+	require.Len(t, vs, 3, "first, second, third: one save, one version")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +25,13 @@ type Sender struct {
 	Repo remote.Repository
 	Log  *slog.Logger
 	Now  func() time.Time
+	// Notes keeps unsure and lostInserts across restarts (the spool);
+	// nil keeps them in memory only. Read them back with Load.
+	Notes Notebook
 
-	mu sync.Mutex // leaf
+	// mu is taken before the Notebook's own locks (a note is written
+	// under it, so that notes of one document land in order).
+	mu sync.Mutex
 	// unsure holds, by document, the sums of contents whose upload
 	// failed with no word whether the server took them (an answer lost,
 	// cut or garbled): a later upload that finds one of them there
@@ -46,14 +52,82 @@ type Sender struct {
 
 // namedSum is an insert's name and content.
 type namedSum struct {
-	name string
-	sum  contentSum
+	Name string     `json:"name"`
+	Sum  contentSum `json:"sum"`
 }
 
 // contentSum is a content's size and hex SHA-256.
 type contentSum struct {
-	size int64
-	sha  string
+	Size int64  `json:"size"`
+	SHA  string `json:"sha"`
+}
+
+// A Notebook keeps small records durably, by key.
+type Notebook interface {
+	SetNote(key string, v []byte) error // nil v: drop the note
+	Notes() (map[string][]byte, error)
+}
+
+// The notes' keys: a prefix, then the document's ID.
+const (
+	noteUnsure = "unsure/"
+	noteInsert = "insert/"
+)
+
+// Load reads back the notes an earlier mount kept: a save whose answer
+// was lost before a crash is still known as this mount's own at the
+// replay of a newer one, not taken for another client's change (a
+// conflict copy of its own earlier save). Call it before the first Send.
+func (s *Sender) Load() error {
+	if s.Notes == nil {
+		return nil
+	}
+	notes, err := s.Notes.Notes()
+	if err != nil {
+		return fmt.Errorf("read the upload notes: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range notes {
+		switch {
+		case strings.HasPrefix(k, noteUnsure):
+			var sums []contentSum
+			if json.Unmarshal(v, &sums) == nil && len(sums) > 0 {
+				if s.unsure == nil {
+					s.unsure = map[remote.ID][]contentSum{}
+				}
+				s.unsure[remote.ID(strings.TrimPrefix(k, noteUnsure))] = sums
+			}
+		case strings.HasPrefix(k, noteInsert):
+			var l []namedSum
+			if json.Unmarshal(v, &l) == nil && len(l) > 0 {
+				if s.lostInserts == nil {
+					s.lostInserts = map[remote.ID][]namedSum{}
+				}
+				s.lostInserts[remote.ID(strings.TrimPrefix(k, noteInsert))] = l
+			}
+		}
+	}
+	return nil
+}
+
+// note keeps v (nil: nothing) under prefix+doc in the notebook (mu held).
+// A note that cannot be kept costs only after a crash: a save may then
+// become a conflict copy of its own lost one. Nothing is lost.
+func (s *Sender) note(prefix string, doc remote.ID, v any) {
+	if s.Notes == nil {
+		return
+	}
+	var b []byte
+	if v != nil {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return
+		}
+	}
+	if err := s.Notes.SetNote(prefix+string(doc), b); err != nil {
+		s.Log.Warn("could not note a save whose answer was lost", "doc", doc, "err", err)
+	}
 }
 
 // maxUnsure bounds the sums kept per document: each is a save this mount
@@ -292,8 +366,8 @@ func (s *Sender) insertOnce(ctx context.Context, key, parent remote.ID, name str
 	earlier := false
 	s.mu.Lock()
 	for _, l := range s.lostInserts[key] {
-		if l.sum == sum {
-			name, earlier = l.name, true
+		if l.Sum == sum {
+			name, earlier = l.Name, true
 		}
 	}
 	s.mu.Unlock()
@@ -309,13 +383,14 @@ func (s *Sender) insertOnce(ctx context.Context, key, parent remote.ID, name str
 	}
 	n, err := s.Repo.Insert(ctx, parent, name, c)
 	if err != nil {
-		if !remote.Permanent(err) && sum.sha != "" {
+		if !remote.Permanent(err) && sum.SHA != "" {
 			s.mu.Lock()
 			if s.lostInserts == nil {
 				s.lostInserts = map[remote.ID][]namedSum{}
 			}
 			l := append(s.lostInserts[key], namedSum{name, sum})
 			s.lostInserts[key] = l[max(0, len(l)-maxUnsure):]
+			s.note(noteInsert, key, s.lostInserts[key])
 			s.mu.Unlock()
 		}
 		return remote.Node{}, "", err
@@ -327,7 +402,10 @@ func (s *Sender) insertOnce(ctx context.Context, key, parent remote.ID, name str
 func (s *Sender) dropLostInserts(key remote.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.lostInserts, key)
+	if _, ok := s.lostInserts[key]; ok {
+		delete(s.lostInserts, key)
+		s.note(noteInsert, key, nil)
+	}
 }
 
 // inserted finds document name in parent holding data's bytes (an error:
@@ -390,6 +468,7 @@ func (s *Sender) remember(rec cache.Record, data io.ReaderAt) {
 	}
 	sums := append(s.unsure[rec.Doc], contentSum{rec.Size, sum})
 	s.unsure[rec.Doc] = sums[max(0, len(sums)-maxUnsure):]
+	s.note(noteUnsure, rec.Doc, s.unsure[rec.Doc])
 }
 
 // wasUnsure tells whether data is a content remember noted for rec's
@@ -398,7 +477,7 @@ func (s *Sender) wasUnsure(rec cache.Record, data io.ReaderAt) bool {
 	s.mu.Lock()
 	sums := slices.Clone(s.unsure[rec.Doc])
 	s.mu.Unlock()
-	if !slices.ContainsFunc(sums, func(c contentSum) bool { return c.size == rec.Size }) {
+	if !slices.ContainsFunc(sums, func(c contentSum) bool { return c.Size == rec.Size }) {
 		return false
 	}
 	sum := contentSum{rec.Size, SHA256Hex(data, rec.Size)}
@@ -410,7 +489,10 @@ func (s *Sender) wasUnsure(rec cache.Record, data io.ReaderAt) bool {
 func (s *Sender) forget(rec cache.Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.unsure, rec.Doc)
+	if _, ok := s.unsure[rec.Doc]; ok {
+		delete(s.unsure, rec.Doc)
+		s.note(noteUnsure, rec.Doc, nil)
+	}
 }
 
 // earlier tells whether the server's file cf is a content this mount
@@ -422,7 +504,7 @@ func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, c
 	s.mu.Unlock()
 	theirs := ""
 	for _, c := range sums {
-		if c.size != cf.Size {
+		if c.Size != cf.Size {
 			continue
 		}
 		if theirs == "" {
@@ -431,7 +513,7 @@ func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, c
 				return false, err
 			}
 		}
-		if c.sha == theirs {
+		if c.SHA == theirs {
 			return true, nil
 		}
 	}
@@ -469,7 +551,7 @@ func (s *Sender) restoredOver(ctx context.Context, rec cache.Record) (bool, erro
 		if f.ContentID == rec.Base {
 			continue
 		}
-		if !slices.ContainsFunc(sums, func(c contentSum) bool { return c.size == f.Size }) {
+		if !slices.ContainsFunc(sums, func(c contentSum) bool { return c.Size == f.Size }) {
 			return false, nil
 		}
 		theirs, err := s.versionSum(ctx, rec.Doc, vs[i].N, f)

@@ -3,6 +3,7 @@ package upload_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -224,25 +225,79 @@ func TestASaveEndingInANewDocumentWhoseAnswerWasLostMakesOne(t *testing.T) {
 			require.NoError(t, repo.Delete(context.Background(), doc.ID, doc.Token))
 		}, func(remote.Node, upload.Result) []string { return []string{"a.txt"} }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			s, repo, doc, req := lossySender(t)
-			tc.other(t, repo, doc)
-			repo.loseInsert = true
-			_, err := s.Send(ctx, req([]byte("mine")))
-			require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
-			require.False(t, repo.loseInsert, "the save ended in an insert")
-			res, err := s.Send(ctx, req([]byte("mine")))
-			require.NoError(t, err)
-			kids, err := repo.List(ctx, doc.Parent)
-			require.NoError(t, err)
-			var names []string
-			for _, k := range kids {
-				names = append(names, k.Name)
-			}
-			require.ElementsMatch(t, tc.want(doc, res), names, "one new document, not two")
-		})
+		for _, restart := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, restart %v", tc.name, restart), func(t *testing.T) {
+				ctx := context.Background()
+				s, repo, doc, req := lossySender(t)
+				dir := t.TempDir()
+				s.Notes = openNotes(t, dir)
+				tc.other(t, repo, doc)
+				repo.loseInsert = true
+				_, err := s.Send(ctx, req([]byte("mine")))
+				require.ErrorIs(t, err, remote.ErrUnavailable, "the answer was lost")
+				require.False(t, repo.loseInsert, "the save ended in an insert")
+				retry := req([]byte("mine"))
+				if restart {
+					s = restarted(t, s, dir)
+					retry.Replay = true
+				}
+				res, err := s.Send(ctx, retry)
+				require.NoError(t, err)
+				kids, err := repo.List(ctx, doc.Parent)
+				require.NoError(t, err)
+				var names []string
+				for _, k := range kids {
+					names = append(names, k.Name)
+				}
+				require.ElementsMatch(t, tc.want(doc, res), names, "one new document, not two")
+			})
+		}
 	}
+}
+
+// openNotes is a spool in dir, whose notes keep a Sender's across a
+// restart.
+func openNotes(t *testing.T, dir string) *cache.Spool {
+	t.Helper()
+	spool, err := cache.OpenSpool(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { spool.Close() })
+	return spool
+}
+
+// restarted is a new Sender of s's repository over the spool in dir,
+// as the next mount has after a crash: only what the spool kept.
+func restarted(t *testing.T, s *upload.Sender, dir string) *upload.Sender {
+	t.Helper()
+	require.NoError(t, s.Notes.(*cache.Spool).Close())
+	next := &upload.Sender{Repo: s.Repo, Log: s.Log, Now: s.Now, Notes: openNotes(t, dir)}
+	require.NoError(t, next.Load())
+	return next
+}
+
+// TestASaveAfterALostOneIsItsNextVersionAfterARestart: a save's answer
+// was lost after the server took it, a newer save was queued, and the
+// mount stopped (a crash) before either was settled. The next mount's
+// replay of the newer save knows the document's content as this mount's
+// own lost save: the next version, not a conflict copy of it.
+func TestASaveAfterALostOneIsItsNextVersionAfterARestart(t *testing.T) {
+	ctx := context.Background()
+	s, repo, doc, req := lossySender(t)
+	dir := t.TempDir()
+	s.Notes = openNotes(t, dir)
+	loseOneSave(t, s, repo, doc, req([]byte("first save")))
+
+	s = restarted(t, s, dir)
+	newer := req([]byte("second save, longer"))
+	newer.Replay = true
+	res, err := s.Send(ctx, newer)
+	require.NoError(t, err)
+	require.Empty(t, res.Conflict, "the mount's own earlier save, not another client's")
+	requireNoConflictCopy(t, repo, doc, 3)
+	require.Equal(t, "second save, longer", serverContent(t, repo, doc))
+	notes, err := s.Notes.Notes()
+	require.NoError(t, err)
+	require.Empty(t, notes, "settled: nothing left to remember")
 }
 
 // TestTheSameBytesAgainAfterALostAnswerMakeNoVersion: a save whose
