@@ -42,7 +42,16 @@ type controlServer struct {
 	unmount func(ctx context.Context, progress func(dfs.Queue)) error
 	ln      net.Listener
 	srv     *http.Server
+	// released is closed once the unmounted process let go of the cache
+	// directory and the repository (Release).
+	released chan struct{}
 }
+
+// Release tells a waiting unmount request that the cache directory and
+// the repository are free: its answer ends then, so that a mount with
+// the same directory right after `dmsfs unmount` finds it unlocked (and
+// the embedded repository too). Call it once.
+func (c *controlServer) Release() { close(c.released) }
 
 func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context, func(dfs.Queue)) error) (*controlServer, error) {
 	path := socketPath(mountpoint)
@@ -54,7 +63,7 @@ func startControl(mountpoint string, fsys *dfs.FS, unmount func(context.Context,
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	c := &controlServer{fsys: fsys, unmount: unmount, ln: ln}
+	c := &controlServer{fsys: fsys, unmount: unmount, ln: ln, released: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -116,6 +125,10 @@ func (c *controlServer) handleUnmount(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	select {
+	case <-c.released:
+	case <-r.Context().Done():
 	}
 	fmt.Fprintln(w, "unmounted")
 }

@@ -261,6 +261,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	default:
 		return err
 	}
+	closeRepo = sync.OnceFunc(closeRepo)
 	defer closeRepo()
 	backend, _, _ := strings.Cut(label, ":")
 	backend = strings.TrimSuffix(strings.TrimSuffix(backend, "s"), "+http") // enaios, axelor+https → enaio, axelor
@@ -270,7 +271,7 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	if err != nil {
 		return err
 	}
-	defer func() { _ = spool.Close() }()
+	defer func() { _ = spool.Close() }() // Close again is a no-op
 	if f.at != "" {
 		// The past takes no uploads: the spool's would be refused.
 		if recs, err := spool.Pending(); err != nil || len(recs) > 0 {
@@ -292,7 +293,8 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 	if err != nil {
 		return err
 	}
-	defer fsys.Close()
+	closeFS := sync.OnceFunc(fsys.Close)
+	defer closeFS()
 	m.WatchFS(fsys.FS)
 	if f.metricsAddr != "" {
 		ln, err := net.Listen("tcp", f.metricsAddr)
@@ -393,6 +395,13 @@ func serveMount(mnt, label string, openRepo func(*slog.Logger) (remote.Repositor
 			log.Info("pending uploads done")
 		}
 	}
+	// Let go of the cache directory and the repository before the answer
+	// to `dmsfs unmount` ends, so that a mount right after it finds both
+	// free (the journal's lock: "in use by another dmsfs mount").
+	closeFS()
+	_ = spool.Close()
+	closeRepo()
+	ctl.Release()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = ctl.srv.Shutdown(sctx) // let an unmount request finish its answer
