@@ -339,3 +339,57 @@ func TestASaveAfterALostOneIsItsNextVersionAfterACrash(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, vs, 3, "first, second, third: one save, one version")
 }
+
+// downInsertRepo is downReplaceRepo that loses the answer of the next
+// Insert once loseInsert is set, and refuses inserts while down.
+type downInsertRepo struct {
+	downReplaceRepo
+	loseInsert atomic.Bool
+}
+
+func (r *downInsertRepo) Insert(ctx context.Context, parent remote.ID, name string, c remote.Content) (remote.Node, error) {
+	if r.down.Load() {
+		return remote.Node{}, remote.ErrUnavailable
+	}
+	n, err := r.Repository.Insert(ctx, parent, name, c)
+	if err == nil && r.loseInsert.CompareAndSwap(true, false) {
+		return remote.Node{}, remote.ErrUnavailable
+	}
+	return n, err
+}
+
+// TestANewFileSavedAgainAfterALostCreateIsOneDocumentAfterACrash: a new
+// file's create lost its answer after the server made the document; a
+// newer save of the file found the server gone, and the mount stopped.
+// The next mount's replay makes the newer content the document's next
+// version: one document of the name.
+func TestANewFileSavedAgainAfterALostCreateIsOneDocumentAfterACrash(t *testing.T) {
+	ctx := context.Background()
+	repo := &downInsertRepo{downReplaceRepo: downReplaceRepo{Repository: embeddedRepo(t)}}
+	dir := t.TempDir()
+	spool, err := cache.OpenSpool(dir)
+	require.NoError(t, err)
+	fsys, err := core.New(ctx, repo, spool, core.Options{QueueTick: time.Hour})
+	require.NoError(t, err)
+	repo.loseInsert.Store(true)
+	require.Error(t, createFile(t, fsys, "f.txt", "first"), "the answer was lost")
+	repo.down.Store(true)
+	require.Error(t, saveFile(t, fsys, "f.txt", "second, longer"), "the server is gone")
+	fsys.Close()
+	require.NoError(t, spool.Close())
+
+	repo.down.Store(false)
+	spool, err = cache.OpenSpool(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { spool.Close() })
+	fsys, err = core.New(ctx, repo, spool, core.Options{QueueTick: 10 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(fsys.Close)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	require.NoError(t, fsys.Sync(sctx, nil))
+
+	docs := rootDocs(t, repo)
+	require.Len(t, docs, 1, "one document of the name: %v", rootContents(t, repo))
+	require.Equal(t, map[string]string{"f.txt": "second, longer"}, rootContents(t, repo))
+}
