@@ -392,4 +392,7 @@ func TestANewFileSavedAgainAfterALostCreateIsOneDocumentAfterACrash(t *testing.T
 	docs := rootDocs(t, repo)
 	require.Len(t, docs, 1, "one document of the name: %v", rootContents(t, repo))
 	require.Equal(t, map[string]string{"f.txt": "second, longer"}, rootContents(t, repo))
+	vs, err := repo.Versions(ctx, docs[0].ID)
+	require.NoError(t, err)
+	require.Len(t, vs, 2, "first, then second: the newer content is the next version")
 }
