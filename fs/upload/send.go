@@ -523,9 +523,13 @@ func (s *Sender) earlier(ctx context.Context, rec cache.Record, doc remote.ID, c
 // restoredOver tells whether the file's base content, found again on
 // the server, is another client's save over an earlier save of this
 // mount whose answer was lost: the history, from the newest version
-// back over those holding the base content, reaches one of the lost
-// contents (a content ID that is a checksum cannot tell the two apart).
-// An error means it could not tell for now. A repository without a
+// back over those holding the base content and then over other
+// clients' versions, reaches one of the lost contents before the base
+// content again (a content ID that is a checksum cannot tell the two
+// apart). Other clients' versions come in between when another client
+// saved twice after the lost save, the second time the base bytes (the
+// reference model with lost answers found it: the newer save went on
+// top as no conflict). An error means it could not tell for now. A repository without a
 // history of every save, or that refuses it, cannot tell at all, and the
 // save goes on.
 func (s *Sender) restoredOver(ctx context.Context, rec cache.Record) (bool, error) {
@@ -543,22 +547,29 @@ func (s *Sender) restoredOver(ctx context.Context, rec cache.Record) (bool, erro
 	if err != nil {
 		return false, err
 	}
+	other := false // past a version of other content than the base
 	for i := len(vs) - 1; i >= 0; i-- {
 		f, ok := remote.Node{Files: vs[i].Files}.File(rec.Name)
 		if !ok {
 			return false, nil
 		}
 		if f.ContentID == rec.Base {
+			if other {
+				return false, nil // the base the change started from
+			}
 			continue
 		}
+		other = true
 		if !slices.ContainsFunc(sums, func(c contentSum) bool { return c.Size == f.Size }) {
-			return false, nil
+			continue
 		}
 		theirs, err := s.versionSum(ctx, rec.Doc, vs[i].N, f)
 		if err != nil {
 			return false, err
 		}
-		return slices.Contains(sums, contentSum{f.Size, theirs}), nil
+		if slices.Contains(sums, contentSum{f.Size, theirs}) {
+			return true, nil
+		}
 	}
 	return false, nil
 }

@@ -321,25 +321,32 @@ func TestTheSameBytesAgainAfterALostAnswerMakeNoVersion(t *testing.T) {
 // saved the bytes the file started from (an undo, a restore). The
 // document holds the base's content again, but not the base's version:
 // the retry of a newer content goes beside it as a conflict copy
-// (reference model with lost answers, seed 1796664677738397422).
+// (reference model with lost answers, seed 1796664677738397422). So too
+// when the other client saved other bytes first (seed
+// 1796679882720342644, with restarts in the model).
 func TestAnotherClientsSaveOfTheBaseBytesAfterALostAnswerIsAConflict(t *testing.T) {
 	ctx := context.Background()
-	s, repo, doc, req := lossySender(t)
-	cur := loseOneSave(t, s, repo, doc, req([]byte("mine")))
-	_, err := repo.Replace(ctx, doc.ID, cur.Token, "a.txt", remotetest.Content([]byte("one")))
-	require.NoError(t, err)
+	for _, theirs := range [][]string{{"one"}, {"theirs", "one"}} {
+		s, repo, doc, req := lossySender(t)
+		cur := loseOneSave(t, s, repo, doc, req([]byte("mine")))
+		for _, content := range theirs {
+			n, err := repo.Replace(ctx, doc.ID, cur.Token, "a.txt", remotetest.Content([]byte(content)))
+			require.NoError(t, err)
+			cur = n
+		}
 
-	res, err := s.Send(ctx, req([]byte("mine, and more")))
-	require.NoError(t, err)
-	require.NotEmpty(t, res.Conflict, "the other client's save is kept, the newer content beside it")
-	require.Equal(t, "one", serverContent(t, repo, doc))
+		res, err := s.Send(ctx, req([]byte("mine, and more")))
+		require.NoError(t, err)
+		require.NotEmpty(t, res.Conflict, "the other client's saves %q are kept, the newer content beside them", theirs)
+		require.Equal(t, "one", serverContent(t, repo, doc))
+	}
 
 	// With no lost answer, a save of other bytes by another client
 	// that leaves this file's bytes as they were is no conflict.
 	s2, repo2, doc2, req2 := lossySender(t)
-	_, err = repo2.Replace(ctx, doc2.ID, doc2.Token, "a.txt", remotetest.Content([]byte("one")))
+	_, err := repo2.Replace(ctx, doc2.ID, doc2.Token, "a.txt", remotetest.Content([]byte("one")))
 	require.NoError(t, err)
-	res, err = s2.Send(ctx, req2([]byte("mine")))
+	res, err := s2.Send(ctx, req2([]byte("mine")))
 	require.NoError(t, err)
 	require.Empty(t, res.Conflict)
 }
