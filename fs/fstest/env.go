@@ -189,6 +189,14 @@ func (e *Env) unmountNoSync() {
 	e.srv = nil
 }
 
+// Restart unmounts without waiting for the upload queue (as a crash
+// leaves it, in the spool) and mounts again with the same cache
+// directory, whose mount replays it.
+func (e *Env) Restart() {
+	e.unmountNoSync()
+	e.mount()
+}
+
 // Remount unmounts and mounts again with the same cache directory, or with
 // a new one if freshCache is set.
 func (e *Env) Remount(freshCache bool) {

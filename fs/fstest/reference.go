@@ -126,6 +126,11 @@ func (m *mountTarget) Remount() error {
 	return nil
 }
 
+func (m *mountTarget) Restart() error {
+	m.e.Restart()
+	return nil
+}
+
 type mountHandle struct {
 	m *mountTarget
 	f *os.File

@@ -74,6 +74,15 @@ func (c *coreTarget) Remount() error {
 	return nil
 }
 
+func (c *coreTarget) Restart() error {
+	c.fs.Close()
+	if err := c.spool.Close(); err != nil {
+		return err
+	}
+	c.mount()
+	return nil
+}
+
 func (c *coreTarget) resolve(p string) (core.Node, error) {
 	var n core.Node = c.fs.Root()
 	if p == "" {
