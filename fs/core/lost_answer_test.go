@@ -40,7 +40,15 @@ func createFile(t *testing.T, fsys *core.FS, name, content string) error {
 	ctx := context.Background()
 	_, h, err := fsys.Root().Create(ctx, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o644)
 	require.NoError(t, err)
-	_, err = h.Write(ctx, []byte(content), 0)
+	return writeClose(t, h, content)
+}
+
+// writeClose writes content through h and closes it, returning what the
+// close said.
+func writeClose(t *testing.T, h *core.Handle, content string) error {
+	t.Helper()
+	ctx := context.Background()
+	_, err := h.Write(ctx, []byte(content), 0)
 	require.NoError(t, err)
 	ferr := h.Flush(ctx)
 	require.NoError(t, h.Release(ctx))
@@ -149,15 +157,33 @@ func TestAFileRenamedOverALostCreateTakesItsDocument(t *testing.T) {
 	}
 }
 
-// lostReplaceRepo loses the answer of the next Replace once lose is set.
-type lostReplaceRepo struct {
+// flakyRepo loses the answer of the next Replace (Insert) once
+// loseReplace (loseInsert) is set, after the change was made, and
+// refuses both while down (a server gone).
+type flakyRepo struct {
 	remote.Repository
-	lose atomic.Bool
+	loseReplace, loseInsert, down atomic.Bool
 }
 
-func (r *lostReplaceRepo) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
+func (r *flakyRepo) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
+	if r.down.Load() {
+		return remote.Node{}, remote.ErrUnavailable
+	}
 	n, err := r.Repository.Replace(ctx, doc, token, file, c)
-	if err == nil && r.lose.CompareAndSwap(true, false) {
+	return lostIf(&r.loseReplace, n, err)
+}
+
+func (r *flakyRepo) Insert(ctx context.Context, parent remote.ID, name string, c remote.Content) (remote.Node, error) {
+	if r.down.Load() {
+		return remote.Node{}, remote.ErrUnavailable
+	}
+	n, err := r.Repository.Insert(ctx, parent, name, c)
+	return lostIf(&r.loseInsert, n, err)
+}
+
+// lostIf is a made change's answer, lost (once) if lose is set.
+func lostIf(lose *atomic.Bool, n remote.Node, err error) (remote.Node, error) {
+	if err == nil && lose.CompareAndSwap(true, false) {
 		return remote.Node{}, remote.ErrUnavailable
 	}
 	return n, err
@@ -170,14 +196,14 @@ func (r *lostReplaceRepo) Replace(ctx context.Context, doc remote.ID, token, fil
 // a file the queue does not hold would.
 func TestATruncateOfAHeldFileIsSavedAtTheLastWritersClose(t *testing.T) {
 	ctx := context.Background()
-	repo := &lostReplaceRepo{Repository: embeddedRepo(t)}
+	repo := &flakyRepo{Repository: embeddedRepo(t)}
 	fsys := newCore(t, repo, core.Options{QueueTick: time.Hour})
 	require.NoError(t, createFile(t, fsys, "f.txt", "first"))
 	f, err := fsys.Root().Lookup(ctx, "f.txt")
 	require.NoError(t, err)
 	file := f.(*core.File)
 
-	repo.lose.Store(true)
+	repo.loseReplace.Store(true)
 	h, _, err := file.Open(ctx, syscall.O_WRONLY)
 	require.NoError(t, err)
 	_, err = h.Write(ctx, []byte("second"), 0)
@@ -266,24 +292,6 @@ func replaceTheOnlyDocument(t *testing.T, repo remote.Repository, content string
 	require.NoError(t, err)
 }
 
-// downReplaceRepo loses the answer of the next Replace once lose is set,
-// and refuses every Replace while down is (a server gone).
-type downReplaceRepo struct {
-	remote.Repository
-	lose, down atomic.Bool
-}
-
-func (r *downReplaceRepo) Replace(ctx context.Context, doc remote.ID, token, file string, c remote.Content) (remote.Node, error) {
-	if r.down.Load() {
-		return remote.Node{}, remote.ErrUnavailable
-	}
-	n, err := r.Repository.Replace(ctx, doc, token, file, c)
-	if err == nil && r.lose.CompareAndSwap(true, false) {
-		return remote.Node{}, remote.ErrUnavailable
-	}
-	return n, err
-}
-
 // saveFile writes content over the root's file name and returns what the
 // close said.
 func saveFile(t *testing.T, fsys *core.FS, name, content string) error {
@@ -293,106 +301,80 @@ func saveFile(t *testing.T, fsys *core.FS, name, content string) error {
 	require.NoError(t, err)
 	h, _, err := n.(*core.File).Open(ctx, syscall.O_WRONLY|syscall.O_TRUNC)
 	require.NoError(t, err)
-	_, err = h.Write(ctx, []byte(content), 0)
-	require.NoError(t, err)
-	ferr := h.Flush(ctx)
-	require.NoError(t, h.Release(ctx))
-	return ferr
+	return writeClose(t, h, content)
 }
 
-// TestASaveAfterALostOneIsItsNextVersionAfterACrash: a save's answer was
-// lost after the server took it; a newer save found the server gone, and
-// the mount stopped before either was settled. The next mount over the
-// same cache directory replays the newer save as the document's next
-// version: the spool kept the lost save's sum, so the content the server
-// holds is known as this mount's own, not another client's (a conflict
-// copy of the mount's own save, before the sums were kept).
-func TestASaveAfterALostOneIsItsNextVersionAfterACrash(t *testing.T) {
-	ctx := context.Background()
-	repo := &downReplaceRepo{Repository: embeddedRepo(t)}
-	dir := t.TempDir()
+// crashedCore is the core over repo with its spool in dir, uploading
+// only when asked, for a test that then stops it as a crash does
+// (restartAndSync).
+func crashedCore(t *testing.T, repo remote.Repository, dir string) (*core.FS, *cache.Spool) {
+	t.Helper()
 	spool, err := cache.OpenSpool(dir)
 	require.NoError(t, err)
-	fsys, err := core.New(ctx, repo, spool, core.Options{QueueTick: time.Hour})
+	fsys, err := core.New(context.Background(), repo, spool, core.Options{QueueTick: time.Hour})
 	require.NoError(t, err)
-	require.NoError(t, createFile(t, fsys, "f.txt", "first"))
-	repo.lose.Store(true)
-	require.Error(t, saveFile(t, fsys, "f.txt", "second"), "the answer was lost")
-	repo.down.Store(true)
-	require.Error(t, saveFile(t, fsys, "f.txt", "third, longer"), "the server is gone")
+	return fsys, spool
+}
+
+// restartAndSync stops fsys without waiting for its queue, as a crash
+// does, starts the core again over the same spool, and waits until it
+// uploaded what the queue held.
+func restartAndSync(t *testing.T, repo remote.Repository, dir string, fsys *core.FS, spool *cache.Spool) {
+	t.Helper()
 	fsys.Close()
 	require.NoError(t, spool.Close())
-
-	repo.down.Store(false)
-	spool, err = cache.OpenSpool(dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { spool.Close() })
-	fsys, err = core.New(ctx, repo, spool, core.Options{QueueTick: 10 * time.Millisecond})
-	require.NoError(t, err)
-	t.Cleanup(fsys.Close)
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	require.NoError(t, fsys.Sync(sctx, nil))
-
-	require.Equal(t, map[string]string{"f.txt": "third, longer"}, rootContents(t, repo), "no conflict copy")
-	vs, err := repo.Versions(ctx, rootDocs(t, repo)[0].ID)
-	require.NoError(t, err)
-	require.Len(t, vs, 3, "first, second, third: one save, one version")
-}
-
-// downInsertRepo is downReplaceRepo that loses the answer of the next
-// Insert once loseInsert is set, and refuses inserts while down.
-type downInsertRepo struct {
-	downReplaceRepo
-	loseInsert atomic.Bool
-}
-
-func (r *downInsertRepo) Insert(ctx context.Context, parent remote.ID, name string, c remote.Content) (remote.Node, error) {
-	if r.down.Load() {
-		return remote.Node{}, remote.ErrUnavailable
-	}
-	n, err := r.Repository.Insert(ctx, parent, name, c)
-	if err == nil && r.loseInsert.CompareAndSwap(true, false) {
-		return remote.Node{}, remote.ErrUnavailable
-	}
-	return n, err
-}
-
-// TestANewFileSavedAgainAfterALostCreateIsOneDocumentAfterACrash: a new
-// file's create lost its answer after the server made the document; a
-// newer save of the file found the server gone, and the mount stopped.
-// The next mount's replay makes the newer content the document's next
-// version: one document of the name.
-func TestANewFileSavedAgainAfterALostCreateIsOneDocumentAfterACrash(t *testing.T) {
-	ctx := context.Background()
-	repo := &downInsertRepo{downReplaceRepo: downReplaceRepo{Repository: embeddedRepo(t)}}
-	dir := t.TempDir()
 	spool, err := cache.OpenSpool(dir)
 	require.NoError(t, err)
-	fsys, err := core.New(ctx, repo, spool, core.Options{QueueTick: time.Hour})
-	require.NoError(t, err)
-	repo.loseInsert.Store(true)
-	require.Error(t, createFile(t, fsys, "f.txt", "first"), "the answer was lost")
-	repo.down.Store(true)
-	require.Error(t, saveFile(t, fsys, "f.txt", "second, longer"), "the server is gone")
-	fsys.Close()
-	require.NoError(t, spool.Close())
-
-	repo.down.Store(false)
-	spool, err = cache.OpenSpool(dir)
-	require.NoError(t, err)
 	t.Cleanup(func() { spool.Close() })
-	fsys, err = core.New(ctx, repo, spool, core.Options{QueueTick: 10 * time.Millisecond})
+	fsys, err = core.New(context.Background(), repo, spool, core.Options{QueueTick: 10 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(fsys.Close)
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, fsys.Sync(sctx, nil))
+	require.NoError(t, fsys.Sync(ctx, nil))
+}
 
-	docs := rootDocs(t, repo)
-	require.Len(t, docs, 1, "one document of the name: %v", rootContents(t, repo))
-	require.Equal(t, map[string]string{"f.txt": "second, longer"}, rootContents(t, repo))
-	vs, err := repo.Versions(ctx, docs[0].ID)
-	require.NoError(t, err)
-	require.Len(t, vs, 2, "first, then second: the newer content is the next version")
+// TestANewerSaveAfterALostOneIsItsNextVersionAfterACrash: a save's (or
+// a new file's create's) answer was lost after the server took it; a
+// newer save found the server gone, and the mount stopped before either
+// was settled. The next mount over the same cache directory replays the
+// newer save as the document's next version: one document, no conflict
+// copy. The spool keeps the lost save's sum, so that the content the
+// server holds is known as this mount's own, not another client's (a
+// conflict copy of the mount's own save, before the sums were kept); a
+// lost create's document is taken as the file's by its name (namesake).
+func TestANewerSaveAfterALostOneIsItsNextVersionAfterACrash(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lose     func(t *testing.T, fsys *core.FS, repo *flakyRepo)
+		newer    string
+		versions int
+	}{
+		{"a lost save", func(t *testing.T, fsys *core.FS, repo *flakyRepo) {
+			require.NoError(t, createFile(t, fsys, "f.txt", "first"))
+			repo.loseReplace.Store(true)
+			require.Error(t, saveFile(t, fsys, "f.txt", "second"), "the answer was lost")
+		}, "third, longer", 3},
+		{"a lost create", func(t *testing.T, fsys *core.FS, repo *flakyRepo) {
+			repo.loseInsert.Store(true)
+			require.Error(t, createFile(t, fsys, "f.txt", "first"), "the answer was lost")
+		}, "second, longer", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := &flakyRepo{Repository: embeddedRepo(t)}
+			dir := t.TempDir()
+			fsys, spool := crashedCore(t, repo, dir)
+			tc.lose(t, fsys, repo)
+			repo.down.Store(true)
+			require.Error(t, saveFile(t, fsys, "f.txt", tc.newer), "the server is gone")
+			repo.down.Store(false)
+			restartAndSync(t, repo, dir, fsys, spool)
+
+			docs := rootDocs(t, repo)
+			require.Equal(t, map[string]string{"f.txt": tc.newer}, rootContents(t, repo), "one document, no conflict copy")
+			vs, err := repo.Versions(context.Background(), docs[0].ID)
+			require.NoError(t, err)
+			require.Len(t, vs, tc.versions, "one save, one version")
+		})
+	}
 }

@@ -88,27 +88,26 @@ func (s *Sender) Load() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, v := range notes {
-		switch {
-		case strings.HasPrefix(k, noteUnsure):
-			var sums []contentSum
-			if json.Unmarshal(v, &sums) == nil && len(sums) > 0 {
-				if s.unsure == nil {
-					s.unsure = map[remote.ID][]contentSum{}
-				}
-				s.unsure[remote.ID(strings.TrimPrefix(k, noteUnsure))] = sums
-			}
-		case strings.HasPrefix(k, noteInsert):
-			var l []namedSum
-			if json.Unmarshal(v, &l) == nil && len(l) > 0 {
-				if s.lostInserts == nil {
-					s.lostInserts = map[remote.ID][]namedSum{}
-				}
-				s.lostInserts[remote.ID(strings.TrimPrefix(k, noteInsert))] = l
-			}
-		}
-	}
+	s.unsure = notesOf[contentSum](notes, noteUnsure)
+	s.lostInserts = notesOf[namedSum](notes, noteInsert)
 	return nil
+}
+
+// notesOf reads back the notes under prefix, by document; nil if none.
+func notesOf[T any](notes map[string][]byte, prefix string) map[remote.ID][]T {
+	var out map[remote.ID][]T
+	for k, v := range notes {
+		doc, ok := strings.CutPrefix(k, prefix)
+		var l []T
+		if !ok || json.Unmarshal(v, &l) != nil || len(l) == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[remote.ID][]T{}
+		}
+		out[remote.ID(doc)] = l
+	}
+	return out
 }
 
 // note keeps v (nil: nothing) under prefix+doc in the notebook (mu held).
