@@ -185,9 +185,10 @@ func (b *Blocks) fetchBlock(ctx context.Context, k, key string, size, idx int64,
 		b.noteLatency(b.now().Sub(start))
 		data = heldBytes(got)
 	}
-	if int64(len(data.data)) != want {
+	if n := len(data.data); int64(n) != want {
 		// A short or long body is never cached or returned as data.
-		return nil, false, fmt.Errorf("read of %d bytes at %d returned %d: %w", want, off, len(data.data), ErrShortRead)
+		data.release()
+		return nil, false, fmt.Errorf("read of %d bytes at %d returned %d: %w", want, off, n, ErrShortRead)
 	}
 	if !keep {
 		return data, false, nil
