@@ -452,8 +452,17 @@ func (h *Handle) Release(ctx context.Context) error {
 	// descriptor open for writing may have kept this one's release from
 	// saving it: the reference model found that).
 	f.truncated = f.truncated || h.trunc
-	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 && (!f.fsys.queue.Held(f) || f.truncated) {
-		if err := f.save(ctx); err != nil {
+	if f.writers == 0 && f.dirty && !f.temp && !f.gone && f.writeErr == 0 {
+		if !f.fsys.queue.Held(f) || f.truncated {
+			if err := f.save(ctx); err != nil {
+				f.fsys.fail("close", f.path(), err)
+			}
+		} else if err := f.commit(); err != nil {
+			// The queue's retry sends what the file holds then; the
+			// journal must say so too, or a crash before the retry
+			// loses the change (a truncate by path while this
+			// descriptor was open: the reference model's restarts
+			// found it).
 			f.fsys.fail("close", f.path(), err)
 		}
 	}

@@ -378,3 +378,32 @@ func TestANewerSaveAfterALostOneIsItsNextVersionAfterACrash(t *testing.T) {
 		})
 	}
 }
+
+// TestATruncateOfAHeldFileSurvivesACrash: a file waits for the retry of
+// a save whose answer was lost; truncate(2) by path empties part of it
+// while a descriptor is open for writing, and that descriptor closes.
+// The queue's retry would send the truncated content; a crash before it
+// must not lose it: the release journals it (the reference model's
+// restarts found the journal still holding the content before).
+func TestATruncateOfAHeldFileSurvivesACrash(t *testing.T) {
+	ctx := context.Background()
+	repo := &flakyRepo{Repository: embeddedRepo(t)}
+	dir := t.TempDir()
+	fsys, spool := crashedCore(t, repo, dir)
+	require.NoError(t, createFile(t, fsys, "f.txt", "first"))
+	repo.loseReplace.Store(true)
+	require.Error(t, saveFile(t, fsys, "f.txt", "second, longer"), "the answer was lost: the queue holds the file")
+	n, err := fsys.Root().Lookup(ctx, "f.txt")
+	require.NoError(t, err)
+	file := n.(*core.File)
+	h, _, err := file.Open(ctx, syscall.O_WRONLY)
+	require.NoError(t, err)
+	size := int64(6)
+	_, err = file.Setattr(ctx, nil, core.SetAttr{Size: &size})
+	require.NoError(t, err)
+	require.NoError(t, h.Flush(ctx))
+	require.NoError(t, h.Release(ctx))
+	restartAndSync(t, repo, dir, fsys, spool)
+
+	require.Equal(t, map[string]string{"f.txt": "second"}, rootContents(t, repo), "the truncation is kept")
+}
