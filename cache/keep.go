@@ -126,10 +126,10 @@ func (b *Blocks) keep(key string, size int64, k *keeper, w *DiskWriter, fetch Fe
 		} else {
 			data, verified = b.c.Get(blockKey(key, idx))
 		}
-		if data != nil && !verified {
-			data.release()
-		}
 		if err != nil || !verified {
+			if data != nil {
+				data.release() // bytes of another content: never kept
+			}
 			failed = true
 			return
 		}
